@@ -1,0 +1,37 @@
+# opsjobs — every entry point an engineer or CI needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test lint fmt bench
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install opsjobs with its dev tools
+
+run: setup ## migrate and start API + workers (Ctrl-C stops all)
+	$(BIN)/opsjobs up
+
+test: setup ## run the test suite against real PostgreSQL and Redis
+	$(BIN)/pytest
+
+lint: setup ## ruff and mypy --strict
+	$(BIN)/ruff check service executors tests bench
+	$(BIN)/ruff format --check service executors tests bench
+	$(BIN)/mypy
+
+fmt: setup ## format and autofix
+	$(BIN)/ruff format service executors tests bench
+	$(BIN)/ruff check --fix service executors tests bench
+
+bench: setup ## throughput and latency benchmarks with in-run baselines
+	$(BIN)/python -m bench

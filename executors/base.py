@@ -1,0 +1,160 @@
+"""The executor contract: a typed Config, ``async def execute(job) -> JobResult``.
+
+An executor module defines ``EXECUTOR = Executor(...)``; ``executors.REGISTRY`` lists them.
+Executors see the run only through :class:`JobContext`: typed config, resolved targets,
+clients, a reporter, a bounded fan-out over targets and ``checkpoint`` for partial data
+that must survive a failure or a cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.db.models import Outcome, TargetStatus
+from service.reporting import RunReporter
+from service.resources import Services
+
+logger = logging.getLogger(__name__)
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+QueueRole = Literal["default", "devices"]
+
+OUTCOME_SEVERITY = {Outcome.OK: 0, Outcome.UNKNOWN: 1, Outcome.WARNING: 2, Outcome.CRITICAL: 3}
+
+
+def worst_outcome(outcomes: Sequence[Outcome], default: Outcome = Outcome.OK) -> Outcome:
+    """The most severe outcome (critical > warning > unknown > ok)."""
+    return max(outcomes, key=OUTCOME_SEVERITY.__getitem__, default=default)
+
+
+class JobResult(BaseModel):
+    """The result envelope every executor returns; per-target detail lives in target rows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: Outcome = Outcome.OK
+    summary: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing a run acts on: a NiFi cluster, a device."""
+
+    key: str
+    name: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """What happened to one target; ``error`` marks the target failed, data is kept anyway."""
+
+    outcome: Outcome = Outcome.OK
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetOutcome:
+    target: Target
+    status: TargetStatus
+    result: TargetResult
+
+
+@dataclass
+class JobContext(Generic[ConfigT]):
+    run_id: int
+    attempt: int
+    job_type: str
+    config: ConfigT
+    targets: Sequence[Target]
+    reporter: RunReporter
+    services: Services
+    partial: dict[str, Any] = field(default_factory=dict)
+
+    def checkpoint(self, data: Mapping[str, Any]) -> None:
+        """Keep partial result data; it becomes the result if the run fails or is cancelled."""
+        self.partial.update(data)
+
+    async def fan_out(
+        self,
+        action: Callable[[Target], Awaitable[TargetResult]],
+        *,
+        concurrency: int,
+        targets: Sequence[Target] | None = None,
+    ) -> list[TargetOutcome]:
+        """Run ``action`` once per target, at most ``concurrency`` at a time.
+
+        Each target's row records its start, result and error as it happens, so a cancel
+        or failure of the run keeps every finished target. An exception in one target
+        fails that target only. Progress counts finished targets.
+        """
+        chosen = list(self.targets if targets is None else targets)
+        limit = asyncio.Semaphore(max(1, concurrency))
+        total = len(chosen)
+        done = 0
+        outcomes: list[TargetOutcome | None] = [None] * total
+
+        async def one(index: int, target: Target) -> None:
+            nonlocal done
+            async with limit:
+                await self.reporter.target_started(target.key)
+                try:
+                    result = await action(target)
+                except Exception as exc:  # one target's failure must not end the others
+                    logger.warning(
+                        "target failed: %s",
+                        exc,
+                        extra={"run_id": self.run_id, "target": target.key},
+                    )
+                    result = TargetResult(outcome=Outcome.UNKNOWN, error=_describe(exc))
+                status = TargetStatus.FAILED if result.error else TargetStatus.SUCCEEDED
+                await self.reporter.target_finished(
+                    target.key,
+                    status=status,
+                    outcome=result.outcome.value,
+                    result=result.data,
+                    error=result.error,
+                )
+                outcomes[index] = TargetOutcome(target=target, status=status, result=result)
+                done += 1
+                await self.reporter.progress(done, total, f"{target.name} finished")
+
+        async with asyncio.TaskGroup() as group:
+            for index, target in enumerate(chosen):
+                group.create_task(one(index, target))
+        return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class ResolveContext:
+    """What target resolution may use (before any target row exists)."""
+
+    run_id: int
+    services: Services
+
+
+@dataclass(frozen=True)
+class Executor(Generic[ConfigT]):
+    """One job type: its configuration model, its coroutine and how it is routed."""
+
+    job_type: str
+    label: str
+    description: str
+    config: type[ConfigT]
+    execute: Callable[[JobContext[ConfigT]], Awaitable[JobResult]]
+    queue: QueueRole = "default"
+    resolve_targets: Callable[[ResolveContext, ConfigT], Awaitable[list[Target]]] | None = None
+    aliases: tuple[str, ...] = ()

@@ -1,0 +1,45 @@
+"""``create_app(settings)``: the FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from arq.connections import RedisSettings, create_pool
+from fastapi import FastAPI
+
+from service.api.errors import install_error_handlers
+from service.api.routes import health, runs
+from service.api.state import AppState
+from service.db.engine import create_engine, create_session_factory
+from service.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app; its lifespan makes the engine and Redis pool once and closes them."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
+        engine = create_engine(settings.database)
+        redis = await create_pool(RedisSettings.from_dsn(settings.redis.url))
+        try:
+            yield AppState(
+                settings=settings,
+                engine=engine,
+                sessions=create_session_factory(engine),
+                redis=redis,
+            )
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="opsjobs",
+        summary="Job execution for NiFi clusters and network devices",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(runs.router)
+    return app

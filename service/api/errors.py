@@ -1,0 +1,114 @@
+"""One JSON error shape for every failure: ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OpsjobsError,
+    ServiceUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[OpsjobsError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    ServiceUnavailable: 503,
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _status_for(exc: OpsjobsError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OpsjobsError)
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details), status_code=_status_for(exc)
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
+        for error in exc.errors()
+    ]
+    fields = ", ".join(".".join(str(part) for part in item["loc"]) for item in details)
+    return JSONResponse(
+        error_body("invalid_input", f"invalid request: {fields}", details), status_code=422
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+        exc.status_code, "http_error"
+    )
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _backend_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    error_id = uuid.uuid4().hex[:12]
+    logger.error(
+        "backing service unavailable: %s", type(exc).__name__, extra={"error_id": error_id}
+    )
+    return JSONResponse(
+        error_body(
+            "service_unavailable", "a backing service is unavailable", {"error_id": error_id}
+        ),
+        status_code=503,
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    error_id = uuid.uuid4().hex[:12]
+    logger.error(
+        "unexpected error",
+        exc_info=exc,
+        extra={"error_id": error_id, "path": request.url.path},
+    )
+    return JSONResponse(
+        error_body("internal_error", "unexpected error", {"error_id": error_id}), status_code=500
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(OpsjobsError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for exc_type in (
+        OperationalError,
+        InterfaceError,
+        RedisConnectionError,
+        RedisTimeoutError,
+        ConnectionError,
+        OSError,
+    ):
+        app.add_exception_handler(exc_type, _backend_unavailable)
+    app.add_exception_handler(DBAPIError, _unexpected)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,207 @@
+"""``/api/job-runs``: create ad-hoc runs, list, inspect, follow progress, cancel."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import ColumnElement, func, select
+
+from service import runs
+from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
+from service.api.schemas import (
+    CancelOut,
+    CreateRunIn,
+    Page,
+    RunDetailOut,
+    RunOut,
+    RunProgressOut,
+    TargetOut,
+    target_out,
+)
+from service.db.models import JobRun, JobRunTarget, Outcome, RunStatus, TriggeredBy
+from service.errors import InvalidInput, NotFound
+from service.reporting import Progress
+from service.run_requests import adhoc_request
+
+router = APIRouter(prefix="/api/job-runs", tags=["job-runs"])
+
+PageQuery = Annotated[int, Query(ge=1, le=1_000_000)]
+PageSizeQuery = Annotated[int, Query(ge=1, le=100)]
+
+
+def _split(raw: str | None, field: str, allowed: set[str] | None = None) -> list[str]:
+    """A comma-separated filter value; unknown values are a 422 naming the field."""
+    if raw is None:
+        return []
+    values = [part.strip() for part in raw.split(",") if part.strip()]
+    if allowed is not None:
+        unknown = [value for value in values if value not in allowed]
+        if unknown:
+            raise InvalidInput(
+                f"unknown {field}: {', '.join(unknown)}",
+                details=[
+                    {"loc": ["query", field], "msg": f"allowed: {', '.join(sorted(allowed))}"}
+                ],
+            )
+    return values
+
+
+def _int_list(raw: str | None, field: str) -> list[int]:
+    try:
+        return [int(value) for value in _split(raw, field)]
+    except ValueError:
+        raise InvalidInput(
+            f"{field} must be comma-separated integers",
+            details=[{"loc": ["query", field], "msg": "not an integer"}],
+        ) from None
+
+
+@router.post("", status_code=202, response_model=RunOut)
+async def create_run(
+    body: CreateRunIn, settings: SettingsDep, sessions: SessionsDep, redis: RedisDep
+) -> RunOut:
+    """Queue an ad-hoc run of a job type; 202 with the pending run."""
+    request = adhoc_request(
+        settings,
+        job_type=body.job_type,
+        parameters=body.parameters,
+        triggered_by=TriggeredBy.API,
+        executed_by=None,
+        queue=body.queue,
+        timeout_seconds=body.timeout_seconds,
+    )
+    run_id = await runs.enqueue_run(sessions, redis, request)
+    async with sessions() as session:
+        run = await session.get_one(JobRun, run_id)
+    return RunOut.of(run)
+
+
+@router.get("", response_model=Page[RunOut])
+async def list_runs(
+    session: SessionDep,
+    page: PageQuery = 1,
+    page_size: PageSizeQuery = 50,
+    status: str | None = None,
+    outcome: str | None = None,
+    job_type: str | None = None,
+    triggered_by: str | None = None,
+    template_id: str | None = None,
+    schedule_id: str | None = None,
+) -> Page[RunOut]:
+    """Runs newest first; every filter takes comma-separated values."""
+    conditions: list[ColumnElement[bool]] = []
+    if statuses := _split(status, "status", {s.value for s in RunStatus}):
+        conditions.append(JobRun.status.in_(statuses))
+    if outcomes := _split(outcome, "outcome", {o.value for o in Outcome}):
+        conditions.append(JobRun.outcome.in_(outcomes))
+    if job_types := _split(job_type, "job_type"):
+        conditions.append(JobRun.job_type.in_(job_types))
+    if triggers := _split(triggered_by, "triggered_by", {t.value for t in TriggeredBy}):
+        conditions.append(JobRun.triggered_by.in_(triggers))
+    if template_ids := _int_list(template_id, "template_id"):
+        conditions.append(JobRun.template_id.in_(template_ids))
+    if schedule_ids := _int_list(schedule_id, "schedule_id"):
+        conditions.append(JobRun.schedule_id.in_(schedule_ids))
+    total = await session.scalar(select(func.count()).select_from(JobRun).where(*conditions)) or 0
+    rows = await session.scalars(
+        select(JobRun)
+        .where(*conditions)
+        .order_by(JobRun.queued_at.desc(), JobRun.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    return Page[RunOut](
+        items=[RunOut.of(run) for run in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+        total_pages=math.ceil(total / page_size),
+    )
+
+
+async def _get_run(session: SessionDep, run_id: int) -> JobRun:
+    run = await session.get(JobRun, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id} does not exist")
+    return run
+
+
+async def _target_page(
+    session: SessionDep, run_id: int, page: int, page_size: int
+) -> Page[TargetOut]:
+    total = (
+        await session.scalar(
+            select(func.count()).select_from(JobRunTarget).where(JobRunTarget.run_id == run_id)
+        )
+        or 0
+    )
+    rows = await session.scalars(
+        select(JobRunTarget)
+        .where(JobRunTarget.run_id == run_id)
+        .order_by(JobRunTarget.position)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    return Page[TargetOut](
+        items=[target_out(row) for row in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+        total_pages=math.ceil(total / page_size),
+    )
+
+
+@router.get("/{run_id}", response_model=RunDetailOut)
+async def get_run(
+    run_id: int,
+    session: SessionDep,
+    targets_page: PageQuery = 1,
+    targets_page_size: PageSizeQuery = 100,
+) -> RunDetailOut:
+    """One run with its per-target rows (paginated) and target counts by status."""
+    run = await _get_run(session, run_id)
+    count_rows = await session.execute(
+        select(JobRunTarget.status, func.count())
+        .where(JobRunTarget.run_id == run_id)
+        .group_by(JobRunTarget.status)
+    )
+    counts = {status: count for status, count in count_rows.all()}
+    base: dict[str, Any] = RunOut.of(run).model_dump()
+    return RunDetailOut(
+        **base,
+        target_counts=counts,
+        target_rows=await _target_page(session, run_id, targets_page, targets_page_size),
+    )
+
+
+@router.get("/{run_id}/targets", response_model=Page[TargetOut])
+async def list_run_targets(
+    run_id: int, session: SessionDep, page: PageQuery = 1, page_size: PageSizeQuery = 100
+) -> Page[TargetOut]:
+    await _get_run(session, run_id)
+    return await _target_page(session, run_id, page, page_size)
+
+
+@router.get("/{run_id}/progress", response_model=RunProgressOut)
+async def get_progress(run_id: int, session: SessionDep) -> RunProgressOut:
+    """The run's latest recorded progress, the same shape for every job type."""
+    run = await _get_run(session, run_id)
+    progress = Progress(run.progress_current or 0, run.progress_total, run.progress_message)
+    return RunProgressOut(
+        run_id=run.id,
+        status=RunStatus(run.status),
+        outcome=Outcome(run.outcome) if run.outcome else None,
+        current=run.progress_current,
+        total=run.progress_total,
+        percent=progress.percent,
+        message=run.progress_message,
+    )
+
+
+@router.post("/{run_id}/cancel", status_code=202, response_model=CancelOut)
+async def cancel_run(run_id: int, sessions: SessionsDep, redis: RedisDep) -> CancelOut:
+    """Cancel a pending run at once, or ask the worker of a running run to stop it."""
+    status = await runs.request_cancel(sessions, redis, run_id, cancelled_by=None)
+    return CancelOut(run_id=run_id, status=status)

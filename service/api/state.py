@@ -1,0 +1,18 @@
+"""What the API's lifespan creates once and every request borrows."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.db.engine import SessionFactory
+from service.settings import Settings
+
+
+class AppState(TypedDict):
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    redis: ArqRedis

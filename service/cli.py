@@ -1,0 +1,175 @@
+"""The ``opsjobs`` command: the only place that owns an event loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from service.errors import OpsjobsError, ServiceUnavailable
+from service.logging_config import configure_logging
+from service.settings import Settings, load_settings
+
+
+def _parse_parameter(raw: str) -> tuple[str, Any]:
+    key, sep, value = raw.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {raw!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opsjobs", description=__doc__)
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("api", help="serve the HTTP API")
+    worker = commands.add_parser("worker", help="run an arq worker for one queue")
+    worker.add_argument("--queue", required=True, help="queue name, e.g. default or devices")
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    commands.add_parser("up", help="migrate, then run the API and one worker per queue")
+    commands.add_parser("migrate", help="create the database if missing and migrate it")
+    run = commands.add_parser("run", help="queue a run, follow its progress, print its result")
+    run.add_argument("job_type", help="job type, e.g. diag.echo")
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        type=_parse_parameter,
+        metavar="KEY=VALUE",
+        help="a parameter (VALUE is parsed as JSON when it is valid JSON)",
+    )
+    run.add_argument("--queue", help="queue override")
+    run.add_argument("--no-wait", action="store_true", help="print the run id and return")
+    return parser
+
+
+async def _migrate(settings: Settings) -> None:
+    from service.backends import check_database
+    from service.db.engine import create_engine, redacted_url
+    from service.db.migrate import ensure_database, migrate
+
+    try:
+        await ensure_database(settings.database.url)
+    except Exception as exc:
+        raise ServiceUnavailable(
+            f"cannot create or open the database {redacted_url(settings.database.url)} "
+            f"({type(exc).__name__}: {exc}); set [database] url in settings.toml "
+            "or OPSJOBS_DATABASE__URL"
+        ) from None
+    await check_database(settings)
+    engine = create_engine(settings.database)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _serve_api(settings: Settings) -> None:
+    import uvicorn
+
+    from service.api.app import create_app
+    from service.backends import check_database, check_redis
+
+    await check_database(settings)
+    await check_redis(settings)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api.host,
+        port=settings.api.port,
+        log_config=None,
+        access_log=False,
+    )
+    await uvicorn.Server(config).serve()
+
+
+async def _run_worker(settings: Settings, queue: str, burst: bool) -> None:
+    from service.backends import check_database, check_redis
+    from service.worker import build_worker
+
+    await check_database(settings)
+    await check_redis(settings)
+    worker = build_worker(settings, queue, burst=burst)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker.async_run()
+    finally:
+        await worker.close()
+
+
+async def _up(settings: Settings) -> None:
+    from service.backends import check_redis
+    from service.supervisor import ChildSpec, supervise
+
+    await _migrate(settings)
+    await check_redis(settings)
+    children = [ChildSpec("api", ("api",))]
+    children += [
+        ChildSpec(f"worker[{queue}]", ("worker", "--queue", queue))
+        for queue in settings.queues.names()
+    ]
+    print(
+        f"opsjobs up: API on http://{settings.api.host}:{settings.api.port}, "
+        f"workers for {', '.join(settings.queues.names())}; Ctrl-C stops everything",
+        file=sys.stderr,
+    )
+    await supervise(children, grace=settings.worker.shutdown_grace + 5)
+
+
+async def _run_job(settings: Settings, args: argparse.Namespace) -> int:
+    from service.run_follow import follow_run, queue_adhoc_run
+
+    run_id, queue = await queue_adhoc_run(settings, args.job_type, dict(args.param), args.queue)
+    print(f"run {run_id} queued on {queue}", file=sys.stderr)
+    if args.no_wait:
+        print(run_id)
+        return 0
+    return await follow_run(settings, run_id)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level.upper())
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            print(f"opsjobs: invalid setting {where}: {error['msg']}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "api":
+            asyncio.run(_serve_api(settings))
+        elif args.command == "worker":
+            asyncio.run(_run_worker(settings, args.queue, args.burst))
+        elif args.command == "up":
+            asyncio.run(_up(settings))
+        elif args.command == "migrate":
+            asyncio.run(_migrate(settings))
+            print("database is at the newest schema", file=sys.stderr)
+        elif args.command == "run":
+            return asyncio.run(_run_job(settings, args))
+    except OpsjobsError as exc:
+        print(f"opsjobs: {exc.message}", file=sys.stderr)
+        if isinstance(exc.details, list):
+            for item in exc.details:
+                if isinstance(item, dict) and "loc" in item:
+                    loc = ".".join(str(part) for part in item["loc"])
+                    print(f"  {loc}: {item.get('msg')}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""ORM models: the record of truth for templates, schedules, runs and their targets."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class RunStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+TERMINAL_STATUSES = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED}
+)
+ACTIVE_STATUSES = frozenset({RunStatus.PENDING, RunStatus.RUNNING})
+
+
+class Outcome(enum.StrEnum):
+    """What the job found, independent of whether the run itself worked."""
+
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+
+class TriggeredBy(enum.StrEnum):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    SYSTEM = "system"
+    API = "api"
+
+
+class TargetStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+def _values(enum_cls: type[enum.StrEnum]) -> str:
+    return ", ".join(f"'{member.value}'" for member in enum_cls)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSONB,
+        list[Any]: JSONB,
+    }
+
+
+class JobTemplate(Base):
+    __tablename__ = "job_templates"
+    __table_args__ = (
+        Index(
+            "uq_job_templates_global_name", "name", unique=True, postgresql_where=text("is_global")
+        ),
+        Index(
+            "uq_job_templates_owner_name",
+            "owner",
+            "name",
+            unique=True,
+            postgresql_where=text("NOT is_global"),
+        ),
+        CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
+        CheckConstraint("timeout_seconds IS NULL OR timeout_seconds > 0", name="timeout_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    job_type: Mapped[str] = mapped_column(String(64), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    is_global: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    owner: Mapped[str | None] = mapped_column(String(255), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class JobSchedule(Base):
+    __tablename__ = "job_schedules"
+    __table_args__ = (
+        Index(
+            "ix_job_schedules_due",
+            "next_run_at",
+            postgresql_where=text("is_active AND next_run_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_identifier: Mapped[str] = mapped_column(String(255), unique=True)
+    # RESTRICT: deleting a template never deletes its schedules silently.
+    template_id: Mapped[int] = mapped_column(
+        ForeignKey("job_templates.id", ondelete="RESTRICT"), index=True
+    )
+    schedule_type: Mapped[str] = mapped_column(String(16))
+    interval_minutes: Mapped[int | None] = mapped_column(Integer)
+    time_of_day: Mapped[str | None] = mapped_column(String(5))
+    weekdays: Mapped[list[Any] | None] = mapped_column()
+    day_of_month: Mapped[int | None] = mapped_column(Integer)
+    cron_expression: Mapped[str | None] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    start_at: Mapped[datetime | None] = mapped_column()
+    end_at: Mapped[datetime | None] = mapped_column()
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    is_global: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    owner: Mapped[str | None] = mapped_column(String(255), index=True)
+    credential_id: Mapped[int | None] = mapped_column(Integer)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    misfire_policy: Mapped[str] = mapped_column(
+        String(16), default="run_once", server_default="run_once"
+    )
+    misfire_cap: Mapped[int] = mapped_column(Integer, default=10, server_default=text("10"))
+    overlap_policy: Mapped[str] = mapped_column(String(16), default="skip", server_default="skip")
+    last_run_at: Mapped[datetime | None] = mapped_column()
+    next_run_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class JobRun(Base):
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_values(RunStatus)})", name="status"),
+        CheckConstraint(f"outcome IS NULL OR outcome IN ({_values(Outcome)})", name="outcome"),
+        CheckConstraint(f"triggered_by IN ({_values(TriggeredBy)})", name="triggered_by"),
+        # Invariant 8: one run per schedule fire, whatever the number of schedulers.
+        UniqueConstraint("schedule_id", "scheduled_for", name="uq_job_runs_schedule_fire"),
+        Index("ix_job_runs_queued_at_id", text("queued_at DESC"), text("id DESC")),
+        Index("ix_job_runs_status_queued_at", "status", text("queued_at DESC")),
+        Index("ix_job_runs_job_type_queued_at", "job_type", text("queued_at DESC")),
+        Index(
+            "ix_job_runs_heartbeat",
+            "heartbeat_at",
+            postgresql_where=text("status = 'running'"),
+        ),
+        Index("ix_job_runs_pending", "queued_at", postgresql_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job_templates.id", ondelete="SET NULL"), index=True
+    )
+    schedule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job_schedules.id", ondelete="SET NULL"), index=True
+    )
+    retry_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job_runs.id", ondelete="SET NULL"), index=True
+    )
+    scheduled_for: Mapped[datetime | None] = mapped_column()
+    job_name: Mapped[str] = mapped_column(String(255))
+    job_type: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.PENDING)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    triggered_by: Mapped[str] = mapped_column(String(16))
+    executed_by: Mapped[str | None] = mapped_column(String(255))
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    credential_id: Mapped[int | None] = mapped_column(Integer)
+    targets: Mapped[list[Any] | None] = mapped_column()
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    worker_id: Mapped[str | None] = mapped_column(String(255))
+    queued_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    cancel_requested_at: Mapped[datetime | None] = mapped_column()
+    cancelled_by: Mapped[str | None] = mapped_column(String(255))
+    progress_current: Mapped[int | None] = mapped_column(Integer)
+    progress_total: Mapped[int | None] = mapped_column(Integer)
+    progress_message: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class JobRunTarget(Base):
+    __tablename__ = "job_run_targets"
+    __table_args__ = (
+        UniqueConstraint("run_id", "key", name="uq_job_run_targets_run_key"),
+        CheckConstraint(f"status IN ({_values(TargetStatus)})", name="status"),
+        CheckConstraint(f"outcome IS NULL OR outcome IN ({_values(Outcome)})", name="outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("job_runs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=TargetStatus.PENDING)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    result: Mapped[dict[str, Any] | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)

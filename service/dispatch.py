@@ -1,0 +1,176 @@
+"""``dispatch_job(ctx, run_id)``: the single arq entry point for every job type.
+
+Take the run (pending → running, attempt + 1), resolve its targets, run its executor with a
+heartbeat beside it, and record how it ended — result and target rows are kept whatever
+the ending. A delivery of a run that is not pending does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from executors import get_executor
+from executors.base import JobContext, JobResult, ResolveContext, Target
+from service import runs
+from service.db.models import Outcome, RunStatus
+from service.errors import OpsjobsError
+from service.reporting import RunReporter
+from service.resources import Services
+from service.runs import RunEnd, RunStart
+from service.worker_context import WorkerContext
+
+logger = logging.getLogger(__name__)
+
+WORKER_SHUTDOWN_REASON = "worker shut down; run returned to the queue"
+
+
+async def dispatch_job(ctx: WorkerContext, run_id: int) -> str:
+    """Execute one run; returns the status it ended with (for arq's logs only)."""
+    services = ctx["services"]
+    start = await runs.mark_running(services.sessions, run_id, services.worker_id)
+    if start is None:
+        logger.info("delivery of a run that is not pending ignored", extra={"run_id": run_id})
+        return "ignored"
+    reporter = RunReporter(
+        sessions=services.sessions,
+        redis=services.redis,
+        events=services.settings.events,
+        run_id=run_id,
+        attempt=start.attempt,
+        min_db_interval=services.settings.worker.progress_min_interval,
+    )
+    await reporter.state(RunStatus.RUNNING.value, attempt=start.attempt)
+    end = await _run_with_heartbeat(services, start, reporter)
+    recorded = await runs.finish_run(
+        services.sessions,
+        run_id,
+        start.attempt,
+        RunEnd(
+            status=end.status,
+            outcome=end.outcome,
+            summary=end.summary,
+            result=end.result,
+            error=end.error,
+            reason=end.reason,
+            extra=reporter.progress_columns(),
+        ),
+    )
+    if recorded:
+        await reporter.state(end.status.value, outcome=end.outcome, summary=end.summary)
+    logger.info(
+        "run finished as %s",
+        end.status.value,
+        extra={"run_id": run_id, "attempt": start.attempt, "recorded": recorded},
+    )
+    return end.status.value
+
+
+async def _run_with_heartbeat(services: Services, start: RunStart, reporter: RunReporter) -> RunEnd:
+    partial: dict[str, Any] = {}
+    work = asyncio.create_task(_execute(services, start, reporter, partial))
+    heartbeat = asyncio.create_task(_heartbeat(services, start, work))
+    timeout = _timeout_for(services, start)
+    try:
+        async with asyncio.timeout(timeout):
+            result = await work
+    except TimeoutError:
+        return _failed(f"timed out after {timeout:g} s", partial)
+    except asyncio.CancelledError:
+        this_task = asyncio.current_task()
+        shutting_down = this_task is not None and this_task.cancelling() > 0
+        if await runs.cancel_requested(services.sessions, start.run_id):
+            return RunEnd(
+                status=RunStatus.CANCELLED,
+                outcome=Outcome.UNKNOWN.value,
+                summary="cancelled while running",
+                result=partial or None,
+                reason="cancelled while running",
+            )
+        if shutting_down:
+            await runs.return_to_pending(
+                services.sessions, start.run_id, start.attempt, WORKER_SHUTDOWN_REASON
+            )
+            raise
+        return _failed("run was taken from this worker", partial)
+    except (OpsjobsError, ValidationError) as exc:
+        return _failed(str(exc), partial)
+    except Exception as exc:
+        logger.exception("executor raised", extra={"run_id": start.run_id})
+        return _failed(f"{type(exc).__name__}: {exc}", partial)
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+    return RunEnd(
+        status=RunStatus.COMPLETED,
+        outcome=result.outcome.value,
+        summary=result.summary,
+        result=result.data,
+    )
+
+
+def _failed(error: str, partial: dict[str, Any]) -> RunEnd:
+    return RunEnd(
+        status=RunStatus.FAILED,
+        outcome=Outcome.UNKNOWN.value,
+        summary=error,
+        result=partial or None,
+        error=error,
+    )
+
+
+def _timeout_for(services: Services, start: RunStart) -> float:
+    worker = services.settings.worker
+    requested = start.timeout_seconds or worker.default_timeout
+    return float(min(requested, worker.max_timeout))
+
+
+async def _execute(
+    services: Services, start: RunStart, reporter: RunReporter, partial: dict[str, Any]
+) -> JobResult:
+    executor = get_executor(start.job_type)
+    config = executor.config.model_validate(start.parameters)
+    targets: list[Target] = []
+    if executor.resolve_targets is not None:
+        targets = await executor.resolve_targets(
+            ResolveContext(run_id=start.run_id, services=services), config
+        )
+        await runs.replace_targets(
+            services.sessions, start.run_id, [(target.key, target.name) for target in targets]
+        )
+    job: JobContext[Any] = JobContext(
+        run_id=start.run_id,
+        attempt=start.attempt,
+        job_type=executor.job_type,
+        config=config,
+        targets=targets,
+        reporter=reporter,
+        services=services,
+        partial=partial,
+    )
+    return await executor.execute(job)
+
+
+async def _heartbeat(services: Services, start: RunStart, work: asyncio.Task[JobResult]) -> None:
+    """Refresh the run's heartbeat; stop the work when a cancel is requested or the run is lost."""
+    interval = services.settings.worker.heartbeat_interval
+    while not work.done():
+        await asyncio.sleep(interval)
+        beat = await runs.record_heartbeat(services.sessions, start.run_id, start.attempt)
+        if beat.cancel_requested or not beat.still_ours:
+            logger.info(
+                "stopping run: %s",
+                "cancel requested" if beat.cancel_requested else "run no longer ours",
+                extra={"run_id": start.run_id},
+            )
+            work.cancel()
+            return

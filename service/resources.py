@@ -1,0 +1,20 @@
+"""Long-lived resources of a worker, made once in ``on_startup`` and handed to executors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+
+from service.db.engine import SessionFactory
+from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    """Clients an executor may use; none of them is created at import time."""
+
+    settings: Settings
+    sessions: SessionFactory
+    redis: ArqRedis
+    worker_id: str

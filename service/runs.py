@@ -1,0 +1,361 @@
+"""The run state machine and ``enqueue_run``.
+
+Every status change is one conditional UPDATE (``WHERE status IN (allowed)``), so a late
+writer can never overwrite a newer state: a completion arriving after a cancel, or a
+worker that lost its run to the reaper (the ``attempt`` guard), changes nothing.
+
+    pending → running → completed | failed | cancelled
+    pending → cancelled | skipped
+    running → pending        (worker shutdown or lost worker with retries left)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from arq.connections import ArqRedis
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service import queueing
+from service.db.engine import SessionFactory
+from service.db.models import JobRun, JobRunTarget, RunStatus, TargetStatus, TriggeredBy
+from service.errors import Conflict, NotFound
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_FROM: dict[RunStatus, tuple[RunStatus, ...]] = {
+    RunStatus.RUNNING: (RunStatus.PENDING,),
+    RunStatus.COMPLETED: (RunStatus.RUNNING,),
+    RunStatus.FAILED: (RunStatus.RUNNING,),
+    RunStatus.CANCELLED: (RunStatus.PENDING, RunStatus.RUNNING),
+    RunStatus.SKIPPED: (RunStatus.PENDING,),
+    RunStatus.PENDING: (RunStatus.RUNNING,),
+}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything needed to create a run; parameters are already validated."""
+
+    job_type: str
+    job_name: str
+    queue: str
+    parameters: Mapping[str, Any]
+    triggered_by: TriggeredBy
+    executed_by: str | None = None
+    template_id: int | None = None
+    schedule_id: int | None = None
+    scheduled_for: datetime | None = None
+    retry_of_id: int | None = None
+    credential_id: int | None = None
+    timeout_seconds: int | None = None
+    max_attempts: int = 1
+    targets: Sequence[Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What a worker learns when it takes a run: enough to execute it without another read."""
+
+    run_id: int
+    attempt: int
+    job_type: str
+    parameters: dict[str, Any]
+    timeout_seconds: int | None
+    credential_id: int | None
+    targets: list[Any] | None
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    status: RunStatus
+    outcome: str | None = None
+    summary: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _row_values(request: RunRequest) -> dict[str, Any]:
+    return {
+        "job_type": request.job_type,
+        "job_name": request.job_name,
+        "queue": request.queue,
+        "parameters": dict(request.parameters),
+        "triggered_by": request.triggered_by.value,
+        "executed_by": request.executed_by,
+        "template_id": request.template_id,
+        "schedule_id": request.schedule_id,
+        "scheduled_for": request.scheduled_for,
+        "retry_of_id": request.retry_of_id,
+        "credential_id": request.credential_id,
+        "timeout_seconds": request.timeout_seconds,
+        "max_attempts": request.max_attempts,
+        "targets": list(request.targets) if request.targets is not None else None,
+        "status": RunStatus.PENDING.value,
+    }
+
+
+async def insert_runs(session: AsyncSession, requests: Sequence[RunRequest]) -> list[int]:
+    """Insert pending runs in one statement (no commit); ids in request order."""
+    if not requests:
+        return []
+    rows = await session.execute(
+        insert(JobRun).returning(JobRun.id, sort_by_parameter_order=True),
+        [_row_values(request) for request in requests],
+    )
+    return [row.id for row in rows]
+
+
+async def enqueue_runs(
+    sessions: SessionFactory, redis: ArqRedis, requests: Sequence[RunRequest]
+) -> list[int]:
+    """Invariant 2: commit the pending rows, then queue one job per run."""
+    async with sessions.begin() as session:
+        run_ids = await insert_runs(session, requests)
+    for run_id, request in zip(run_ids, requests, strict=True):
+        await queueing.enqueue_dispatch(redis, run_id, request.queue)
+    return run_ids
+
+
+async def enqueue_run(sessions: SessionFactory, redis: ArqRedis, request: RunRequest) -> int:
+    """Create one pending run and queue it; returns the run id."""
+    (run_id,) = await enqueue_runs(sessions, redis, [request])
+    logger.info(
+        "run queued", extra={"run_id": run_id, "job_type": request.job_type, "queue": request.queue}
+    )
+    return run_id
+
+
+def _refused(run_id: int, to: RunStatus, current: str | None) -> None:
+    logger.warning(
+        "refused transition of run %s to %s (current status %s)",
+        run_id,
+        to.value,
+        current,
+        extra={"run_id": run_id},
+    )
+
+
+async def _current_status(session: AsyncSession, run_id: int) -> str | None:
+    status: str | None = await session.scalar(select(JobRun.status).where(JobRun.id == run_id))
+    return status
+
+
+async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) -> RunStart | None:
+    """Take a pending run (attempt + 1); None when it is not pending (duplicate delivery)."""
+    async with sessions.begin() as session:
+        row = (
+            await session.execute(
+                update(JobRun)
+                .where(
+                    JobRun.id == run_id,
+                    JobRun.status == RunStatus.PENDING.value,
+                    JobRun.cancel_requested_at.is_(None),
+                )
+                .values(
+                    status=RunStatus.RUNNING.value,
+                    attempt=JobRun.attempt + 1,
+                    worker_id=worker_id,
+                    started_at=func.now(),
+                    heartbeat_at=func.now(),
+                    finished_at=None,
+                )
+                .returning(
+                    JobRun.attempt,
+                    JobRun.job_type,
+                    JobRun.parameters,
+                    JobRun.timeout_seconds,
+                    JobRun.credential_id,
+                    JobRun.targets,
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            _refused(run_id, RunStatus.RUNNING, await _current_status(session, run_id))
+            return None
+    return RunStart(
+        run_id=run_id,
+        attempt=row.attempt,
+        job_type=row.job_type,
+        parameters=row.parameters,
+        timeout_seconds=row.timeout_seconds,
+        credential_id=row.credential_id,
+        targets=row.targets,
+    )
+
+
+async def finish_run(sessions: SessionFactory, run_id: int, attempt: int, end: RunEnd) -> bool:
+    """Record the end of a running run; refused unless still running under ``attempt``."""
+    allowed = [status.value for status in ALLOWED_FROM[end.status]]
+    async with sessions.begin() as session:
+        result = await session.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id, JobRun.attempt == attempt, JobRun.status.in_(allowed))
+            .values(
+                status=end.status.value,
+                outcome=end.outcome,
+                summary=end.summary,
+                result=end.result,
+                error=end.error,
+                reason=end.reason,
+                finished_at=func.now(),
+                **end.extra,
+            )
+            .returning(JobRun.id)
+        )
+        if result.first() is None:
+            _refused(run_id, end.status, await _current_status(session, run_id))
+            return False
+        # Targets that never finished end with the run: nothing stays "running" forever.
+        await session.execute(
+            update(JobRunTarget)
+            .where(
+                JobRunTarget.run_id == run_id,
+                JobRunTarget.status.in_([TargetStatus.PENDING.value, TargetStatus.RUNNING.value]),
+            )
+            .values(status=TargetStatus.CANCELLED.value, finished_at=func.now())
+        )
+    return True
+
+
+async def return_to_pending(
+    sessions: SessionFactory, run_id: int, attempt: int, reason: str
+) -> bool:
+    """Give a running run back to the queue (worker shutdown, or lost with retries left)."""
+    async with sessions.begin() as session:
+        result = await session.execute(
+            update(JobRun)
+            .where(
+                JobRun.id == run_id,
+                JobRun.attempt == attempt,
+                JobRun.status == RunStatus.RUNNING.value,
+            )
+            .values(
+                status=RunStatus.PENDING.value,
+                worker_id=None,
+                heartbeat_at=None,
+                reason=reason,
+                queued_at=func.now(),
+            )
+            .returning(JobRun.id)
+        )
+        if result.first() is None:
+            _refused(run_id, RunStatus.PENDING, await _current_status(session, run_id))
+            return False
+        await session.execute(
+            update(JobRunTarget)
+            .where(JobRunTarget.run_id == run_id)
+            .values(status=TargetStatus.PENDING.value, started_at=None, finished_at=None)
+        )
+    return True
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    still_ours: bool
+    cancel_requested: bool
+
+
+async def record_heartbeat(sessions: SessionFactory, run_id: int, attempt: int) -> Heartbeat:
+    """Refresh the run's heartbeat; tells the worker whether to stop."""
+    async with sessions.begin() as session:
+        row = (
+            await session.execute(
+                update(JobRun)
+                .where(
+                    JobRun.id == run_id,
+                    JobRun.attempt == attempt,
+                    JobRun.status == RunStatus.RUNNING.value,
+                )
+                .values(heartbeat_at=func.now())
+                .returning(JobRun.cancel_requested_at)
+            )
+        ).one_or_none()
+    if row is None:
+        return Heartbeat(still_ours=False, cancel_requested=False)
+    return Heartbeat(still_ours=True, cancel_requested=row.cancel_requested_at is not None)
+
+
+async def cancel_requested(sessions: SessionFactory, run_id: int) -> bool:
+    async with sessions() as session:
+        requested = await session.scalar(
+            select(JobRun.cancel_requested_at).where(JobRun.id == run_id)
+        )
+    return requested is not None
+
+
+async def request_cancel(
+    sessions: SessionFactory, redis: ArqRedis, run_id: int, cancelled_by: str | None
+) -> RunStatus:
+    """Cancel a run: a pending one at once, a running one by asking its worker.
+
+    Returns the status the run has afterwards (``cancelled`` or ``running`` with a
+    cancel request recorded). Finished runs are a conflict.
+    """
+    async with sessions.begin() as session:
+        row = (
+            await session.execute(
+                select(JobRun.status, JobRun.queue).where(JobRun.id == run_id).with_for_update()
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist")
+        if row.status == RunStatus.PENDING.value:
+            await session.execute(
+                update(JobRun)
+                .where(JobRun.id == run_id)
+                .values(
+                    status=RunStatus.CANCELLED.value,
+                    cancel_requested_at=func.now(),
+                    cancelled_by=cancelled_by,
+                    finished_at=func.now(),
+                    reason="cancelled before it started",
+                )
+            )
+            new_status = RunStatus.CANCELLED
+        elif row.status == RunStatus.RUNNING.value:
+            await session.execute(
+                update(JobRun)
+                .where(JobRun.id == run_id, JobRun.cancel_requested_at.is_(None))
+                .values(cancel_requested_at=func.now(), cancelled_by=cancelled_by)
+            )
+            new_status = RunStatus.RUNNING
+        else:
+            raise Conflict(f"run {run_id} is already {row.status}", details={"status": row.status})
+    if new_status is RunStatus.CANCELLED:
+        await queueing.discard_job(redis, run_id, row.queue)
+    else:
+        await queueing.abort_running_job(redis, run_id)
+    logger.info("run cancel requested", extra={"run_id": run_id, "by": cancelled_by})
+    return new_status
+
+
+async def replace_targets(
+    sessions: SessionFactory, run_id: int, targets: Sequence[tuple[str, str]]
+) -> None:
+    """Record the resolved targets (key, name) on the run and one pending row per target.
+
+    A later attempt resolves afresh, so rows of an earlier attempt are replaced.
+    """
+    async with sessions.begin() as session:
+        await session.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id)
+            .values(targets=[{"key": key, "name": name} for key, name in targets])
+        )
+        await session.execute(delete(JobRunTarget).where(JobRunTarget.run_id == run_id))
+        if targets:
+            await session.execute(
+                insert(JobRunTarget),
+                [
+                    {"run_id": run_id, "position": i, "key": key, "name": name}
+                    for i, (key, name) in enumerate(targets)
+                ],
+            )

@@ -1,0 +1,118 @@
+"""Settings: ``settings.toml`` overridden by the environment (``OPSJOBS_<SECTION>__<KEY>``).
+
+One :class:`Settings` object is built by an entry point (``service/cli.py``, the test
+fixtures) and passed in; nothing reads settings from a global.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SETTINGS_FILE_ENV = "OPSJOBS_SETTINGS_FILE"
+DEFAULT_SETTINGS_FILE = Path("settings.toml")
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/opsjobs"
+    pool_size: int = Field(default=10, ge=1)
+    max_overflow: int = Field(default=10, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _asyncpg_only(cls, value: str) -> str:
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must start with postgresql+asyncpg://")
+        return value
+
+
+class RedisSettings(BaseModel):
+    url: str = "redis://127.0.0.1:6379/0"
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class QueueSettings(BaseModel):
+    default: str = "default"
+    devices: str = "devices"
+    scheduler: str = "default"
+
+    def names(self) -> list[str]:
+        """Every distinct queue name, in a stable order."""
+        return list(dict.fromkeys([self.default, self.devices, self.scheduler]))
+
+
+class WorkerSettings(BaseModel):
+    max_jobs: int = Field(default=20, ge=1)
+    poll_delay: Seconds = 0.1
+    default_timeout: Seconds = 3600
+    max_timeout: Seconds = 6 * 3600
+    heartbeat_interval: Seconds = 5
+    shutdown_grace: float = Field(default=10, ge=0)
+    progress_min_interval: float = Field(default=0.5, ge=0)
+
+
+class ReaperSettings(BaseModel):
+    lost_after: Seconds = 30
+    interval: Seconds = 10
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+
+class EventSettings(BaseModel):
+    stream_maxlen: int = Field(default=2000, ge=10)
+    stream_ttl: Seconds = 24 * 3600
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OPSJOBS_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    queues: QueueSettings = QueueSettings()
+    worker: WorkerSettings = WorkerSettings()
+    reaper: ReaperSettings = ReaperSettings()
+    api: ApiSettings = ApiSettings()
+    events: EventSettings = EventSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get(SETTINGS_FILE_ENV, DEFAULT_SETTINGS_FILE))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+
+def load_settings() -> Settings:
+    """Build the settings from ``settings.toml`` and the environment."""
+    return Settings()

@@ -1,0 +1,129 @@
+"""arq workers: one per queue, one job function (``dispatch_job``) plus the maintenance crons.
+
+Resources (engine, session factory, the Redis pool arq made) are created in
+``on_startup`` and released in ``on_shutdown``; nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.cron import CronJob, cron
+from arq.typing import WorkerCoroutine
+from arq.worker import Function, Worker, func
+
+from service.db.engine import create_engine, create_session_factory
+from service.dispatch import dispatch_job
+from service.maintenance import reaper_cron, reconciler_cron
+from service.queueing import DISPATCH_FUNCTION
+from service.resources import Services
+from service.settings import Settings
+from service.worker_context import WorkerContext
+
+logger = logging.getLogger(__name__)
+
+# arq counts every start (crash and shutdown re-deliveries too); the run's own retry
+# policy lives in PostgreSQL, so arq must never give up on a run by itself.
+ARQ_MAX_TRIES = 1000
+# Our own per-run timeout fires first; arq's is only a backstop.
+ARQ_TIMEOUT_MARGIN_S = 60
+
+
+def make_worker_id(queue: str) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{queue}:{uuid.uuid4().hex[:6]}"
+
+
+def cron_seconds(interval: float) -> set[int]:
+    """Seconds of the minute at which a cron with this period fires (period divides 60)."""
+    step = max(1, min(60, round(interval)))
+    while 60 % step:
+        step -= 1
+    return set(range(0, 60, step))
+
+
+def cron_jobs(settings: Settings) -> list[CronJob]:
+    """The maintenance crons; arq's unique per-fire job ids keep one execution per tick."""
+    reaper_at = cron_seconds(settings.reaper.interval)
+    return [
+        cron(_as_cron(reaper_cron), name="reap_lost_runs", second=reaper_at, timeout=120),
+        cron(
+            _as_cron(reconciler_cron), name="reconcile_pending_runs", second=reaper_at, timeout=120
+        ),
+    ]
+
+
+def _as_cron(
+    function: Callable[[WorkerContext], Coroutine[Any, Any, int]],
+) -> WorkerCoroutine:
+    async def run(ctx: dict[Any, Any], *_: Any, **__: Any) -> int:
+        return await function(ctx)  # type: ignore[arg-type]
+
+    run.__qualname__ = function.__qualname__
+    return run
+
+
+def job_functions(settings: Settings) -> list[Function]:
+    async def run(ctx: dict[Any, Any], run_id: int) -> str:
+        return await dispatch_job(ctx, run_id)  # type: ignore[arg-type]
+
+    return [
+        func(
+            run,
+            name=DISPATCH_FUNCTION,
+            max_tries=ARQ_MAX_TRIES,
+            timeout=settings.worker.max_timeout + ARQ_TIMEOUT_MARGIN_S,
+            keep_result=0,
+        )
+    ]
+
+
+async def on_startup(ctx: dict[Any, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    engine = create_engine(settings.database)
+    ctx["engine"] = engine
+    ctx["services"] = Services(
+        settings=settings,
+        sessions=create_session_factory(engine),
+        redis=ctx["redis"],
+        worker_id=ctx["worker_id"],
+    )
+    logger.info("worker started", extra={"queue": ctx["queue"], "worker_id": ctx["worker_id"]})
+
+
+async def on_shutdown(ctx: dict[Any, Any]) -> None:
+    engine = ctx.get("engine")
+    if engine is not None:
+        await engine.dispose()
+    logger.info("worker stopped", extra={"queue": ctx.get("queue")})
+
+
+def build_worker(
+    settings: Settings, queue: str, *, burst: bool = False, handle_signals: bool = True
+) -> Worker:
+    """An arq worker for ``queue``; workers of the scheduler queue also run the crons."""
+    worker_settings = settings.worker
+    return Worker(
+        functions=job_functions(settings),
+        queue_name=queue,
+        cron_jobs=cron_jobs(settings) if queue == settings.queues.scheduler else None,
+        redis_settings=RedisSettings.from_dsn(settings.redis.url),
+        burst=burst,
+        handle_signals=handle_signals,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        max_jobs=worker_settings.max_jobs,
+        poll_delay=worker_settings.poll_delay,
+        job_timeout=worker_settings.max_timeout + ARQ_TIMEOUT_MARGIN_S,
+        job_completion_wait=int(worker_settings.shutdown_grace),
+        keep_result=0,
+        max_tries=ARQ_MAX_TRIES,
+        allow_abort_jobs=True,
+        ctx={"settings": settings, "queue": queue, "worker_id": make_worker_id(queue)},
+        log_results=False,
+    )

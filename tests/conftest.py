@@ -1,0 +1,134 @@
+"""Fixtures: real PostgreSQL and Redis, the schema migrated once, a clean slate per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+import uvicorn
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.api.app import create_app
+from service.db.engine import SessionFactory, create_engine, create_session_factory
+from service.db.migrate import ensure_database, migrate
+from service.db.models import Base
+from service.resources import Services
+from service.settings import (
+    DatabaseSettings,
+    QueueSettings,
+    ReaperSettings,
+    RedisSettings as OpsRedisSettings,
+    Settings,
+    WorkerSettings,
+)
+
+TEST_DATABASE_URL = os.environ.get(
+    "OPSJOBS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/opsjobs_test"
+)
+TEST_REDIS_URL = os.environ.get("OPSJOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def make_settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database": DatabaseSettings(url=TEST_DATABASE_URL, pool_size=5, max_overflow=20),
+        "redis": OpsRedisSettings(url=TEST_REDIS_URL),
+        # The maintenance crons run on their own queue so burst workers of the job queues
+        # stop as soon as their queue is empty.
+        "queues": QueueSettings(default="t-default", devices="t-devices", scheduler="t-sched"),
+        "worker": WorkerSettings(
+            heartbeat_interval=0.2, poll_delay=0.05, shutdown_grace=0, progress_min_interval=0
+        ),
+        "reaper": ReaperSettings(lost_after=1.0, interval=1),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    try:
+        await ensure_database(settings.database.url)
+    except OSError as exc:
+        pytest.exit(f"PostgreSQL is not reachable at {settings.database.url}: {exc}", returncode=3)
+    engine = create_engine(settings.database)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessions(engine: AsyncEngine) -> SessionFactory:
+    return create_session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
+    try:
+        pool = await create_pool(RedisSettings.from_dsn(settings.redis.url), retry=1)
+    except Exception as exc:
+        pytest.exit(f"Redis is not reachable at {settings.redis.url}: {exc}", returncode=3)
+    yield pool
+    await pool.aclose()
+
+
+@pytest.fixture
+async def services(
+    settings: Settings, engine: AsyncEngine, sessions: SessionFactory, redis: ArqRedis
+) -> Services:
+    """A clean database and Redis database, and the services a worker would hold."""
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await redis.flushdb()
+    return Services(settings=settings, sessions=sessions, redis=redis, worker_id="test-worker")
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+async def api_url(settings: Settings, engine: AsyncEngine) -> AsyncIterator[str]:
+    """The API served by uvicorn on a free loopback port for the whole session."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def client(api_url: str, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api_url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture
+def anyio_backend() -> Iterator[str]:
+    yield "asyncio"

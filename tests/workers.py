@@ -1,0 +1,58 @@
+"""Running arq workers in process for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy import select
+
+from service.db.engine import SessionFactory
+from service.db.models import TERMINAL_STATUSES, JobRun
+from service.settings import Settings
+from service.worker import build_worker
+
+
+async def drain(settings: Settings, queue: str | None = None) -> None:
+    """Run a burst worker until the queue is empty and its runs have ended."""
+    worker = build_worker(settings, queue or settings.queues.default, burst=True, handle_signals=False)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings, queue: str | None = None) -> AsyncIterator[None]:
+    """A long-running worker for the duration of the block."""
+    worker = build_worker(settings, queue or settings.queues.default, handle_signals=False)
+    task = asyncio.create_task(worker.main())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await worker.close()
+
+
+async def wait_for_run(
+    sessions: SessionFactory,
+    run_id: int,
+    *,
+    statuses: frozenset[str] = frozenset(TERMINAL_STATUSES),
+    min_progress: int | None = None,
+    timeout: float = 20,
+) -> JobRun:
+    """Poll until the run reaches one of ``statuses`` (or at least ``min_progress``)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            async with sessions() as session:
+                run = (await session.scalars(select(JobRun).where(JobRun.id == run_id))).one()
+            if min_progress is not None:
+                if (run.progress_current or 0) >= min_progress:
+                    return run
+            elif run.status in statuses:
+                return run
+            await asyncio.sleep(0.02)
