@@ -1,0 +1,52 @@
+"""Settings: settings.toml, overridden by OPSJOBS_<SECTION>__<KEY>; bad values name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings
+from service.worker import cron_seconds
+
+
+def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_file = tmp_path / "settings.toml"
+    settings_file.write_text('[worker]\nmax_jobs = 7\n[queues]\ndevices = "dev"\n')
+    monkeypatch.setenv("OPSJOBS_SETTINGS_FILE", str(settings_file))
+    assert Settings().worker.max_jobs == 7
+    assert Settings().queues.devices == "dev"
+    monkeypatch.setenv("OPSJOBS_WORKER__MAX_JOBS", "9")
+    assert Settings().worker.max_jobs == 9
+
+
+def test_the_shipped_settings_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSJOBS_SETTINGS_FILE", str(Path(__file__).parent.parent / "settings.toml"))
+    settings = Settings()
+    assert settings.queues.names() == ["default", "devices"]
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "where"),
+    [
+        ("OPSJOBS_DATABASE__URL", "mysql://x", ("database", "url")),
+        ("OPSJOBS_REDIS__URL", "http://x", ("redis", "url")),
+        ("OPSJOBS_WORKER__POLL_DELAY", "0", ("worker", "poll_delay")),
+    ],
+)
+def test_bad_values_name_the_key(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, where: tuple[str, str]
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    assert raised.value.errors()[0]["loc"] == where
+
+
+@pytest.mark.parametrize(
+    ("interval", "seconds"),
+    [(10, set(range(0, 60, 10))), (7, set(range(0, 60, 6))), (60, {0}), (1, set(range(60)))],
+)
+def test_cron_seconds_divide_the_minute(interval: float, seconds: set[int]) -> None:
+    assert cron_seconds(interval) == seconds
