@@ -11,28 +11,20 @@ never from "now", so fires do not drift with the scheduler's latency.
   schedules evaluated in ``timezone`` (IANA, default UTC); ``monthly`` on days 29–31 fires on
   the last day of shorter months.
 
-Across DST transitions a wall-clock schedule behaves as people expect of a clock:
-
-- A schedule pinned to hours of the day (daily at 02:30, cron ``30 2 * * *``) fires once
-  per local day: a time in the spring-forward gap fires at the first valid instant after it
-  (02:30 → 03:00), an ambiguous time in the repeated autumn hour fires at its first
-  occurrence only.
-- A schedule that fires in every hour (``hourly``, cron hour ``*``) follows elapsed time:
-  slots in the gap never existed and do not fire, slots in the repeated hour fire in both
-  occurrences, so "hourly" stays one hour apart through both transitions (Vixie cron's rule
-  for wildcard jobs).
+Across DST transitions (rules in `service.wall_clock`) a daily 02:30 fires at 03:00 on the
+spring-forward day and once, at the first 02:30, on the fall-back day; ``hourly`` and cron
+schedules with hour ``*`` stay one elapsed hour (or step) apart.
 
 All instants returned are timezone-aware UTC; ``end_at`` is inclusive.
 """
 
 from __future__ import annotations
 
-import bisect
 import calendar
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import chain, islice
+from itertools import chain, dropwhile, islice, takewhile
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,14 +32,12 @@ import pydantic
 from pydantic import Field, ValidationInfo
 
 from service.cron import parse_cron
+from service.wall_clock import WallClockRule, wall_clock_fires
 
 ScheduleType = Literal["now", "interval", "hourly", "daily", "weekly", "monthly", "custom"]
 
 # Longer periods are calendar schedules; the cap also keeps timedelta arithmetic in range.
 MAX_INTERVAL_MINUTES = 366 * 24 * 60
-# A matching date is at most 8 years away (29 February across a skipped leap year, 2096 →
-# 2104); a search that finds none in longer than that has no answer.
-_MAX_DAYS_WITHOUT_MATCH = 9 * 366
 
 _BOUNDS = ("start_at", "end_at")
 _FIELDS_OF_TYPE: dict[str, frozenset[str]] = {
@@ -290,125 +280,39 @@ def _fires_from(
     if spec.schedule_type == "interval":
         fires = _interval_fires(timedelta(minutes=_required(spec.interval_minutes)), anchor, start)
     else:
-        fires = _wall_clock_fires(spec, start)
-    fires = (fire for fire in fires if fire > start or (inclusive and fire == start))
-    if spec.end_at is None:
-        return fires
-    return _until(fires, spec.end_at)
-
-
-def _until(fires: Iterator[datetime], end_at: datetime) -> Iterator[datetime]:
-    for fire in fires:
-        if fire > end_at:
-            return
-        yield fire
+        fires = wall_clock_fires(_rule(spec), spec.zone, start)
+    fires = dropwhile(lambda fire: fire < start or (fire == start and not inclusive), fires)
+    end_at = spec.end_at
+    return fires if end_at is None else takewhile(lambda fire: fire <= end_at, fires)
 
 
 def _interval_fires(step: timedelta, anchor: datetime, start: datetime) -> Iterator[datetime]:
     """Grid points ``anchor + k * step`` from the one at or before ``start`` on."""
     k = max(0, (start - anchor) // step)
     while True:
-        yield anchor + k * step
+        try:
+            fire = anchor + k * step
+        except OverflowError:  # past year 9999: the schedule has no more fires
+            return
+        yield fire
         k += 1
 
 
-@dataclass(frozen=True)
-class _WallClockRule:
-    minutes_of_day: tuple[int, ...]  # local times it fires at, sorted, minutes after midnight
-    matches_date: Callable[[date], bool]
-    follows_elapsed_time: bool  # every-hour schedules: see the module docstring
-
-
-def _rule(spec: ScheduleSpec) -> _WallClockRule:
+def _rule(spec: ScheduleSpec) -> WallClockRule:
     if spec.schedule_type == "custom":
         cron = parse_cron(_required(spec.cron_expression))
-        return _WallClockRule(cron.minutes_of_day, cron.matches_date, cron.every_hour)
+        return WallClockRule(cron.minutes_of_day, cron.matches_date, cron.every_hour)
     at = spec.time_of_day or time(0, 0)
     if spec.schedule_type == "hourly":
-        return _WallClockRule(tuple(h * 60 + at.minute for h in range(24)), _every_day, True)
+        return WallClockRule(tuple(h * 60 + at.minute for h in range(24)), _every_day, True)
     minute_of_day = (at.hour * 60 + at.minute,)
     if spec.schedule_type == "weekly":
         weekdays = frozenset(_required(spec.weekdays))
-        return _WallClockRule(minute_of_day, lambda day: day.weekday() in weekdays, False)
+        return WallClockRule(minute_of_day, lambda day: day.weekday() in weekdays, False)
     if spec.schedule_type == "monthly":
         wanted = _required(spec.day_of_month)
-        return _WallClockRule(minute_of_day, lambda day: day.day == _clamped(day, wanted), False)
-    return _WallClockRule(minute_of_day, _every_day, False)
-
-
-def _wall_clock_fires(spec: ScheduleSpec, start: datetime) -> Iterator[datetime]:
-    """Fires from the local day before ``start`` on (a DST shift can move a fire across a
-    date line), strictly increasing; stops when no date matches within the search horizon."""
-    rule, zone = _rule(spec), spec.zone
-    local_start = start.astimezone(zone).replace(tzinfo=None)
-    day = local_start.date() - timedelta(days=1)
-    last: datetime | None = None
-    days_without_match = 0
-    while days_without_match < _MAX_DAYS_WITHOUT_MATCH and day < date.max - timedelta(days=2):
-        if rule.matches_date(day):
-            days_without_match = 0
-            skip_to = (local_start - datetime.combine(day, time())) // timedelta(minutes=1)
-            for fire in _fires_on(day, rule, zone, skip_to):
-                if last is None or fire > last:
-                    last = fire
-                    yield fire
-        else:
-            days_without_match += 1
-        day += timedelta(days=1)
-
-
-def _fires_on(day: date, rule: _WallClockRule, zone: ZoneInfo, skip_to: int) -> Iterator[datetime]:
-    """The day's fires in order; on a day without transition those before local minute
-    ``skip_to`` are skipped unseen (callers filter by instant anyway)."""
-    midnight = datetime.combine(day, time())
-    offset = _constant_offset(day, zone)
-    if offset is not None:
-        first = bisect.bisect_left(rule.minutes_of_day, skip_to)
-        base = (midnight - offset).replace(tzinfo=UTC)
-        return (base + timedelta(minutes=m) for m in rule.minutes_of_day[first:])
-    instants = {
-        instant
-        for minute in rule.minutes_of_day
-        for instant in _resolve(midnight + timedelta(minutes=minute), zone, rule)
-    }
-    return iter(sorted(instants))
-
-
-def _resolve(local: datetime, zone: ZoneInfo, rule: _WallClockRule) -> list[datetime]:
-    """UTC instants a local wall-clock time stands for under the DST rules above."""
-    earlier = local.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    later = local.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    if earlier == later:
-        return [earlier]
-    if earlier < later:  # repeated (ambiguous) time: fold 0 is the first occurrence
-        return [earlier, later] if rule.follows_elapsed_time else [earlier]
-    # In a gap fold 0 maps past the transition and fold 1 before it (PEP 495).
-    return [] if rule.follows_elapsed_time else [_transition_between(zone, later, earlier)]
-
-
-def _transition_between(zone: ZoneInfo, before: datetime, after: datetime) -> datetime:
-    """The first whole second in ``(before, after]`` whose UTC offset differs from
-    ``before``'s: the instant a gap ends. Zone transitions fall on whole seconds."""
-    old_offset = before.astimezone(zone).utcoffset()
-    low, high = int(before.timestamp()), int(after.timestamp())
-    while high - low > 1:
-        middle = (low + high) // 2
-        if datetime.fromtimestamp(middle, zone).utcoffset() == old_offset:
-            low = middle
-        else:
-            high = middle
-    return datetime.fromtimestamp(high, UTC)
-
-
-def _constant_offset(day: date, zone: ZoneInfo) -> timedelta | None:
-    """The day's UTC offset, or None if a transition touches the day."""
-    offsets = {
-        datetime.combine(moment, time(), tzinfo=zone).replace(fold=fold).utcoffset()
-        for moment in (day, day + timedelta(days=1))
-        for fold in (0, 1)
-    }
-    offset = offsets.pop()
-    return offset if not offsets else None
+        return WallClockRule(minute_of_day, lambda day: day.day == _clamped(day, wanted), False)
+    return WallClockRule(minute_of_day, _every_day, False)
 
 
 def _clamped(day: date, wanted: int) -> int:

@@ -7,6 +7,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
+from croniter import croniter
 
 from service.scheduling import ScheduleSpec, first_fire, next_fire, preview
 
@@ -323,3 +324,46 @@ def test_next_fire_accepts_any_offset() -> None:
     spec = ScheduleSpec(schedule_type="daily", time_of_day="09:00", timezone="Europe/Berlin")
     previous = datetime(2026, 6, 1, 9, 0, tzinfo=BERLIN)
     assert next_fire(spec, previous) == utc(2026, 6, 2, 7)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"schedule_type": "interval", "interval_minutes": 5},
+        {"schedule_type": "custom", "cron_expression": "0 0 1 1 *"},
+        {"schedule_type": "daily", "time_of_day": "12:00", "timezone": "Pacific/Kiritimati"},
+    ],
+    ids=["interval", "cron", "daily east of UTC"],
+)
+def test_calendar_end_ends_the_schedule(data: dict[str, Any]) -> None:
+    spec = ScheduleSpec.model_validate(data)
+    assert next_fire(spec, datetime(9999, 12, 31, 23, 58, tzinfo=UTC)) is None
+
+
+def test_rare_dates_are_found_across_a_skipped_leap_year() -> None:
+    spec = ScheduleSpec(schedule_type="custom", cron_expression="0 0 29 2 *")
+    assert next_fire(spec, utc(2097, 1, 1)) == utc(2104, 2, 29)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "*/15 9-17 * * MON-FRI",
+        "0 12 13 * FRI",
+        "5 4 * * sun",
+        "0 0 1 */3 *",
+        "30 2 29 2 *",
+        "10/20 */5 * * 1-5",
+        "59 23 31 * *",
+        "0 6 1,15 * 1",
+        "0 0 * * 5-7",
+        "@weekly",
+    ],
+)
+def test_cron_in_utc_agrees_with_croniter(expression: str) -> None:
+    # Without DST the fire times are plain calendar arithmetic, where croniter is a sound
+    # reference; it starts strictly after its base, hence the second before.
+    spec = ScheduleSpec(schedule_type="custom", cron_expression=expression)
+    start = utc(2026, 1, 1)
+    reference = croniter(expression, start - timedelta(seconds=1))
+    assert preview(spec, start, 60) == [reference.get_next(datetime) for _ in range(60)]
