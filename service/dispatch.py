@@ -18,7 +18,7 @@ from executors import get_executor
 from executors.base import JobContext, JobResult, ResolveContext, Target
 from service import runs
 from service.db.models import Outcome, RunStatus
-from service.errors import OpsjobsError
+from service.errors import OpsjobsError, UnknownJobType
 from service.reporting import RunReporter
 from service.resources import Services
 from service.runs import RunEnd, RunStart
@@ -57,8 +57,9 @@ async def dispatch_job(ctx: WorkerContext, run_id: int) -> str:
             result=end.result,
             error=end.error,
             reason=end.reason,
-            extra=reporter.progress_columns(),
+            progress=reporter.last_progress,
         ),
+        has_targets=_may_have_targets(start),
     )
     if recorded:
         await reporter.state(end.status.value, outcome=end.outcome, summary=end.summary)
@@ -116,6 +117,13 @@ async def _run_with_heartbeat(services: Services, start: RunStart, reporter: Run
         summary=result.summary,
         result=result.data,
     )
+
+
+def _may_have_targets(start: RunStart) -> bool:
+    try:
+        return get_executor(start.job_type).resolve_targets is not None
+    except UnknownJobType:
+        return True
 
 
 def _failed(error: str, partial: dict[str, Any]) -> RunEnd:

@@ -113,17 +113,6 @@ class RunReporter:
                 )
             )
 
-    def progress_columns(self) -> dict[str, Any]:
-        """The last progress as run-row values, for the final write."""
-        progress = self.last_progress
-        if progress is None:
-            return {}
-        return {
-            "progress_current": progress.current,
-            "progress_total": progress.total,
-            "progress_message": progress.message,
-        }
-
     async def log(self, message: str, *, level: str = "info", target: str | None = None) -> None:
         """A log line for watchers of this run."""
         await self._publish(

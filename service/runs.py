@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import queueing
-from service.db.engine import SessionFactory
+from service.db.engine import SessionFactory, single_statement
 from service.db.models import JobRun, JobRunTarget, RunStatus, TargetStatus, TriggeredBy
 from service.errors import Conflict, NotFound
+from service.reporting import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class RunEnd:
     result: dict[str, Any] | None = None
     error: str | None = None
     reason: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    progress: Progress | None = None
 
 
 def _row_values(request: RunRequest) -> dict[str, Any]:
@@ -148,38 +149,44 @@ async def _current_status(session: AsyncSession, run_id: int) -> str | None:
     return status
 
 
+# Hot-path statements are built once (they are plain expressions, not resources) so each
+# execution skips statement construction.
+_MARK_RUNNING = (
+    update(JobRun)
+    .where(
+        JobRun.id == bindparam("run_id"),
+        JobRun.status == RunStatus.PENDING.value,
+        JobRun.cancel_requested_at.is_(None),
+    )
+    .values(
+        status=RunStatus.RUNNING.value,
+        attempt=JobRun.attempt + 1,
+        worker_id=bindparam("worker_id"),
+        started_at=func.now(),
+        heartbeat_at=func.now(),
+        finished_at=None,
+    )
+    .returning(
+        JobRun.attempt,
+        JobRun.job_type,
+        JobRun.parameters,
+        JobRun.timeout_seconds,
+        JobRun.credential_id,
+        JobRun.targets,
+    )
+)
+
+
 async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) -> RunStart | None:
     """Take a pending run (attempt + 1); None when it is not pending (duplicate delivery)."""
-    async with sessions.begin() as session:
+    async with single_statement(sessions) as conn:
         row = (
-            await session.execute(
-                update(JobRun)
-                .where(
-                    JobRun.id == run_id,
-                    JobRun.status == RunStatus.PENDING.value,
-                    JobRun.cancel_requested_at.is_(None),
-                )
-                .values(
-                    status=RunStatus.RUNNING.value,
-                    attempt=JobRun.attempt + 1,
-                    worker_id=worker_id,
-                    started_at=func.now(),
-                    heartbeat_at=func.now(),
-                    finished_at=None,
-                )
-                .returning(
-                    JobRun.attempt,
-                    JobRun.job_type,
-                    JobRun.parameters,
-                    JobRun.timeout_seconds,
-                    JobRun.credential_id,
-                    JobRun.targets,
-                )
-            )
+            await conn.execute(_MARK_RUNNING, {"run_id": run_id, "worker_id": worker_id})
         ).one_or_none()
-        if row is None:
+    if row is None:
+        async with sessions() as session:
             _refused(run_id, RunStatus.RUNNING, await _current_status(session, run_id))
-            return None
+        return None
     return RunStart(
         run_id=run_id,
         attempt=row.attempt,
@@ -191,26 +198,62 @@ async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) ->
     )
 
 
-async def finish_run(sessions: SessionFactory, run_id: int, attempt: int, end: RunEnd) -> bool:
-    """Record the end of a running run; refused unless still running under ``attempt``."""
-    allowed = [status.value for status in ALLOWED_FROM[end.status]]
+_FINISH = (
+    update(JobRun)
+    .where(
+        JobRun.id == bindparam("p_run_id"),
+        JobRun.attempt == bindparam("p_attempt"),
+        JobRun.status.in_(bindparam("p_allowed", expanding=True)),
+    )
+    .values(
+        status=bindparam("p_status"),
+        outcome=bindparam("p_outcome"),
+        summary=bindparam("p_summary"),
+        result=bindparam("p_result", type_=JobRun.result.type),
+        error=bindparam("p_error"),
+        reason=bindparam("p_reason"),
+        finished_at=func.now(),
+        progress_current=func.coalesce(bindparam("p_progress_current"), JobRun.progress_current),
+        progress_total=func.coalesce(bindparam("p_progress_total"), JobRun.progress_total),
+        progress_message=func.coalesce(bindparam("p_progress_message"), JobRun.progress_message),
+    )
+    .returning(JobRun.id)
+)
+
+
+async def finish_run(
+    sessions: SessionFactory, run_id: int, attempt: int, end: RunEnd, *, has_targets: bool = True
+) -> bool:
+    """Record the end of a running run; refused unless still running under ``attempt``.
+
+    Open target rows end with the run; ``has_targets=False`` lets a run that never had
+    targets finish in one statement.
+    """
+    progress = end.progress
+    params = {
+        "p_run_id": run_id,
+        "p_attempt": attempt,
+        "p_allowed": [status.value for status in ALLOWED_FROM[end.status]],
+        "p_status": end.status.value,
+        "p_outcome": end.outcome,
+        "p_summary": end.summary,
+        "p_result": end.result,
+        "p_error": end.error,
+        "p_reason": end.reason,
+        "p_progress_current": progress.current if progress else None,
+        "p_progress_total": progress.total if progress else None,
+        "p_progress_message": progress.message if progress else None,
+    }
+    if not has_targets:
+        async with single_statement(sessions) as conn:
+            recorded = (await conn.execute(_FINISH, params)).first() is not None
+        if not recorded:
+            async with sessions() as session:
+                _refused(run_id, end.status, await _current_status(session, run_id))
+        return recorded
     async with sessions.begin() as session:
-        result = await session.execute(
-            update(JobRun)
-            .where(JobRun.id == run_id, JobRun.attempt == attempt, JobRun.status.in_(allowed))
-            .values(
-                status=end.status.value,
-                outcome=end.outcome,
-                summary=end.summary,
-                result=end.result,
-                error=end.error,
-                reason=end.reason,
-                finished_at=func.now(),
-                **end.extra,
-            )
-            .returning(JobRun.id)
-        )
-        if result.first() is None:
+        conn = await session.connection()
+        if (await conn.execute(_FINISH, params)).first() is None:
             _refused(run_id, end.status, await _current_status(session, run_id))
             return False
         # Targets that never finished end with the run: nothing stays "running" forever.
@@ -265,9 +308,9 @@ class Heartbeat:
 
 async def record_heartbeat(sessions: SessionFactory, run_id: int, attempt: int) -> Heartbeat:
     """Refresh the run's heartbeat; tells the worker whether to stop."""
-    async with sessions.begin() as session:
+    async with single_statement(sessions) as conn:
         row = (
-            await session.execute(
+            await conn.execute(
                 update(JobRun)
                 .where(
                     JobRun.id == run_id,

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -24,9 +24,11 @@ from service.settings import (
     DatabaseSettings,
     QueueSettings,
     ReaperSettings,
-    RedisSettings as OpsRedisSettings,
     Settings,
     WorkerSettings,
+)
+from service.settings import (
+    RedisSettings as OpsRedisSettings,
 )
 
 TEST_DATABASE_URL = os.environ.get(
@@ -127,8 +129,3 @@ async def api_url(settings: Settings, engine: AsyncEngine) -> AsyncIterator[str]
 async def client(api_url: str, services: Services) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=api_url, timeout=10) as http:
         yield http
-
-
-@pytest.fixture
-def anyio_backend() -> Iterator[str]:
-    yield "asyncio"

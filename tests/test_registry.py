@@ -45,7 +45,7 @@ def test_duplicate_names_are_refused() -> None:
         execute=echo.execute,
         aliases=("diag.echo",),
     )
-    with pytest.raises(ValueError, match="'diag.echo' is registered twice"):
+    with pytest.raises(ValueError, match=r"'diag\.echo' is registered twice"):
         build_registry([echo, clash])
 
 

@@ -16,7 +16,9 @@ from service.worker import build_worker
 
 async def drain(settings: Settings, queue: str | None = None) -> None:
     """Run a burst worker until the queue is empty and its runs have ended."""
-    worker = build_worker(settings, queue or settings.queues.default, burst=True, handle_signals=False)
+    worker = build_worker(
+        settings, queue or settings.queues.default, burst=True, handle_signals=False
+    )
     try:
         await worker.main()
     finally:
@@ -43,10 +45,10 @@ async def wait_for_run(
     *,
     statuses: frozenset[str] = frozenset(TERMINAL_STATUSES),
     min_progress: int | None = None,
-    timeout: float = 20,
+    within: float = 20,
 ) -> JobRun:
     """Poll until the run reaches one of ``statuses`` (or at least ``min_progress``)."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while True:
             async with sessions() as session:
                 run = (await session.scalars(select(JobRun).where(JobRun.id == run_id))).one()

@@ -1,0 +1,25 @@
+"""``make bench``: every benchmark, each against a baseline measured in the same invocation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from bench import pipeline
+from bench.harness import bench_stores
+
+
+async def main() -> int:
+    logging.basicConfig(level=logging.WARNING)
+    results: dict[str, bool] = {}
+    async with bench_stores() as stores:
+        results["run pipeline"] = await pipeline.run(stores)
+    print()
+    for name, met in results.items():
+        print(f"{name}: {'target met' if met else 'TARGET MISSED'}")
+    return 0 if all(results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
