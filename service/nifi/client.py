@@ -1,0 +1,244 @@
+"""An async client for one NiFi instance: one ``httpx.AsyncClient``, one token cache."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from service.nifi.endpoints import AuthMode, NifiEndpoint
+from service.nifi.errors import NifiAuthError, NifiRequestError, NifiUnavailable
+from service.nifi.resources import SharedResources
+from service.nifi.status import (
+    ConnectionQueue,
+    ProcessGroupState,
+    parse_process_group,
+    parse_process_groups,
+    parse_queue_status,
+)
+from service.nifi.tls import TlsSettings
+from service.nifi.tokens import AccessToken, login_with_client_credentials, login_with_password
+
+logger = logging.getLogger(__name__)
+
+# Failures of the connection itself: retried on the same instance with backoff.
+_RETRYABLE = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
+_TOKEN_MODES = (AuthMode.USERNAME_PASSWORD, AuthMode.OIDC_CLIENT_CREDENTIALS)
+_ERROR_TEXT_LIMIT = 200
+_URL_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class NifiAbout:
+    """``GET /flow/about``: which NiFi answered."""
+
+    title: str
+    version: str
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class NifiClient:
+    """Talks to one instance. Get it from a :class:`~service.nifi.pool.NifiClientPool`;
+    the pool closes it."""
+
+    def __init__(self, endpoint: NifiEndpoint, resources: SharedResources) -> None:
+        self.endpoint = endpoint
+        self._resources = resources
+        self._http: httpx.AsyncClient | None = None
+        self._http_lock = asyncio.Lock()
+        self._token: AccessToken | None = None
+        self._token_lock = asyncio.Lock()
+        self.login_count = 0
+        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
+
+    @property
+    def name(self) -> str:
+        return self.endpoint.name
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _client(self) -> httpx.AsyncClient:
+        if self._http is not None:
+            return self._http
+        async with self._http_lock:
+            if self._http is None:
+                context = await self._resources.tls.get(TlsSettings.for_instance(self.endpoint))
+                self._http = httpx.AsyncClient(
+                    base_url=self.endpoint.url,
+                    verify=context,
+                    timeout=httpx.Timeout(
+                        self.endpoint.read_timeout, connect=self.endpoint.connect_timeout
+                    ),
+                    # Deterministic behaviour: no proxies or netrc picked up from the host.
+                    trust_env=False,
+                )
+            return self._http
+
+    async def _valid_token(self, http: httpx.AsyncClient) -> AccessToken:
+        token = self._token
+        if token is not None and token.is_fresh(self._resources.clock()):
+            return token
+        async with self._token_lock:
+            token = self._token
+            if token is None or not token.is_fresh(self._resources.clock()):
+                token = await self._login(http)
+                self._token = token
+            return token
+
+    async def _login(self, http: httpx.AsyncClient) -> AccessToken:
+        self.login_count += 1
+        now = self._resources.clock()
+        if self.endpoint.auth is AuthMode.USERNAME_PASSWORD:
+            return await login_with_password(http, self.endpoint, now)
+        provider = await self._resources.oidc_provider(self.endpoint)
+        idp = await self._resources.idp_http(self.endpoint)
+        return await login_with_client_credentials(idp, provider, self.endpoint, now)
+
+    def _drop_token(self, token: AccessToken) -> None:
+        # Only the token that was refused: a concurrent request may have renewed it already.
+        if self._token is token:
+            self._token = None
+
+    def _url(
+        self, http: httpx.AsyncClient, path: str, params: Mapping[str, str] | None
+    ) -> httpx.URL:
+        # URL parsing is a visible share of httpx's per-request cost; the few paths a
+        # check uses are parsed once per client.
+        key = (path, tuple(sorted(params.items())) if params else ())
+        url = self._urls.get(key)
+        if url is None:
+            url = http.base_url.join(path)
+            if params:
+                url = url.copy_merge_params(params)
+            if len(self._urls) < _URL_CACHE_SIZE:
+                self._urls[key] = url
+        return url
+
+    async def _send(
+        self, http: httpx.AsyncClient, method: str, path: str, params: Mapping[str, str] | None
+    ) -> httpx.Response:
+        url = self._url(http, path, params)
+        if self.endpoint.auth not in _TOKEN_MODES:
+            response = await http.request(method, url)
+        else:
+            token = await self._valid_token(http)
+            headers = {"Authorization": f"Bearer {token.value}"}
+            response = await http.request(method, url, headers=headers)
+            if response.status_code == 401:
+                logger.info("NiFi refused the token, logging in again", extra=self._extra())
+                self._drop_token(token)
+                token = await self._valid_token(http)
+                headers = {"Authorization": f"Bearer {token.value}"}
+                response = await http.request(method, url, headers=headers)
+        if response.status_code in (401, 403):
+            raise NifiAuthError(f"{self.name}: {method} {path} answered {response.status_code}")
+        return response
+
+    async def request(
+        self, method: str, path: str, params: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """Send one request (path relative to the API root) with authentication,
+        bounded retries and backoff. Raises :class:`NifiUnavailable` when the instance
+        does not answer usefully, :class:`NifiAuthError` when it refuses us."""
+        http = await self._client()
+        policy = self._resources.retry
+        failure: NifiUnavailable | None = None
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                response = await self._send(http, method, path, params)
+            except _RETRYABLE as exc:
+                failure = NifiUnavailable(f"{self.name}: {_describe(exc)}")
+            except httpx.HTTPStatusError as exc:  # a login answered 5xx
+                failure = NifiUnavailable(
+                    f"{self.name}: login answered HTTP {exc.response.status_code}"
+                )
+            except httpx.TimeoutException as exc:
+                # Not answering within the read timeout: waiting again here would only
+                # delay the move to another cluster member.
+                raise NifiUnavailable(f"{self.name}: {_describe(exc)}") from exc
+            except httpx.HTTPError as exc:
+                raise NifiUnavailable(f"{self.name}: {_describe(exc)}") from exc
+            else:
+                if response.status_code < 500:
+                    return response
+                failure = NifiUnavailable(
+                    f"{self.name}: {method} {path} answered HTTP {response.status_code}"
+                )
+            if attempt < policy.attempts:
+                delay = policy.delay(attempt, random.random())
+                logger.debug(
+                    "NiFi request failed (%s), retrying in %.2fs",
+                    failure,
+                    delay,
+                    extra=self._extra(),
+                )
+                await asyncio.sleep(delay)
+        assert failure is not None
+        raise failure
+
+    async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """``GET`` a JSON document; 4xx answers raise :class:`NifiRequestError`."""
+        response = await self.request("GET", path, params)
+        if response.status_code >= 400:
+            detail = response.text.strip()[:_ERROR_TEXT_LIMIT]
+            raise NifiRequestError(
+                f"{self.name}: GET {path} answered HTTP {response.status_code}"
+                + (f": {detail}" if detail else ""),
+                status_code=response.status_code,
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise NifiRequestError(f"{self.name}: GET {path} did not answer JSON") from exc
+
+    async def about(self) -> NifiAbout:
+        """``GET /flow/about``."""
+        body = await self.get_json("flow/about")
+        about = body.get("about") if isinstance(body, dict) else None
+        if not isinstance(about, dict):
+            raise NifiRequestError(f"{self.name}: flow/about has no 'about'")
+        return NifiAbout(title=str(about.get("title") or ""), version=str(about.get("version")))
+
+    async def queue_status(self) -> list[ConnectionQueue]:
+        """Every connection's queue on the canvas, from one
+        ``GET /flow/process-groups/root/status?recursive=true``."""
+        body = await self.get_json("flow/process-groups/root/status", {"recursive": "true"})
+        if not isinstance(body, dict):
+            raise NifiRequestError(f"{self.name}: status answer is not an object")
+        return parse_queue_status(body)
+
+    async def process_group(self, group_id: str) -> ProcessGroupState:
+        """``GET /process-groups/{id}``."""
+        body = await self.get_json(f"process-groups/{quote(group_id, safe='')}")
+        if not isinstance(body, dict):
+            raise NifiRequestError(f"{self.name}: process group answer is not an object")
+        return parse_process_group(body)
+
+    async def child_process_groups(self, group_id: str) -> list[ProcessGroupState]:
+        """``GET /process-groups/{id}/process-groups``: the direct children."""
+        body = await self.get_json(f"process-groups/{quote(group_id, safe='')}/process-groups")
+        if not isinstance(body, dict):
+            raise NifiRequestError(f"{self.name}: process group listing is not an object")
+        return parse_process_groups(body)
+
+    def _extra(self) -> dict[str, str]:
+        return {"nifi_instance": self.name}

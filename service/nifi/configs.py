@@ -1,0 +1,153 @@
+"""Template configuration of the two NiFi job types, validated when a template is saved
+and again for parameter overrides.
+
+Every field has an explicit default and ``0``/``false`` are honoured. The origin's
+column/parameter names (``check_queues_count_yellow``, ``nifi_cluster_ids``,
+``check_progress_group_expected_status`` …) are accepted as input; giving one setting
+under two names is an error rather than a silent pick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from service.nifi.process_group_check import ExpectedStatus
+from service.nifi.queue_check import QueueMode, QueueThresholds
+
+MAX_CONCURRENCY = 256
+
+
+def _id_to_str(value: Any) -> Any:
+    # Cluster ids may arrive as database integers or as string labels.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+ClusterId = Annotated[
+    str,
+    BeforeValidator(_id_to_str),
+    StringConstraints(strip_whitespace=True, min_length=1),
+]
+
+
+def _rename_legacy_keys(data: Any, legacy: Mapping[str, str]) -> Any:
+    if not isinstance(data, Mapping):
+        return data
+    renamed: dict[str, Any] = {}
+    for key, value in data.items():
+        name = legacy.get(key, key)
+        if name in renamed:
+            raise ValueError(f"{name!r} is given twice (also as {key!r})")
+        renamed[name] = value
+    return renamed
+
+
+_QUEUES_LEGACY = {
+    "check_queues_mode": "mode",
+    "check_queues_count_yellow": "count_yellow",
+    "check_queues_count_red": "count_red",
+    "check_queues_bytes_yellow": "bytes_yellow_mb",
+    "check_queues_bytes_red": "bytes_red_mb",
+    "nifi_cluster_ids": "cluster_ids",
+}
+
+
+class CheckQueuesConfig(BaseModel):
+    """``check_queues``: connection backlog traffic lights on NiFi clusters.
+
+    ``cluster_ids`` ``None`` means every cluster; an empty list is refused so that
+    "all" is never the accidental result of an empty selection.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: QueueMode = QueueMode.COUNT
+    count_yellow: int = Field(default=1000, ge=0)
+    count_red: int = Field(default=10000, ge=0)
+    bytes_yellow_mb: float = Field(default=10.0, ge=0, allow_inf_nan=False)
+    bytes_red_mb: float = Field(default=100.0, ge=0, allow_inf_nan=False)
+    cluster_ids: list[ClusterId] | None = Field(default=None, min_length=1)
+    include_all_connections: bool = False
+    concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_names(cls, data: Any) -> Any:
+        return _rename_legacy_keys(data, _QUEUES_LEGACY)
+
+    @model_validator(mode="after")
+    def _yellow_not_above_red(self) -> CheckQueuesConfig:
+        if self.count_yellow > self.count_red:
+            raise ValueError("count_yellow must be <= count_red")
+        if self.bytes_yellow_mb > self.bytes_red_mb:
+            raise ValueError("bytes_yellow_mb must be <= bytes_red_mb")
+        return self
+
+    def thresholds(self) -> QueueThresholds:
+        return QueueThresholds(
+            mode=self.mode,
+            count_yellow=self.count_yellow,
+            count_red=self.count_red,
+            bytes_yellow_mb=self.bytes_yellow_mb,
+            bytes_red_mb=self.bytes_red_mb,
+        )
+
+
+_PROCESS_GROUP_LEGACY = {
+    "nifi_cluster_id": "cluster_id",
+    "check_progress_group_nifi_cluster_id": "cluster_id",
+    "check_progress_group_process_group_id": "process_group_id",
+    "check_progress_group_process_group_path": "process_group_path",
+    "check_progress_group_check_children": "check_children",
+    "check_progress_group_expected_status": "expected_status",
+}
+
+
+class CheckProcessGroupConfig(BaseModel):
+    """``check_process_group`` (alias ``check_progress_group``): a process group's
+    state matches the expected status.
+
+    ``check_children`` checks the direct children as the origin does; with
+    ``recursive`` every descendant is checked.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cluster_id: ClusterId
+    process_group_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    process_group_path: str | None = None
+    check_children: bool = True
+    recursive: bool = False
+    expected_status: ExpectedStatus = ExpectedStatus.RUNNING
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_names(cls, data: Any) -> Any:
+        return _rename_legacy_keys(data, _PROCESS_GROUP_LEGACY)
+
+    @field_validator("expected_status", mode="before")
+    @classmethod
+    def _status_any_case(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            for status in ExpectedStatus:
+                if status.value.lower() == value.strip().lower():
+                    return status
+        return value
+
+    @model_validator(mode="after")
+    def _recursive_needs_children(self) -> CheckProcessGroupConfig:
+        if self.recursive and not self.check_children:
+            raise ValueError("recursive needs check_children")
+        return self
