@@ -82,7 +82,10 @@ class LoopbackServer:
         )
 
     def _bind(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose
+        # proto is IPPROTO_TCP, and without it every response waits ~40 ms (Nagle
+        # against delayed ACKs) because uvicorn writes headers and body separately.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))

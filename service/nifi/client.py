@@ -81,7 +81,13 @@ class NifiClient:
             return self._http
         async with self._http_lock:
             if self._http is None:
-                context = await self._resources.tls.get(TlsSettings.for_instance(self.endpoint))
+                # Plain HTTP needs no trust store; loading one would only cost time.
+                settings = (
+                    TlsSettings.for_instance(self.endpoint)
+                    if self.endpoint.is_tls
+                    else TlsSettings(verify=False)
+                )
+                context = await self._resources.tls.get(settings)
                 self._http = httpx.AsyncClient(
                     base_url=self.endpoint.url,
                     verify=context,
