@@ -18,9 +18,11 @@ from service.db.migrate import ensure_database, migrate
 from service.settings import (
     DatabaseSettings,
     QueueSettings,
-    RedisSettings as OpsRedisSettings,
     Settings,
     WorkerSettings,
+)
+from service.settings import (
+    RedisSettings as OpsRedisSettings,
 )
 
 BENCH_DATABASE_URL = os.environ.get(
