@@ -176,6 +176,7 @@ class NifiLab:
         ]
 
     def instance(self, name: str) -> LabInstance | None:
+        """The instance called ``name``, if any."""
         return self.instances.get(name)
 
     # -- dedicated servers -------------------------------------------------------------
@@ -209,10 +210,14 @@ class NifiLab:
     # -- tokens ------------------------------------------------------------------------
 
     def issue_token(self, audience: str | None, subject: str, lifetime: float) -> str:
+        """A JWT-shaped token valid ``lifetime`` seconds, for instance ``audience``
+        (None: a provider token accepted by every instance with OIDC)."""
         now = time.time()
         claims = {
             "sub": subject,
-            "iss": f"{self.base_url}/{audience or 'realms/' + OIDC_REALM}",
+            "iss": f"{self.base_url}/realms/{OIDC_REALM}"
+            if audience is None
+            else self._shared_url(audience),
             "aud": audience or "nifi",
             "iat": round(now, 3),
             "exp": round(now + lifetime, 3),
@@ -223,6 +228,8 @@ class NifiLab:
         return token
 
     def token_accepted(self, token: str, instance: LabInstance) -> bool:
+        """Whether ``instance`` accepts ``token``: known, unexpired, and its own or a
+        provider token on an OIDC instance."""
         grant = self._tokens.get(token)
         if grant is None:
             return False
@@ -248,6 +255,7 @@ class NifiLab:
     # -- OIDC provider -----------------------------------------------------------------
 
     def add_oidc_client(self, client_id: str, client_secret: str) -> None:
+        """Register a client of the lab's OIDC provider."""
         self.oidc_clients[client_id] = client_secret
 
     @property

@@ -51,6 +51,7 @@ class LabInstance:
         self.failures_left = times
 
     def recover(self) -> None:
+        """Answer normally again."""
         self.failure = FailureMode.NONE
         self.failures_left = None
 

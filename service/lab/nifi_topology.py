@@ -64,6 +64,7 @@ class LabProcessGroup:
             stack.extend(reversed(group.children))
 
     def counts(self) -> GroupCounts:
+        """The counters NiFi reports for this group (see :class:`GroupCounts`)."""
         running = stopped = disabled = invalid = stale = 0
         for group in self.walk():
             running += group.running

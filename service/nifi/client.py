@@ -72,6 +72,7 @@ class NifiClient:
         return self.endpoint.name
 
     async def aclose(self) -> None:
+        """Close the HTTP connections (the pool does this)."""
         if self._http is not None:
             await self._http.aclose()
             self._http = None

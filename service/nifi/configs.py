@@ -96,6 +96,7 @@ class CheckQueuesConfig(BaseModel):
         return self
 
     def thresholds(self) -> QueueThresholds:
+        """The thresholds as the evaluation takes them."""
         return QueueThresholds(
             mode=self.mode,
             count_yellow=self.count_yellow,

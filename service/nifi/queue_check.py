@@ -155,6 +155,7 @@ class ColourCounts:
 
     @classmethod
     def of(cls, colours: Iterable[Colour]) -> ColourCounts:
+        """How many of ``colours`` are green, yellow and red."""
         counts = dict.fromkeys(Colour, 0)
         for colour in colours:
             counts[colour] += 1

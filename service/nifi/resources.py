@@ -77,6 +77,7 @@ class SharedResources:
         return provider
 
     async def aclose(self) -> None:
+        """Close the identity-provider clients."""
         clients = list(self._idp_clients.values())
         self._idp_clients.clear()
         for client in clients:
