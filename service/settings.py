@@ -73,6 +73,25 @@ class ReaperSettings(BaseModel):
     interval: Seconds = 10
 
 
+class SchedulerSettings(BaseModel):
+    tick_seconds: Seconds = 1
+    batch: int = Field(default=100, ge=1, le=10_000)
+    # At most 60 s, the shortest period between two fires, so at most one fire is on time.
+    misfire_grace: float = Field(default=30, ge=0, le=60)
+    max_missed_recorded: int = Field(default=100, ge=1, le=10_000)
+
+
+class RetentionSettings(BaseModel):
+    days: float = Field(default=30, gt=0)
+    batch: int = Field(default=1000, ge=1)
+    interval: Seconds = 3600
+
+
+class WorkerHealthSettings(BaseModel):
+    interval: Seconds = 5
+    ttl: Seconds = 20
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -93,6 +112,9 @@ class Settings(BaseSettings):
     queues: QueueSettings = QueueSettings()
     worker: WorkerSettings = WorkerSettings()
     reaper: ReaperSettings = ReaperSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    retention: RetentionSettings = RetentionSettings()
+    worker_health: WorkerHealthSettings = WorkerHealthSettings()
     api: ApiSettings = ApiSettings()
     events: EventSettings = EventSettings()
 

@@ -23,6 +23,7 @@ from service.dispatch import dispatch_job
 from service.maintenance import reaper_cron, reconciler_cron
 from service.queueing import DISPATCH_FUNCTION
 from service.resources import Services
+from service.schedule_claims import scheduler_cron
 from service.settings import Settings
 from service.worker_context import WorkerContext
 
@@ -51,6 +52,12 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
     """The maintenance crons; arq's unique per-fire job ids keep one execution per tick."""
     reaper_at = cron_seconds(settings.reaper.interval)
     return [
+        cron(
+            _as_cron(scheduler_cron),
+            name="scheduler_tick",
+            second=cron_seconds(settings.scheduler.tick_seconds),
+            timeout=60,
+        ),
         cron(_as_cron(reaper_cron), name="reap_lost_runs", second=reaper_at, timeout=120),
         cron(
             _as_cron(reconciler_cron), name="reconcile_pending_runs", second=reaper_at, timeout=120

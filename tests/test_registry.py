@@ -62,6 +62,7 @@ async def test_arq_knows_only_dispatch_job_and_the_crons() -> None:
     cron_worker = build_worker(settings, settings.queues.scheduler, handle_signals=False)
     assert set(cron_worker.functions) == {
         DISPATCH_FUNCTION,
+        "scheduler_tick",
         "reap_lost_runs",
         "reconcile_pending_runs",
     }

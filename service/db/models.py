@@ -174,6 +174,12 @@ class JobRun(Base):
             postgresql_where=text("status = 'running'"),
         ),
         Index("ix_job_runs_pending", "queued_at", postgresql_where=text("status = 'pending'")),
+        # The scheduler's overlap check: the active run of each claimed schedule.
+        Index(
+            "ix_job_runs_active_schedule",
+            "schedule_id",
+            postgresql_where=text("status IN ('pending', 'running')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -219,6 +219,13 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
+        "ix_job_runs_active_schedule",
+        "job_runs",
+        ["schedule_id"],
+        unique=False,
+        postgresql_where=sa.text("status IN ('pending', 'running')"),
+    )
+    op.create_index(
         "ix_job_runs_pending",
         "job_runs",
         ["queued_at"],
@@ -281,6 +288,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_job_runs_schedule_id"), table_name="job_runs")
     op.drop_index(op.f("ix_job_runs_retry_of_id"), table_name="job_runs")
     op.drop_index("ix_job_runs_queued_at_id", table_name="job_runs")
+    op.drop_index("ix_job_runs_active_schedule", table_name="job_runs")
     op.drop_index(
         "ix_job_runs_pending", table_name="job_runs", postgresql_where=sa.text("status = 'pending'")
     )

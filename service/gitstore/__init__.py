@@ -1,0 +1,1 @@
+"""Device configurations (and other job output) kept in git repositories."""
