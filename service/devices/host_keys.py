@@ -61,7 +61,9 @@ class KnownHosts:
     ) -> tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey], list[asyncssh.SSHKey]]:
         """Keys trusted for a host, CA keys, and revoked keys (asyncssh's lookup shape)."""
         port = port or _SSH_PORT
-        host_keys, ca_keys, revoked = self._file.match(host, addr, None if port == 22 else port)[:3]
+        host_keys, ca_keys, revoked = self._file.match(
+            host, addr, None if port == _SSH_PORT else port
+        )[:3]
         trusted = list(host_keys)
         recorded = self._recorded.get((host, port))
         if recorded is not None:
