@@ -12,8 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from service.db.security_models import Role
 from service.errors import OpsjobsError, ServiceUnavailable
 from service.logging_config import configure_logging
+from service.secrets import KeyRing
 from service.settings import Settings, load_settings
 
 
@@ -50,7 +52,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--queue", help="queue override")
     run.add_argument("--no-wait", action="store_true", help="print the run id and return")
+    token = commands.add_parser("token", help="API tokens").add_subparsers(
+        dest="token_command", required=True, metavar="ACTION"
+    )
+    create = token.add_parser("create", help="create a token and print it (shown once)")
+    create.add_argument("--name", required=True, help="what the token is for")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--user", help="the identity the token acts as (default: --name)")
+    keys = commands.add_parser("keys", help="encryption keys of stored secrets").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    keys.add_parser("rotate", help="add a new active key and re-encrypt every stored secret")
     return parser
+
+
+async def _create_token(settings: Settings, args: argparse.Namespace) -> None:
+    from service.api.auth import create_token
+    from service.backends import check_database
+    from service.db.engine import create_engine, create_session_factory
+
+    await check_database(settings)
+    engine = create_engine(settings.database)
+    try:
+        _, token = await create_token(
+            create_session_factory(engine),
+            name=args.name,
+            username=args.user or args.name,
+            role=Role(args.role),
+            created_by="cli",
+        )
+    finally:
+        await engine.dispose()
+    print(token)
+    print(
+        f"token for {args.user or args.name} ({args.role}); it is not shown again", file=sys.stderr
+    )
+
+
+async def _rotate_keys(settings: Settings) -> None:
+    from service.backends import check_database
+    from service.credentials import reencrypt_all
+    from service.db.engine import create_engine, create_session_factory
+    from service.secrets import KeyStore
+
+    await check_database(settings)
+    ring = await asyncio.to_thread(KeyRing.load, settings.secrets.key_file)
+    rotated = ring.with_new_active_key()
+    await asyncio.to_thread(rotated.save)
+    engine = create_engine(settings.database)
+    try:
+        count = await reencrypt_all(create_session_factory(engine), KeyStore(rotated))
+    finally:
+        await engine.dispose()
+    print(f"active key is now {rotated.active}; re-encrypted {count} credentials", file=sys.stderr)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -72,6 +126,7 @@ async def _migrate(settings: Settings) -> None:
         await migrate(engine)
     finally:
         await engine.dispose()
+    await asyncio.to_thread(KeyRing.load, settings.secrets.key_file, create=True)
 
 
 async def _serve_api(settings: Settings) -> None:
@@ -158,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("database is at the newest schema", file=sys.stderr)
         elif args.command == "run":
             return asyncio.run(_run_job(settings, args))
+        elif args.command == "token":
+            asyncio.run(_create_token(settings, args))
+        elif args.command == "keys":
+            asyncio.run(_rotate_keys(settings))
     except OpsjobsError as exc:
         print(f"opsjobs: {exc.message}", file=sys.stderr)
         if isinstance(exc.details, list):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from arq.connections import ArqRedis
 
 from service.db.engine import SessionFactory
+from service.secrets import KeyStore
 from service.settings import Settings
 
 
@@ -17,4 +18,5 @@ class Services:
     settings: Settings
     sessions: SessionFactory
     redis: ArqRedis
+    keys: KeyStore
     worker_id: str

@@ -92,6 +92,10 @@ class WorkerHealthSettings(BaseModel):
     ttl: Seconds = 20
 
 
+class SecretsSettings(BaseModel):
+    key_file: Path = Path("var/opsjobs-keys.json")
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -116,6 +120,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     worker_health: WorkerHealthSettings = WorkerHealthSettings()
     api: ApiSettings = ApiSettings()
+    secrets: SecretsSettings = SecretsSettings()
     events: EventSettings = EventSettings()
 
     @classmethod

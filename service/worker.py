@@ -6,6 +6,7 @@ Resources (engine, session factory, the Redis pool arq made) are created in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ from service.maintenance import reaper_cron, reconciler_cron
 from service.queueing import DISPATCH_FUNCTION
 from service.resources import Services
 from service.schedule_claims import scheduler_cron
+from service.secrets import KeyRing, KeyStore
 from service.settings import Settings
 from service.worker_context import WorkerContext
 
@@ -94,10 +96,12 @@ async def on_startup(ctx: dict[Any, Any]) -> None:
     settings: Settings = ctx["settings"]
     engine = create_engine(settings.database)
     ctx["engine"] = engine
+    ring = await asyncio.to_thread(KeyRing.load, settings.secrets.key_file)
     ctx["services"] = Services(
         settings=settings,
         sessions=create_session_factory(engine),
         redis=ctx["redis"],
+        keys=KeyStore(ring),
         worker_id=ctx["worker_id"],
     )
     logger.info("worker started", extra={"queue": ctx["queue"], "worker_id": ctx["worker_id"]})

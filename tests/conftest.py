@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,14 +18,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.api.app import create_app
+from service.api.auth import create_token
+from service.db.all_models import MODEL_MODULES
 from service.db.engine import SessionFactory, create_engine, create_session_factory
 from service.db.migrate import ensure_database, migrate
 from service.db.models import Base
+from service.db.security_models import Role
 from service.resources import Services
+from service.secrets import KeyRing, KeyStore
 from service.settings import (
     DatabaseSettings,
     QueueSettings,
     ReaperSettings,
+    SecretsSettings,
     Settings,
     WorkerSettings,
 )
@@ -35,10 +42,14 @@ TEST_DATABASE_URL = os.environ.get(
     "OPSJOBS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/opsjobs_test"
 )
 TEST_REDIS_URL = os.environ.get("OPSJOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# One key file per test process, made before anything loads it.
+TEST_KEY_FILE = Path(tempfile.mkdtemp(prefix="opsjobs-test-keys-")) / "keys.json"
+KeyRing.load(TEST_KEY_FILE, create=True)
 
 
 def make_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
+        "secrets": SecretsSettings(key_file=TEST_KEY_FILE),
         "database": DatabaseSettings(url=TEST_DATABASE_URL, pool_size=5, max_overflow=20),
         "redis": OpsRedisSettings(url=TEST_REDIS_URL),
         # The maintenance crons run on their own queue so burst workers of the job queues
@@ -93,11 +104,18 @@ async def services(
     settings: Settings, engine: AsyncEngine, sessions: SessionFactory, redis: ArqRedis
 ) -> Services:
     """A clean database and Redis database, and the services a worker would hold."""
+    assert MODEL_MODULES  # every table is known to the metadata
     tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     await redis.flushdb()
-    return Services(settings=settings, sessions=sessions, redis=redis, worker_id="test-worker")
+    return Services(
+        settings=settings,
+        sessions=sessions,
+        redis=redis,
+        keys=KeyStore(KeyRing.load(settings.secrets.key_file)),
+        worker_id="test-worker",
+    )
 
 
 def free_port() -> int:
@@ -125,7 +143,43 @@ async def api_url(settings: Settings, engine: AsyncEngine) -> AsyncIterator[str]
     await task
 
 
+async def token_for(services: Services, role: Role, username: str) -> str:
+    _, token = await create_token(
+        services.sessions,
+        name=f"{username}-{role.value}",
+        username=username,
+        role=role,
+        created_by="tests",
+    )
+    return token
+
+
 @pytest.fixture
 async def client(api_url: str, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin's client; ``anonymous`` and ``as_role`` give the others."""
+    token = await token_for(services, Role.ADMIN, "admin")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=api_url, timeout=10, headers=headers) as http:
+        yield http
+
+
+@pytest.fixture
+async def anonymous(api_url: str, services: Services) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=api_url, timeout=10) as http:
         yield http
+
+
+@pytest.fixture
+def as_role(
+    api_url: str, services: Services
+) -> Callable[[Role, str], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]:
+    """``async with as_role(Role.VIEWER, "vera") as http:`` — a client for that user."""
+
+    @contextlib.asynccontextmanager
+    async def open_client(role: Role, username: str) -> AsyncIterator[httpx.AsyncClient]:
+        token = await token_for(services, role, username)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=api_url, timeout=10, headers=headers) as http:
+            yield http
+
+    return open_client

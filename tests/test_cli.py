@@ -7,7 +7,7 @@ import os
 import sys
 
 from service.resources import Services
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.conftest import TEST_DATABASE_URL, TEST_KEY_FILE, TEST_REDIS_URL
 from tests.workers import running_worker
 
 
@@ -30,6 +30,7 @@ def cli_env(services: Services) -> dict[str, str]:
     return {
         "OPSJOBS_DATABASE__URL": TEST_DATABASE_URL,
         "OPSJOBS_REDIS__URL": TEST_REDIS_URL,
+        "OPSJOBS_SECRETS__KEY_FILE": str(TEST_KEY_FILE),
         "OPSJOBS_QUEUES__DEFAULT": services.settings.queues.default,
     }
 

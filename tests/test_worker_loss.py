@@ -17,7 +17,7 @@ from service.db.models import JobRun, RunStatus, TriggeredBy
 from service.maintenance import reap_lost_runs, reconcile_pending_runs
 from service.resources import Services
 from service.runs import RunEnd, RunRequest
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.conftest import TEST_DATABASE_URL, TEST_KEY_FILE, TEST_REDIS_URL
 from tests.workers import drain, wait_for_run
 
 
@@ -40,6 +40,7 @@ async def worker_process(services: Services) -> AsyncIterator[asyncio.subprocess
         **os.environ,
         "OPSJOBS_DATABASE__URL": TEST_DATABASE_URL,
         "OPSJOBS_REDIS__URL": TEST_REDIS_URL,
+        "OPSJOBS_SECRETS__KEY_FILE": str(TEST_KEY_FILE),
         "OPSJOBS_QUEUES__DEFAULT": settings.queues.default,
         "OPSJOBS_QUEUES__SCHEDULER": settings.queues.scheduler,
         "OPSJOBS_WORKER__HEARTBEAT_INTERVAL": "0.2",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,9 +10,10 @@ from arq.connections import RedisSettings, create_pool
 from fastapi import FastAPI
 
 from service.api.errors import install_error_handlers
-from service.api.routes import health, runs
+from service.api.routes import audit, credentials, health, runs, tokens
 from service.api.state import AppState
 from service.db.engine import create_engine, create_session_factory
+from service.secrets import KeyRing, KeyStore
 from service.settings import Settings
 
 
@@ -20,6 +22,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
+        ring = await asyncio.to_thread(KeyRing.load, settings.secrets.key_file)
         engine = create_engine(settings.database)
         redis = await create_pool(RedisSettings.from_dsn(settings.redis.url))
         try:
@@ -28,6 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
                 engine=engine,
                 sessions=create_session_factory(engine),
                 redis=redis,
+                keys=KeyStore(ring),
             )
         finally:
             await redis.aclose()
@@ -42,4 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(credentials.router)
+    app.include_router(tokens.router)
+    app.include_router(audit.router)
     return app

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.engine import SessionFactory
+from service.secrets import KeyStore
 from service.settings import Settings
 
 
@@ -25,6 +26,10 @@ def get_redis(request: Request) -> ArqRedis:
     return cast(ArqRedis, request.state.redis)
 
 
+def get_keys(request: Request) -> KeyStore:
+    return cast(KeyStore, request.state.keys)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with get_sessions(request)() as session:
         yield session
@@ -34,3 +39,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionsDep = Annotated[SessionFactory, Depends(get_sessions)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 RedisDep = Annotated[ArqRedis, Depends(get_redis)]
+KeysDep = Annotated[KeyStore, Depends(get_keys)]

@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.auth import Forbidden, Unauthorized
 from service.errors import (
     Conflict,
     InvalidInput,
@@ -25,6 +26,8 @@ from service.errors import (
 logger = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: dict[type[OpsjobsError], int] = {
+    Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     InvalidInput: 422,
@@ -45,8 +48,10 @@ def _status_for(exc: OpsjobsError) -> int:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OpsjobsError)
+    status = _status_for(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(
-        error_body(exc.code, exc.message, exc.details), status_code=_status_for(exc)
+        error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
     )
 
 

@@ -8,6 +8,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.engine import SessionFactory
+from service.secrets import KeyStore
 from service.settings import Settings
 
 
@@ -16,3 +17,4 @@ class AppState(TypedDict):
     engine: AsyncEngine
     sessions: SessionFactory
     redis: ArqRedis
+    keys: KeyStore

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import ColumnElement, func, select
 
 from service import runs
+from service.api.auth import RunsExecutor, RunsReader
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
 from service.api.schemas import (
     CancelOut,
@@ -20,6 +21,7 @@ from service.api.schemas import (
     TargetOut,
     target_out,
 )
+from service.audit import record_audit
 from service.db.models import JobRun, JobRunTarget, Outcome, RunStatus, TriggeredBy
 from service.errors import InvalidInput, NotFound
 from service.reporting import Progress
@@ -60,26 +62,41 @@ def _int_list(raw: str | None, field: str) -> list[int]:
 
 @router.post("", status_code=202, response_model=RunOut)
 async def create_run(
-    body: CreateRunIn, settings: SettingsDep, sessions: SessionsDep, redis: RedisDep
+    body: CreateRunIn,
+    caller: RunsExecutor,
+    request: Request,
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    redis: RedisDep,
 ) -> RunOut:
     """Queue an ad-hoc run of a job type; 202 with the pending run."""
-    request = adhoc_request(
+    run_request = adhoc_request(
         settings,
         job_type=body.job_type,
         parameters=body.parameters,
         triggered_by=TriggeredBy.API,
-        executed_by=None,
+        executed_by=caller.username,
         queue=body.queue,
         timeout_seconds=body.timeout_seconds,
     )
-    run_id = await runs.enqueue_run(sessions, redis, request)
-    async with sessions() as session:
+    run_id = await runs.enqueue_run(sessions, redis, run_request)
+    async with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=caller.username,
+            action="run",
+            resource_type="job_run",
+            resource_id=run_id,
+            request=request,
+            details={"job_type": run_request.job_type},
+        )
         run = await session.get_one(JobRun, run_id)
     return RunOut.of(run)
 
 
 @router.get("", response_model=Page[RunOut])
 async def list_runs(
+    caller: RunsReader,
     session: SessionDep,
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
@@ -156,6 +173,7 @@ async def _target_page(
 @router.get("/{run_id}", response_model=RunDetailOut)
 async def get_run(
     run_id: int,
+    caller: RunsReader,
     session: SessionDep,
     targets_page: PageQuery = 1,
     targets_page_size: PageSizeQuery = 100,
@@ -178,14 +196,18 @@ async def get_run(
 
 @router.get("/{run_id}/targets", response_model=Page[TargetOut])
 async def list_run_targets(
-    run_id: int, session: SessionDep, page: PageQuery = 1, page_size: PageSizeQuery = 100
+    run_id: int,
+    caller: RunsReader,
+    session: SessionDep,
+    page: PageQuery = 1,
+    page_size: PageSizeQuery = 100,
 ) -> Page[TargetOut]:
     await _get_run(session, run_id)
     return await _target_page(session, run_id, page, page_size)
 
 
 @router.get("/{run_id}/progress", response_model=RunProgressOut)
-async def get_progress(run_id: int, session: SessionDep) -> RunProgressOut:
+async def get_progress(run_id: int, caller: RunsReader, session: SessionDep) -> RunProgressOut:
     """The run's latest recorded progress, the same shape for every job type."""
     run = await _get_run(session, run_id)
     progress = Progress(run.progress_current or 0, run.progress_total, run.progress_message)
@@ -201,7 +223,18 @@ async def get_progress(run_id: int, session: SessionDep) -> RunProgressOut:
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=CancelOut)
-async def cancel_run(run_id: int, sessions: SessionsDep, redis: RedisDep) -> CancelOut:
+async def cancel_run(
+    run_id: int, caller: RunsExecutor, request: Request, sessions: SessionsDep, redis: RedisDep
+) -> CancelOut:
     """Cancel a pending run at once, or ask the worker of a running run to stop it."""
-    status = await runs.request_cancel(sessions, redis, run_id, cancelled_by=None)
+    status = await runs.request_cancel(sessions, redis, run_id, cancelled_by=caller.username)
+    async with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=caller.username,
+            action="cancel",
+            resource_type="job_run",
+            resource_id=run_id,
+            request=request,
+        )
     return CancelOut(run_id=run_id, status=status)

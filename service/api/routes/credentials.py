@@ -1,0 +1,257 @@
+"""``/api/credentials``: secrets are write-only; responses say only which ones are set."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from service.api.auth import (
+    CredentialsDeleter,
+    CredentialsReader,
+    CredentialsWriter,
+    Forbidden,
+    Principal,
+)
+from service.api.deps import KeysDep, SessionDep
+from service.api.schemas import Page
+from service.audit import record_audit
+from service.credentials import check_secrets, credential_status, seal
+from service.db.security_models import Credential, CredentialType
+from service.errors import Conflict, NotFound
+
+router = APIRouter(prefix="/api/credentials", tags=["credentials"])
+
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+Secret = Annotated[str, Field(min_length=1, max_length=65_536)]
+
+
+class CredentialIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    type: CredentialType
+    username: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, max_length=10_000)
+    is_global: bool = False
+    is_active: bool = True
+    valid_until: date | None = None
+    password: Secret | None = None
+    ssh_key: Secret | None = None
+    passphrase: Secret | None = None
+    token: Secret | None = None
+
+
+class CredentialUpdate(BaseModel):
+    """Fields left out keep their value; giving any secret replaces all secrets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    username: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, max_length=10_000)
+    is_active: bool | None = None
+    valid_until: date | None = None
+    password: Secret | None = None
+    ssh_key: Secret | None = None
+    passphrase: Secret | None = None
+    token: Secret | None = None
+
+
+class CredentialOut(BaseModel):
+    id: int
+    name: str
+    type: CredentialType
+    username: str | None
+    description: str | None
+    is_global: bool
+    owner: str | None
+    is_active: bool
+    valid_until: date | None
+    status: str
+    has_password: bool
+    has_ssh_key: bool
+    has_ssh_passphrase: bool
+    has_token: bool
+    key_id: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Credential) -> CredentialOut:
+        fields = set(row.secret_fields)
+        return cls(
+            id=row.id,
+            name=row.name,
+            type=CredentialType(row.type),
+            username=row.username,
+            description=row.description,
+            is_global=row.is_global,
+            owner=row.owner,
+            is_active=row.is_active,
+            valid_until=row.valid_until,
+            status=credential_status(row.valid_until, datetime.now(UTC).date()),
+            has_password="password" in fields,
+            has_ssh_key="ssh_key" in fields,
+            has_ssh_passphrase="passphrase" in fields,
+            has_token="token" in fields,
+            key_id=row.key_id,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+SECRET_NAMES = ("password", "ssh_key", "passphrase", "token")
+
+
+def visible_to(caller: Principal) -> ColumnElement[bool]:
+    if caller.is_admin:
+        return Credential.id.is_not(None)
+    return or_(Credential.is_global, Credential.owner == caller.username)
+
+
+async def get_visible(session: SessionDep, caller: Principal, credential_id: int) -> Credential:
+    """A credential the caller may see and use, else 404 (private ones do not leak)."""
+    row = await session.get(Credential, credential_id)
+    if row is None or not caller.may_see(row.is_global, row.owner):
+        raise NotFound(f"credential {credential_id} does not exist")
+    return row
+
+
+@router.get("", response_model=Page[CredentialOut])
+async def list_credentials(
+    caller: CredentialsReader,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> Page[CredentialOut]:
+    condition = visible_to(caller)
+    total = await session.scalar(select(func.count()).select_from(Credential).where(condition))
+    rows = await session.scalars(
+        select(Credential)
+        .where(condition)
+        .order_by(Credential.name, Credential.id)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    total = total or 0
+    return Page[CredentialOut](
+        items=[CredentialOut.of(row) for row in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+        total_pages=math.ceil(total / page_size),
+    )
+
+
+@router.post("", status_code=201, response_model=CredentialOut)
+async def create_credential(
+    body: CredentialIn,
+    caller: CredentialsWriter,
+    request: Request,
+    session: SessionDep,
+    keys: KeysDep,
+) -> CredentialOut:
+    """Store a credential; its secrets are encrypted at once and never returned."""
+    secrets = check_secrets(body.type, {name: getattr(body, name) for name in SECRET_NAMES})
+    key_id, ciphertext, fields = seal(keys, secrets)
+    row = Credential(
+        name=body.name,
+        type=body.type.value,
+        username=body.username,
+        description=body.description,
+        is_global=body.is_global,
+        owner=caller.username,
+        is_active=body.is_active,
+        valid_until=body.valid_until,
+        key_id=key_id,
+        ciphertext=ciphertext,
+        secret_fields=fields,
+    )
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"a credential named {body.name!r} already exists in this scope") from None
+    record_audit(
+        session,
+        actor=caller.username,
+        action="create",
+        resource_type="credential",
+        resource_id=row.id,
+        request=request,
+    )
+    await session.commit()
+    return CredentialOut.of(row)
+
+
+@router.get("/{credential_id}", response_model=CredentialOut)
+async def get_credential(
+    credential_id: int, caller: CredentialsReader, session: SessionDep
+) -> CredentialOut:
+    return CredentialOut.of(await get_visible(session, caller, credential_id))
+
+
+def _may_change(caller: Principal, row: Credential) -> None:
+    if not caller.is_admin and row.owner != caller.username:
+        raise Forbidden("only the owner or an admin may change this credential")
+
+
+@router.patch("/{credential_id}", response_model=CredentialOut)
+async def update_credential(
+    credential_id: int,
+    body: CredentialUpdate,
+    caller: CredentialsWriter,
+    request: Request,
+    session: SessionDep,
+    keys: KeysDep,
+) -> CredentialOut:
+    row = await get_visible(session, caller, credential_id)
+    _may_change(caller, row)
+    changes = body.model_dump(exclude_unset=True)
+    new_secrets = {name: changes.pop(name) for name in SECRET_NAMES if name in changes}
+    for name, value in changes.items():
+        setattr(row, name, value)
+    if new_secrets:
+        secrets = check_secrets(CredentialType(row.type), new_secrets)
+        row.key_id, row.ciphertext, row.secret_fields = seal(keys, secrets)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"a credential named {row.name!r} already exists in this scope") from None
+    record_audit(
+        session,
+        actor=caller.username,
+        action="update",
+        resource_type="credential",
+        resource_id=row.id,
+        request=request,
+        details={"fields": sorted(changes) + (["secrets"] if new_secrets else [])},
+    )
+    await session.commit()
+    await session.refresh(row)
+    return CredentialOut.of(row)
+
+
+@router.delete("/{credential_id}", status_code=204)
+async def delete_credential(
+    credential_id: int, caller: CredentialsDeleter, request: Request, session: SessionDep
+) -> Response:
+    row = await get_visible(session, caller, credential_id)
+    _may_change(caller, row)
+    await session.delete(row)
+    record_audit(
+        session,
+        actor=caller.username,
+        action="delete",
+        resource_type="credential",
+        resource_id=credential_id,
+        request=request,
+    )
+    await session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,119 @@
+"""``/api/tokens`` (admins): create (the token is shown once), list, revoke."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select, update
+
+from service.api.auth import TokensReader, TokensWriter, create_token
+from service.api.deps import SessionDep, SessionsDep
+from service.api.schemas import Page
+from service.audit import record_audit
+from service.db.security_models import ApiToken, Role
+from service.errors import NotFound
+
+router = APIRouter(prefix="/api/tokens", tags=["tokens"])
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    role: Role
+    username: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    username: str
+    role: Role
+    prefix: str
+    created_by: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class CreatedTokenOut(TokenOut):
+    token: str = Field(description="The token itself; it is never shown again.")
+
+
+@router.post("", status_code=201, response_model=CreatedTokenOut)
+async def create(
+    body: TokenIn, caller: TokensWriter, request: Request, sessions: SessionsDep
+) -> CreatedTokenOut:
+    row, token = await create_token(
+        sessions,
+        name=body.name,
+        username=body.username or body.name,
+        role=body.role,
+        created_by=caller.username,
+    )
+    async with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=caller.username,
+            action="create",
+            resource_type="token",
+            resource_id=row.id,
+            request=request,
+            details={"role": body.role.value, "username": row.username},
+        )
+    return CreatedTokenOut(**TokenOut.model_validate(row).model_dump(), token=token)
+
+
+@router.get("", response_model=Page[TokenOut])
+async def list_tokens(
+    caller: TokensReader,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> Page[TokenOut]:
+    total = await session.scalar(select(func.count()).select_from(ApiToken)) or 0
+    rows = await session.scalars(
+        select(ApiToken)
+        .order_by(ApiToken.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    return Page[TokenOut](
+        items=[TokenOut.model_validate(row) for row in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+        total_pages=math.ceil(total / page_size),
+    )
+
+
+@router.post("/{token_id}/revoke", response_model=TokenOut)
+async def revoke(
+    token_id: int, caller: TokensWriter, request: Request, session: SessionDep
+) -> TokenOut:
+    """Revoke a token; it stops working at once. Revoking twice is harmless."""
+    row = await session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound(f"token {token_id} does not exist")
+    await session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    record_audit(
+        session,
+        actor=caller.username,
+        action="revoke",
+        resource_type="token",
+        resource_id=token_id,
+        request=request,
+    )
+    await session.commit()
+    await session.refresh(row)
+    return TokenOut.model_validate(row)

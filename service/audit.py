@@ -1,0 +1,34 @@
+"""The audit trail: one row per change, run, cancel, purge, token or credential action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.security_models import AuditEvent
+
+
+def record_audit(
+    session: AsyncSession,
+    *,
+    actor: str | None,
+    action: str,
+    resource_type: str,
+    resource_id: object = None,
+    request: Request | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Add an audit row to the caller's transaction (it commits with the change itself)."""
+    source = request.client.host if request is not None and request.client else None
+    session.add(
+        AuditEvent(
+            actor=actor,
+            action=action,
+            resource_type=resource_type,
+            resource_id=None if resource_id is None else str(resource_id),
+            source_ip=source,
+            details=details or {},
+        )
+    )
