@@ -99,6 +99,10 @@ class SecretsSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # /metrics without a token (false: it needs settings.queues:read like /api/queues).
+    metrics_open: bool = True
+    # A comment line on an idle run-event stream keeps proxies from closing it.
+    events_heartbeat: Seconds = 15
 
 
 class EventSettings(BaseModel):
