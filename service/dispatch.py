@@ -18,7 +18,7 @@ from executors import get_executor
 from executors.base import JobContext, JobResult, ResolveContext, Target
 from service import runs
 from service.db.models import Outcome, RunStatus
-from service.errors import OpsjobsError, UnknownJobType
+from service.errors import OpsjobsError, TargetResolutionError, UnknownJobType
 from service.reporting import RunReporter
 from service.resources import Services
 from service.runs import RunEnd, RunStart
@@ -152,6 +152,8 @@ async def _execute(
         targets = await executor.resolve_targets(
             ResolveContext(run_id=start.run_id, services=services), config
         )
+        if start.targets is not None:
+            targets = _keep_requested(targets, start.targets)
         await runs.replace_targets(
             services.sessions, start.run_id, [(target.key, target.name) for target in targets]
         )
@@ -166,6 +168,19 @@ async def _execute(
         partial=partial,
     )
     return await executor.execute(job)
+
+
+def _keep_requested(resolved: list[Target], requested: list[Any]) -> list[Target]:
+    """Narrow to the targets the run was created for (a retry of failed targets).
+
+    A requested target that no longer resolves fails the run: nothing narrows silently.
+    """
+    wanted = [str(item["key"]) for item in requested if isinstance(item, dict) and "key" in item]
+    by_key = {target.key: target for target in resolved}
+    missing = [key for key in wanted if key not in by_key]
+    if missing:
+        raise TargetResolutionError(f"targets no longer resolvable: {', '.join(missing)}")
+    return [by_key[key] for key in wanted]
 
 
 async def _heartbeat(services: Services, start: RunStart, work: asyncio.Task[JobResult]) -> None:

@@ -10,7 +10,19 @@ from arq.connections import RedisSettings, create_pool
 from fastapi import FastAPI
 
 from service.api.errors import install_error_handlers
-from service.api.routes import audit, credentials, health, runs, tokens
+from service.api.routes import (
+    audit,
+    credentials,
+    health,
+    metrics,
+    queues,
+    run_events,
+    runs,
+    scheduler,
+    schedules,
+    templates,
+    tokens,
+)
 from service.api.state import AppState
 from service.db.engine import create_engine, create_session_factory
 from service.secrets import KeyRing, KeyStore
@@ -46,7 +58,13 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(templates.router)
+    app.include_router(schedules.router)
+    app.include_router(scheduler.router)
     app.include_router(credentials.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
+    app.include_router(run_events.router)
+    app.include_router(queues.router)
+    app.include_router(metrics.router)
     return app

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from sqlalchemy import ColumnElement, func, select
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, delete, func, select
 
 from service import runs
 from service.api.auth import RunsExecutor, RunsReader
@@ -22,8 +25,16 @@ from service.api.schemas import (
     target_out,
 )
 from service.audit import record_audit
-from service.db.models import JobRun, JobRunTarget, Outcome, RunStatus, TriggeredBy
-from service.errors import InvalidInput, NotFound
+from service.db.models import (
+    TERMINAL_STATUSES,
+    JobRun,
+    JobRunTarget,
+    Outcome,
+    RunStatus,
+    TargetStatus,
+    TriggeredBy,
+)
+from service.errors import Conflict, InvalidInput, NotFound
 from service.reporting import Progress
 from service.run_requests import adhoc_request
 
@@ -138,6 +149,88 @@ async def list_runs(
     )
 
 
+class StatsOut(BaseModel):
+    window_hours: float
+    total: int
+    by_status: dict[str, int]
+    by_outcome: dict[str, int]
+    by_job_type: dict[str, dict[str, int]]
+
+
+@router.get("/stats", response_model=StatsOut)
+async def run_stats(
+    caller: RunsReader,
+    session: SessionDep,
+    window_hours: Annotated[float, Query(gt=0, le=24 * 366)] = 24,
+) -> StatsOut:
+    """Counts of runs queued within the window, per status, per outcome and per job type."""
+    since = func.now() - timedelta(hours=window_hours)
+    rows = (
+        await session.execute(
+            select(JobRun.job_type, JobRun.status, JobRun.outcome, func.count())
+            .where(JobRun.queued_at >= since)
+            .group_by(JobRun.job_type, JobRun.status, JobRun.outcome)
+        )
+    ).all()
+    by_status: Counter[str] = Counter()
+    by_outcome: Counter[str] = Counter()
+    by_job_type: dict[str, Counter[str]] = {}
+    for job_type, status, outcome, count in rows:
+        by_status[status] += count
+        if outcome is not None:
+            by_outcome[outcome] += count
+        by_job_type.setdefault(job_type, Counter())[status] += count
+    return StatsOut(
+        window_hours=window_hours,
+        total=sum(by_status.values()),
+        by_status=dict(by_status),
+        by_outcome=dict(by_outcome),
+        by_job_type={name: dict(counts) for name, counts in by_job_type.items()},
+    )
+
+
+class DeletedOut(BaseModel):
+    deleted: int
+
+
+@router.delete("", response_model=DeletedOut)
+async def delete_runs(
+    caller: RunsExecutor,
+    request: Request,
+    session: SessionDep,
+    older_than_days: Annotated[float, Query(gt=0, le=36_500)],
+    status: str | None = None,
+) -> DeletedOut:
+    """Delete finished runs older than N days (optionally of some statuses); never active ones."""
+    finished = {s.value for s in TERMINAL_STATUSES}
+    statuses = _split(status, "status", {s.value for s in RunStatus}) or sorted(finished)
+    active = sorted(set(statuses) - finished)
+    if active:
+        raise InvalidInput(
+            f"pending and running runs are never deleted: {', '.join(active)}",
+            details=[{"loc": ["query", "status"], "msg": "only finished statuses"}],
+        )
+    result = await session.execute(
+        delete(JobRun)
+        .where(
+            JobRun.status.in_(statuses),
+            JobRun.queued_at < func.now() - timedelta(days=older_than_days),
+        )
+        .returning(JobRun.id)
+    )
+    deleted = len(result.all())
+    record_audit(
+        session,
+        actor=caller.username,
+        action="delete",
+        resource_type="job_run",
+        request=request,
+        details={"older_than_days": older_than_days, "statuses": statuses, "deleted": deleted},
+    )
+    await session.commit()
+    return DeletedOut(deleted=deleted)
+
+
 async def _get_run(session: SessionDep, run_id: int) -> JobRun:
     run = await session.get(JobRun, run_id)
     if run is None:
@@ -238,3 +331,86 @@ async def cancel_run(
             request=request,
         )
     return CancelOut(run_id=run_id, status=status)
+
+
+@router.post("/{run_id}/retry", status_code=202, response_model=RunOut)
+async def retry_run(
+    run_id: int,
+    caller: RunsExecutor,
+    request: Request,
+    sessions: SessionsDep,
+    redis: RedisDep,
+    failed_targets_only: bool = False,
+) -> RunOut:
+    """A new run with the same inputs, linked to the original (``retry_of_id``).
+
+    With ``failed_targets_only`` it acts on the targets that did not succeed, and refuses
+    (409) when there are none or the run had no targets.
+    """
+    async with sessions() as session:
+        original = await _get_run(session, run_id)
+        if original.status not in {s.value for s in TERMINAL_STATUSES}:
+            raise Conflict(f"run {run_id} is still {original.status}; cancel it or wait")
+        targets = None
+        if failed_targets_only:
+            rows = (
+                await session.execute(
+                    select(JobRunTarget.key, JobRunTarget.name)
+                    .where(
+                        JobRunTarget.run_id == run_id,
+                        JobRunTarget.status != TargetStatus.SUCCEEDED.value,
+                    )
+                    .order_by(JobRunTarget.position)
+                )
+            ).all()
+            if not rows:
+                raise Conflict(f"run {run_id} has no failed targets to retry")
+            targets = [{"key": key, "name": name} for key, name in rows]
+    retry = runs.RunRequest(
+        job_type=original.job_type,
+        job_name=original.job_name,
+        queue=original.queue,
+        parameters=original.parameters,
+        triggered_by=TriggeredBy.MANUAL,
+        executed_by=caller.username,
+        template_id=original.template_id,
+        retry_of_id=original.id,
+        credential_id=original.credential_id,
+        timeout_seconds=original.timeout_seconds,
+        max_attempts=original.max_attempts,
+        targets=targets,
+    )
+    new_id = await runs.enqueue_run(sessions, redis, retry)
+    async with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=caller.username,
+            action="retry",
+            resource_type="job_run",
+            resource_id=run_id,
+            request=request,
+            details={"new_run_id": new_id, "failed_targets_only": failed_targets_only},
+        )
+        run = await session.get_one(JobRun, new_id)
+    return RunOut.of(run)
+
+
+@router.delete("/{run_id}", status_code=204)
+async def delete_run(
+    run_id: int, caller: RunsExecutor, request: Request, session: SessionDep
+) -> Response:
+    """Delete a finished run and its target rows; pending and running runs are a 409."""
+    run = await _get_run(session, run_id)
+    if run.status not in {s.value for s in TERMINAL_STATUSES}:
+        raise Conflict(f"run {run_id} is {run.status}; only finished runs can be deleted")
+    await session.delete(run)
+    record_audit(
+        session,
+        actor=caller.username,
+        action="delete",
+        resource_type="job_run",
+        resource_id=run_id,
+        request=request,
+    )
+    await session.commit()
+    return Response(status_code=204)

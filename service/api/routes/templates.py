@@ -1,0 +1,313 @@
+"""``/api/job-templates``: reusable job configurations, their types, and run-now."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from executors import get_executor, job_types
+from service import runs
+from service.api.auth import (
+    Forbidden,
+    Principal,
+    RunsExecutor,
+    TemplatesDeleter,
+    TemplatesReader,
+    TemplatesWriter,
+)
+from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
+from service.api.schemas import Page, RunOut
+from service.audit import record_audit
+from service.db.models import JobRun, JobSchedule, JobTemplate, TriggeredBy
+from service.errors import Conflict, NotFound
+from service.run_requests import queue_for, template_request, validate_config
+
+router = APIRouter(prefix="/api/job-templates", tags=["job-templates"])
+
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+QueueName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+MAX_TIMEOUT_S = 7 * 24 * 3600
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    job_type: str = Field(min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=10_000)
+    is_global: bool = False
+    config: dict[str, Any] = Field(default_factory=dict)
+    queue: QueueName | None = None
+    timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
+    max_attempts: int = Field(default=1, ge=1, le=10)
+
+
+class TemplateUpdate(BaseModel):
+    """Fields left out keep their value; ``config`` is replaced whole and re-validated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    is_global: bool | None = None
+    config: dict[str, Any] | None = None
+    queue: QueueName | None = None
+    timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
+    max_attempts: int | None = Field(default=None, ge=1, le=10)
+
+
+class TemplateOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    job_type: str
+    description: str | None
+    is_global: bool
+    owner: str | None
+    config: dict[str, Any]
+    queue: str | None
+    timeout_seconds: int | None
+    max_attempts: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobTypeOut(BaseModel):
+    job_type: str
+    label: str
+    description: str
+    default_queue: str
+    aliases: list[str]
+    config_schema: dict[str, Any]
+
+
+class RunTemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+def visible_to(caller: Principal) -> ColumnElement[bool]:
+    if caller.is_admin:
+        return JobTemplate.id.is_not(None)
+    return or_(JobTemplate.is_global, JobTemplate.owner == caller.username)
+
+
+async def get_visible(session: SessionDep, caller: Principal, template_id: int) -> JobTemplate:
+    """A template the caller may see and use, else 404 (private ones do not leak)."""
+    template = await session.get(JobTemplate, template_id)
+    if template is None or not caller.may_see(template.is_global, template.owner):
+        raise NotFound(f"job template {template_id} does not exist")
+    return template
+
+
+def _may_change(caller: Principal, template: JobTemplate) -> None:
+    if not caller.is_admin and template.owner != caller.username:
+        raise Forbidden("only the owner or an admin may change this template")
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"a job template named {name!r} already exists in this scope")
+
+
+@router.get("/types", response_model=list[JobTypeOut])
+async def list_job_types(caller: TemplatesReader, settings: SettingsDep) -> list[JobTypeOut]:
+    """Every job type with its default queue and the JSON Schema of its configuration."""
+    return [
+        JobTypeOut(
+            job_type=executor.job_type,
+            label=executor.label,
+            description=executor.description,
+            default_queue=queue_for(settings, executor),
+            aliases=list(executor.aliases),
+            config_schema=executor.config.model_json_schema(),
+        )
+        for executor in job_types()
+    ]
+
+
+@router.get("", response_model=Page[TemplateOut])
+async def list_templates(
+    caller: TemplatesReader,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+    job_type: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[TemplateOut]:
+    conditions = [visible_to(caller)]
+    if job_type:
+        conditions.append(JobTemplate.job_type == job_type)
+    total = await session.scalar(select(func.count()).select_from(JobTemplate).where(*conditions))
+    rows = await session.scalars(
+        select(JobTemplate)
+        .where(*conditions)
+        .order_by(JobTemplate.name, JobTemplate.id)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    total = total or 0
+    return Page[TemplateOut](
+        items=[TemplateOut.model_validate(row) for row in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+        total_pages=math.ceil(total / page_size),
+    )
+
+
+@router.post("", status_code=201, response_model=TemplateOut)
+async def create_template(
+    body: TemplateIn, caller: TemplatesWriter, request: Request, session: SessionDep
+) -> TemplateOut:
+    """Save a template; its config is validated against the job type's Config now."""
+    executor = get_executor(body.job_type)
+    template = JobTemplate(
+        name=body.name,
+        job_type=executor.job_type,
+        description=body.description,
+        is_global=body.is_global,
+        owner=caller.username,
+        config=validate_config(executor, body.config, field="config"),
+        queue=body.queue,
+        timeout_seconds=body.timeout_seconds,
+        max_attempts=body.max_attempts,
+    )
+    session.add(template)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _name_taken(body.name) from None
+    record_audit(
+        session,
+        actor=caller.username,
+        action="create",
+        resource_type="job_template",
+        resource_id=template.id,
+        request=request,
+        details={"job_type": template.job_type},
+    )
+    await session.commit()
+    await session.refresh(template)
+    return TemplateOut.model_validate(template)
+
+
+@router.get("/{template_id}", response_model=TemplateOut)
+async def get_template(
+    template_id: int, caller: TemplatesReader, session: SessionDep
+) -> TemplateOut:
+    return TemplateOut.model_validate(await get_visible(session, caller, template_id))
+
+
+@router.patch("/{template_id}", response_model=TemplateOut)
+async def update_template(
+    template_id: int,
+    body: TemplateUpdate,
+    caller: TemplatesWriter,
+    request: Request,
+    session: SessionDep,
+) -> TemplateOut:
+    template = await get_visible(session, caller, template_id)
+    _may_change(caller, template)
+    changes = body.model_dump(exclude_unset=True)
+    if "config" in changes:
+        executor = get_executor(template.job_type)
+        changes["config"] = validate_config(executor, changes["config"] or {}, field="config")
+    for name, value in changes.items():
+        setattr(template, name, value)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _name_taken(template.name) from None
+    record_audit(
+        session,
+        actor=caller.username,
+        action="update",
+        resource_type="job_template",
+        resource_id=template.id,
+        request=request,
+        details={"fields": sorted(changes)},
+    )
+    await session.commit()
+    await session.refresh(template)
+    return TemplateOut.model_validate(template)
+
+
+@router.delete("/{template_id}", status_code=204)
+async def delete_template(
+    template_id: int,
+    caller: TemplatesDeleter,
+    request: Request,
+    session: SessionDep,
+    cascade: bool = False,
+) -> Response:
+    """Delete a template; 409 while schedules use it, unless ``cascade=true`` deletes them too.
+
+    Its runs stay, keeping their name and type snapshots.
+    """
+    template = await get_visible(session, caller, template_id)
+    _may_change(caller, template)
+    schedule_ids = list(
+        await session.scalars(select(JobSchedule.id).where(JobSchedule.template_id == template_id))
+    )
+    if schedule_ids and not cascade:
+        raise Conflict(
+            f"job template {template_id} is used by {len(schedule_ids)} schedule(s); "
+            "delete them first or pass cascade=true",
+            details={"schedule_ids": schedule_ids},
+        )
+    if schedule_ids:
+        await session.execute(delete(JobSchedule).where(JobSchedule.id.in_(schedule_ids)))
+    await session.delete(template)
+    record_audit(
+        session,
+        actor=caller.username,
+        action="delete",
+        resource_type="job_template",
+        resource_id=template_id,
+        request=request,
+        details={"deleted_schedule_ids": schedule_ids},
+    )
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{template_id}/run", status_code=202, response_model=RunOut)
+async def run_template(
+    template_id: int,
+    body: RunTemplateIn,
+    caller: RunsExecutor,
+    request: Request,
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    redis: RedisDep,
+) -> RunOut:
+    """Run a template now, with parameter overrides validated against its Config."""
+    async with sessions() as session:
+        template = await get_visible(session, caller, template_id)
+    run_request = template_request(
+        settings,
+        template,
+        overrides=body.parameters,
+        triggered_by=TriggeredBy.MANUAL,
+        executed_by=caller.username,
+    )
+    run_id = await runs.enqueue_run(sessions, redis, run_request)
+    async with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=caller.username,
+            action="run",
+            resource_type="job_template",
+            resource_id=template_id,
+            request=request,
+            details={"run_id": run_id},
+        )
+        run = await session.get_one(JobRun, run_id)
+    return RunOut.of(run)
