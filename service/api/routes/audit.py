@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement
 
 from service.api.auth import AuditReader
 from service.api.deps import SessionDep
+from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.schemas import Page
 from service.db.security_models import AuditEvent
 
@@ -35,8 +35,8 @@ class AuditEventOut(BaseModel):
 async def list_events(
     caller: AuditReader,
     session: SessionDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+    page: PageQuery = 1,
+    page_size: PageSizeQuery = 50,
     actor: Annotated[str | None, Query(max_length=255)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     resource_type: Annotated[str | None, Query(max_length=64)] = None,
@@ -49,20 +49,12 @@ async def list_events(
         conditions.append(AuditEvent.action == action)
     if resource_type:
         conditions.append(AuditEvent.resource_type == resource_type)
-    total = (
-        await session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
-    )
-    rows = await session.scalars(
-        select(AuditEvent)
-        .where(*conditions)
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
-    return Page[AuditEventOut](
-        items=[AuditEventOut.model_validate(row) for row in rows],
-        total=total,
+    return await paginate(
+        session,
+        AuditEvent,
+        where=conditions,
+        order_by=[AuditEvent.at.desc(), AuditEvent.id.desc()],
         page=page,
         page_size=page_size,
-        total_pages=math.ceil(total / page_size),
+        to_item=AuditEventOut.model_validate,
     )

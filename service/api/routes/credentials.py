@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 
 from service.api.auth import (
@@ -19,6 +18,7 @@ from service.api.auth import (
     Principal,
 )
 from service.api.deps import KeysDep, SessionDep
+from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.credentials import check_secrets, credential_status, seal
@@ -127,25 +127,17 @@ async def get_visible(session: SessionDep, caller: Principal, credential_id: int
 async def list_credentials(
     caller: CredentialsReader,
     session: SessionDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+    page: PageQuery = 1,
+    page_size: PageSizeQuery = 50,
 ) -> Page[CredentialOut]:
-    condition = visible_to(caller)
-    total = await session.scalar(select(func.count()).select_from(Credential).where(condition))
-    rows = await session.scalars(
-        select(Credential)
-        .where(condition)
-        .order_by(Credential.name, Credential.id)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
-    total = total or 0
-    return Page[CredentialOut](
-        items=[CredentialOut.of(row) for row in rows],
-        total=total,
+    return await paginate(
+        session,
+        Credential,
+        where=[visible_to(caller)],
+        order_by=[Credential.name, Credential.id],
         page=page,
         page_size=page_size,
-        total_pages=math.ceil(total / page_size),
+        to_item=CredentialOut.of,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from datetime import timedelta
 from typing import Annotated, Any
@@ -14,6 +13,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from service import runs
 from service.api.auth import RunsExecutor, RunsReader
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
+from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.schemas import (
     CancelOut,
     CreateRunIn,
@@ -39,9 +39,6 @@ from service.reporting import Progress
 from service.run_requests import adhoc_request
 
 router = APIRouter(prefix="/api/job-runs", tags=["job-runs"])
-
-PageQuery = Annotated[int, Query(ge=1, le=1_000_000)]
-PageSizeQuery = Annotated[int, Query(ge=1, le=100)]
 
 
 def _split(raw: str | None, field: str, allowed: set[str] | None = None) -> list[str]:
@@ -132,20 +129,14 @@ async def list_runs(
         conditions.append(JobRun.template_id.in_(template_ids))
     if schedule_ids := _int_list(schedule_id, "schedule_id"):
         conditions.append(JobRun.schedule_id.in_(schedule_ids))
-    total = await session.scalar(select(func.count()).select_from(JobRun).where(*conditions)) or 0
-    rows = await session.scalars(
-        select(JobRun)
-        .where(*conditions)
-        .order_by(JobRun.queued_at.desc(), JobRun.id.desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
-    return Page[RunOut](
-        items=[RunOut.of(run) for run in rows],
-        total=total,
+    return await paginate(
+        session,
+        JobRun,
+        where=conditions,
+        order_by=[JobRun.queued_at.desc(), JobRun.id.desc()],
         page=page,
         page_size=page_size,
-        total_pages=math.ceil(total / page_size),
+        to_item=RunOut.of,
     )
 
 
@@ -241,25 +232,14 @@ async def _get_run(session: SessionDep, run_id: int) -> JobRun:
 async def _target_page(
     session: SessionDep, run_id: int, page: int, page_size: int
 ) -> Page[TargetOut]:
-    total = (
-        await session.scalar(
-            select(func.count()).select_from(JobRunTarget).where(JobRunTarget.run_id == run_id)
-        )
-        or 0
-    )
-    rows = await session.scalars(
-        select(JobRunTarget)
-        .where(JobRunTarget.run_id == run_id)
-        .order_by(JobRunTarget.position)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
-    return Page[TargetOut](
-        items=[target_out(row) for row in rows],
-        total=total,
+    return await paginate(
+        session,
+        JobRunTarget,
+        where=[JobRunTarget.run_id == run_id],
+        order_by=[JobRunTarget.position],
         page=page,
         page_size=page_size,
-        total_pages=math.ceil(total / page_size),
+        to_item=target_out,
     )
 
 

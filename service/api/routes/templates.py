@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from executors import get_executor, job_types
@@ -22,6 +21,7 @@ from service.api.auth import (
     TemplatesWriter,
 )
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
+from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.schemas import Page, RunOut
 from service.audit import record_audit
 from service.db.models import JobRun, JobSchedule, JobTemplate, TriggeredBy
@@ -137,28 +137,21 @@ async def list_job_types(caller: TemplatesReader, settings: SettingsDep) -> list
 async def list_templates(
     caller: TemplatesReader,
     session: SessionDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+    page: PageQuery = 1,
+    page_size: PageSizeQuery = 50,
     job_type: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[TemplateOut]:
     conditions = [visible_to(caller)]
     if job_type:
         conditions.append(JobTemplate.job_type == job_type)
-    total = await session.scalar(select(func.count()).select_from(JobTemplate).where(*conditions))
-    rows = await session.scalars(
-        select(JobTemplate)
-        .where(*conditions)
-        .order_by(JobTemplate.name, JobTemplate.id)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
-    total = total or 0
-    return Page[TemplateOut](
-        items=[TemplateOut.model_validate(row) for row in rows],
-        total=total,
+    return await paginate(
+        session,
+        JobTemplate,
+        where=conditions,
+        order_by=[JobTemplate.name, JobTemplate.id],
         page=page,
         page_size=page_size,
-        total_pages=math.ceil(total / page_size),
+        to_item=TemplateOut.model_validate,
     )
 
 

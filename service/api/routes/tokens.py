@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 
 from service.api.auth import TokensReader, TokensWriter, create_token
 from service.api.deps import SessionDep, SessionsDep
+from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.db.security_models import ApiToken, Role
@@ -72,24 +71,16 @@ async def create(
 
 @router.get("", response_model=Page[TokenOut])
 async def list_tokens(
-    caller: TokensReader,
-    session: SessionDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+    caller: TokensReader, session: SessionDep, page: PageQuery = 1, page_size: PageSizeQuery = 50
 ) -> Page[TokenOut]:
-    total = await session.scalar(select(func.count()).select_from(ApiToken)) or 0
-    rows = await session.scalars(
-        select(ApiToken)
-        .order_by(ApiToken.id.desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
-    return Page[TokenOut](
-        items=[TokenOut.model_validate(row) for row in rows],
-        total=total,
+    return await paginate(
+        session,
+        ApiToken,
+        where=[],
+        order_by=[ApiToken.id.desc()],
         page=page,
         page_size=page_size,
-        total_pages=math.ceil(total / page_size),
+        to_item=TokenOut.model_validate,
     )
 
 
