@@ -8,7 +8,6 @@ name the field, so nothing invalid is ever stored and no schedule stops silently
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Literal, get_args
 
 import pydantic
@@ -61,9 +60,3 @@ def spec_columns(spec: ScheduleSpec) -> dict[str, Any]:
         "start_at": spec.start_at,
         "end_at": spec.end_at,
     }
-
-
-def utc_and_local(spec: ScheduleSpec, fires: list[datetime]) -> list[dict[str, datetime]]:
-    """Each fire in UTC and in the schedule's zone, for previews."""
-    zone = spec.zone
-    return [{"utc": fire, "local": fire.astimezone(zone)} for fire in fires]

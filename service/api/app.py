@@ -58,6 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(schedules.router)
+    app.include_router(scheduler.router)
     app.include_router(templates.router)
     app.include_router(schedules.router)
     app.include_router(scheduler.router)

@@ -15,8 +15,8 @@ from service.settings import Settings
 
 OPEN_PATHS = {"/healthz", "/readyz"}
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-# Routes a viewer may call although they are not GETs: none so far.
-VIEWER_MAY = frozenset[tuple[str, str]]()
+# Routes a viewer may call although they are not GETs: read-only computations with a body.
+VIEWER_MAY = frozenset({("POST", "/api/job-schedules/preview")})
 
 AsRole = Callable[[Role, str], AbstractAsyncContextManager[httpx.AsyncClient]]
 

@@ -7,23 +7,37 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import runs
+from service import queueing, runs
+from service.api.auth import (
+    Principal,
+    RunsExecutor,
+    SchedulesDeleter,
+    SchedulesReader,
+    SchedulesWriter,
+)
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
+from service.api.schedule_schemas import (
+    FireOut,
+    PreviewIn,
+    PreviewOut,
+    RunNowIn,
+    ScheduleIn,
+    ScheduleOut,
+    ScheduleUpdate,
+)
 from service.api.schemas import Page, RunOut
+from service.audit import record_audit
 from service.db.models import JobRun, JobSchedule, JobTemplate, TriggeredBy
 from service.errors import Conflict, InvalidInput, NotFound
 from service.run_requests import merge_parameters, template_request
 from service.runs import RunRequest
 from service.schedules import (
     SPEC_FIELDS,
-    MisfirePolicy,
-    OverlapPolicy,
     spec_columns,
     spec_fields,
     spec_of,
@@ -37,116 +51,24 @@ router = APIRouter(prefix="/api/job-schedules", tags=["job-schedules"])
 PageQuery = Annotated[int, Query(ge=1, le=1_000_000)]
 PageSizeQuery = Annotated[int, Query(ge=1, le=100)]
 CountQuery = Annotated[int, Query(ge=1, le=100)]
-
-
-class SpecIn(BaseModel):
-    """When a schedule fires; checked as a whole by ScheduleSpec (errors name the field)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    schedule_type: ScheduleType
-    interval_minutes: int | None = None
-    time_of_day: str | None = None
-    weekdays: list[int | str] | None = None
-    day_of_month: int | None = None
-    cron_expression: str | None = None
-    timezone: str = "UTC"
-    start_at: datetime | None = None
-    end_at: datetime | None = None
-
-
-class ScheduleIn(SpecIn):
-    job_identifier: str = Field(min_length=1, max_length=255)
-    template_id: int
-    is_active: bool = True
-    is_global: bool = True
-    owner: str | None = Field(default=None, max_length=255)
-    credential_id: int | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    misfire_policy: MisfirePolicy = "run_once"
-    misfire_cap: int = Field(default=10, ge=1, le=1000)
-    overlap_policy: OverlapPolicy = "skip"
-
-
-class ScheduleUpdate(BaseModel):
-    """Fields to change; the template of a schedule is fixed (create another schedule)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    job_identifier: str | None = Field(default=None, min_length=1, max_length=255)
-    schedule_type: ScheduleType | None = None
-    interval_minutes: int | None = None
-    time_of_day: str | None = None
-    weekdays: list[int | str] | None = None
-    day_of_month: int | None = None
-    cron_expression: str | None = None
-    timezone: str | None = None
-    start_at: datetime | None = None
-    end_at: datetime | None = None
-    is_active: bool | None = None
-    is_global: bool | None = None
-    owner: str | None = Field(default=None, max_length=255)
-    credential_id: int | None = None
-    parameters: dict[str, Any] | None = None
-    misfire_policy: MisfirePolicy | None = None
-    misfire_cap: int | None = Field(default=None, ge=1, le=1000)
-    overlap_policy: OverlapPolicy | None = None
-
-
-class PreviewIn(SpecIn):
-    count: int = Field(default=10, ge=1, le=100)
-
-
-class RunNowIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    parameters: dict[str, Any] = Field(default_factory=dict)
-
-
-class ScheduleOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    job_identifier: str
-    template_id: int
-    template_name: str
-    template_job_type: str
-    schedule_type: str
-    interval_minutes: int | None
-    time_of_day: str | None
-    weekdays: list[int] | None
-    day_of_month: int | None
-    cron_expression: str | None
-    timezone: str
-    start_at: datetime | None
-    end_at: datetime | None
-    is_active: bool
-    is_global: bool
-    owner: str | None
-    credential_id: int | None
-    parameters: dict[str, Any]
-    misfire_policy: str
-    misfire_cap: int
-    overlap_policy: str
-    last_run_at: datetime | None
-    next_run_at: datetime | None
-    next_run_local: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class FireOut(BaseModel):
-    utc: datetime
-    local: datetime
-
-
-class PreviewOut(BaseModel):
-    timezone: str
-    fires: list[FireOut]
+_REQUIRED_FIELDS = (
+    "job_identifier",
+    "schedule_type",
+    "timezone",
+    "is_active",
+    "is_global",
+    "misfire_policy",
+    "misfire_cap",
+    "overlap_policy",
+)
 
 
 def _out(schedule: JobSchedule, template: JobTemplate) -> ScheduleOut:
-    values = {name: getattr(schedule, name) for name in ScheduleOut.model_fields if hasattr(schedule, name)}
+    values = {
+        name: getattr(schedule, name)
+        for name in ScheduleOut.model_fields
+        if hasattr(schedule, name)
+    }
     local = None
     if schedule.next_run_at is not None:
         local = schedule.next_run_at.astimezone(spec_of(schedule).zone)
@@ -197,61 +119,83 @@ async def _template(session: AsyncSession, template_id: int) -> JobTemplate:
 
 
 async def _schedule(
-    session: AsyncSession, schedule_id: int, *, for_update: bool = False
+    session: AsyncSession, schedule_id: int, caller: Principal, *, for_update: bool = False
 ) -> tuple[JobSchedule, JobTemplate]:
+    """The schedule and its template; another user's private schedule does not exist."""
     schedule = await session.get(JobSchedule, schedule_id, with_for_update=for_update)
-    if schedule is None:
+    if schedule is None or not caller.may_see(schedule.is_global, schedule.owner):
         raise NotFound(f"schedule {schedule_id} does not exist")
     return schedule, await session.get_one(JobTemplate, schedule.template_id)
+
+
+def _duplicate(identifier: str) -> Conflict:
+    return Conflict(
+        f"a schedule named {identifier!r} already exists",
+        details=[{"loc": ["body", "job_identifier"], "msg": "already in use"}],
+    )
 
 
 async def _commit(session: AsyncSession, identifier: str) -> None:
     try:
         await session.commit()
     except IntegrityError:
-        raise Conflict(
-            f"a schedule named {identifier!r} already exists",
-            details=[{"loc": ["body", "job_identifier"], "msg": "already in use"}],
-        ) from None
+        raise _duplicate(identifier) from None
 
 
 @router.post("", status_code=201, response_model=ScheduleOut)
 async def create_schedule(
-    body: ScheduleIn, settings: SettingsDep, sessions: SessionsDep, redis: RedisDep
+    body: ScheduleIn,
+    caller: SchedulesWriter,
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    redis: RedisDep,
 ) -> ScheduleOut:
-    """Create a schedule; a ``now`` schedule queues its one run at once."""
+    """Create a schedule; a ``now`` schedule queues its one run at once (row, then job).
+
+    The owner is the caller; only an admin may name another owner.
+    """
     spec = validated_spec(body.model_dump(include=set(SPEC_FIELDS)))
     now = datetime.now(UTC)
-    async with sessions() as session:
-        template = await _template(session, body.template_id)
-        schedule = JobSchedule(
-            **body.model_dump(exclude=set(SPEC_FIELDS)),
-            **spec_columns(spec),
-            next_run_at=None,
+    template = await _template(session, body.template_id)
+    schedule = JobSchedule(
+        **body.model_dump(exclude={*SPEC_FIELDS, "owner"}),
+        **spec_columns(spec),
+        owner=body.owner if caller.is_admin and body.owner else caller.username,
+        next_run_at=None,
+    )
+    run_request = _validated_request(
+        settings, template, schedule, overrides=body.parameters, triggered_by=TriggeredBy.API
+    )
+    runs_now = body.is_active and spec.schedule_type == "now"
+    if body.is_active and not runs_now:
+        schedule.next_run_at = first_fire(spec, now)
+    if runs_now:
+        schedule.last_run_at = now
+    session.add(schedule)
+    run_ids: list[int] = []
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _duplicate(body.job_identifier) from None
+    if runs_now:
+        once = dataclasses.replace(
+            run_request,
+            triggered_by=TriggeredBy.SCHEDULE,
+            schedule_id=schedule.id,
+            scheduled_for=now,
         )
-        request = _validated_request(
-            settings, template, schedule, overrides=body.parameters, triggered_by=TriggeredBy.API
-        )
-        once = spec.schedule_type == "now"
-        if body.is_active and not once:
-            schedule.next_run_at = first_fire(spec, now)
-        session.add(schedule)
-        await _commit(session, body.job_identifier)
-        if body.is_active and once:
-            run_request = dataclasses.replace(
-                request,
-                triggered_by=TriggeredBy.SCHEDULE,
-                schedule_id=schedule.id,
-                scheduled_for=now,
-            )
-            await runs.enqueue_run(sessions, redis, run_request)
-            schedule.last_run_at = now
-            await session.commit()
-        return _out(schedule, template)
+        run_ids = await runs.insert_runs(session, [once])
+    _audit(session, caller, "create", schedule, request)
+    await session.commit()
+    for run_id in run_ids:
+        await queueing.enqueue_dispatch(redis, run_id, run_request.queue)
+    return _out(schedule, template)
 
 
 @router.get("", response_model=Page[ScheduleOut])
 async def list_schedules(
+    caller: SchedulesReader,
     session: SessionDep,
     page: PageQuery = 1,
     page_size: PageSizeQuery = 50,
@@ -261,8 +205,10 @@ async def list_schedules(
     schedule_type: ScheduleType | None = None,
     owner: str | None = None,
 ) -> Page[ScheduleOut]:
-    """Schedules, newest first."""
+    """Schedules the caller may see (global ones and their own), newest first."""
     conditions: list[ColumnElement[bool]] = []
+    if not caller.is_admin:
+        conditions.append(JobSchedule.is_global | (JobSchedule.owner == caller.username))
     if is_active is not None:
         conditions.append(JobSchedule.is_active.is_(is_active))
     if is_global is not None:
@@ -285,7 +231,7 @@ async def list_schedules(
         .limit(page_size)
     )
     return Page[ScheduleOut](
-        items=[_out(schedule, template) for schedule, template in rows.tuples()],
+        items=[_out(schedule, template) for schedule, template in rows],
         total=total,
         page=page,
         page_size=page_size,
@@ -294,17 +240,37 @@ async def list_schedules(
 
 
 @router.get("/{schedule_id}", response_model=ScheduleOut)
-async def get_schedule(schedule_id: int, session: SessionDep) -> ScheduleOut:
-    return _out(*await _schedule(session, schedule_id))
+async def get_schedule(
+    schedule_id: int, caller: SchedulesReader, session: SessionDep
+) -> ScheduleOut:
+    return _out(*await _schedule(session, schedule_id, caller))
 
 
 @router.put("/{schedule_id}", response_model=ScheduleOut)
 async def update_schedule(
-    schedule_id: int, body: ScheduleUpdate, settings: SettingsDep, session: SessionDep
+    schedule_id: int,
+    body: ScheduleUpdate,
+    caller: SchedulesWriter,
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
 ) -> ScheduleOut:
     """Change the given fields; a new spec or a reactivation computes the next fire afresh."""
     changes = body.model_dump(exclude_unset=True)
-    schedule, template = await _schedule(session, schedule_id, for_update=True)
+    if "parameters" in changes and changes["parameters"] is None:
+        changes["parameters"] = {}
+    refused = [key for key in _REQUIRED_FIELDS if key in changes and changes[key] is None]
+    if refused:
+        raise InvalidInput(
+            f"{', '.join(refused)} cannot be null",
+            details=[{"loc": ["body", key], "msg": "must not be null"} for key in refused],
+        )
+    if "owner" in changes and not caller.is_admin:
+        raise InvalidInput(
+            "only an admin may change the owner",
+            details=[{"loc": ["body", "owner"], "msg": "admins only"}],
+        )
+    schedule, template = await _schedule(session, schedule_id, caller, for_update=True)
     spec_changes = {key: value for key, value in changes.items() if key in SPEC_FIELDS}
     spec: ScheduleSpec | None = None
     if spec_changes:
@@ -313,8 +279,6 @@ async def update_schedule(
     reactivated = changes.get("is_active") is True and not schedule.is_active
     for key, value in changes.items():
         setattr(schedule, key, value)
-    if "parameters" in changes and schedule.parameters is None:
-        schedule.parameters = {}
     _validated_request(
         settings,
         template,
@@ -328,14 +292,19 @@ async def update_schedule(
         current = spec or spec_of(schedule)
         once = current.schedule_type == "now"
         schedule.next_run_at = None if once else first_fire(current, datetime.now(UTC))
+    _audit(session, caller, "update", schedule, request, details={"fields": sorted(changes)})
     await _commit(session, schedule.job_identifier)
+    await session.refresh(schedule)  # updated_at is set by the database
     return _out(schedule, template)
 
 
 @router.delete("/{schedule_id}", status_code=204)
-async def delete_schedule(schedule_id: int, session: SessionDep) -> Response:
+async def delete_schedule(
+    schedule_id: int, caller: SchedulesDeleter, request: Request, session: SessionDep
+) -> Response:
     """Delete a schedule; its past runs stay, detached from it."""
-    schedule, _ = await _schedule(session, schedule_id, for_update=True)
+    schedule, _ = await _schedule(session, schedule_id, caller, for_update=True)
+    _audit(session, caller, "delete", schedule, request)
     await session.delete(schedule)
     await session.commit()
     return Response(status_code=204)
@@ -344,6 +313,8 @@ async def delete_schedule(schedule_id: int, session: SessionDep) -> Response:
 @router.post("/{schedule_id}/run", status_code=202, response_model=RunOut)
 async def run_schedule_now(
     schedule_id: int,
+    caller: RunsExecutor,
+    request: Request,
     settings: SettingsDep,
     sessions: SessionsDep,
     redis: RedisDep,
@@ -351,22 +322,26 @@ async def run_schedule_now(
 ) -> RunOut:
     """Queue a run of the schedule now (``triggered_by=manual``) with optional overrides."""
     async with sessions() as session:
-        schedule, template = await _schedule(session, schedule_id)
+        schedule, template = await _schedule(session, schedule_id, caller)
     overrides = merge_parameters(schedule.parameters, body.parameters if body else {})
-    request = _validated_request(
-        settings, template, schedule, overrides=overrides, triggered_by=TriggeredBy.MANUAL
+    run_request = dataclasses.replace(
+        _validated_request(
+            settings, template, schedule, overrides=overrides, triggered_by=TriggeredBy.MANUAL
+        ),
+        executed_by=caller.username,
     )
-    run_id = await runs.enqueue_run(sessions, redis, request)
-    async with sessions() as session:
+    run_id = await runs.enqueue_run(sessions, redis, run_request)
+    async with sessions.begin() as session:
+        _audit(session, caller, "run", schedule, request, details={"run_id": run_id})
         return RunOut.of(await session.get_one(JobRun, run_id))
 
 
 @router.get("/{schedule_id}/preview", response_model=PreviewOut)
 async def preview_schedule(
-    schedule_id: int, session: SessionDep, count: CountQuery = 10
+    schedule_id: int, caller: SchedulesReader, session: SessionDep, count: CountQuery = 10
 ) -> PreviewOut:
     """The next ``count`` fires of a schedule (from its stored next fire when it has one)."""
-    schedule, _ = await _schedule(session, schedule_id)
+    schedule, _ = await _schedule(session, schedule_id, caller)
     spec = spec_of(schedule)
     fires: list[datetime] = []
     if schedule.next_run_at is not None:
@@ -380,10 +355,29 @@ async def preview_schedule(
 
 
 @router.post("/preview", response_model=PreviewOut)
-async def preview_unsaved(body: PreviewIn) -> PreviewOut:
+async def preview_unsaved(body: PreviewIn, caller: SchedulesReader) -> PreviewOut:
     """The first ``count`` fires of a spec as if it were created now."""
     spec = validated_spec(body.model_dump(include=set(SPEC_FIELDS)))
     return _preview_out(spec, preview(spec, datetime.now(UTC), body.count))
+
+
+def _audit(
+    session: AsyncSession,
+    caller: Principal,
+    action: str,
+    schedule: JobSchedule,
+    request: Request,
+    details: dict[str, Any] | None = None,
+) -> None:
+    record_audit(
+        session,
+        actor=caller.username,
+        action=action,
+        resource_type="job_schedule",
+        resource_id=schedule.id,
+        request=request,
+        details={"job_identifier": schedule.job_identifier, **(details or {})},
+    )
 
 
 def _preview_out(spec: ScheduleSpec, fires: list[datetime]) -> PreviewOut:

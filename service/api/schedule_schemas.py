@@ -1,0 +1,117 @@
+"""Request and response models of ``/api/job-schedules``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.schedules import MisfirePolicy, OverlapPolicy
+from service.scheduling import ScheduleType
+
+
+class SpecIn(BaseModel):
+    """When a schedule fires; checked as a whole by ScheduleSpec (errors name the field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule_type: ScheduleType
+    interval_minutes: int | None = None
+    time_of_day: str | None = None
+    weekdays: list[int | str] | None = None
+    day_of_month: int | None = None
+    cron_expression: str | None = None
+    timezone: str = "UTC"
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+
+
+class ScheduleIn(SpecIn):
+    job_identifier: str = Field(min_length=1, max_length=255)
+    template_id: int
+    is_active: bool = True
+    is_global: bool = True
+    owner: str | None = Field(default=None, max_length=255)
+    credential_id: int | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    misfire_policy: MisfirePolicy = "run_once"
+    misfire_cap: int = Field(default=10, ge=1, le=1000)
+    overlap_policy: OverlapPolicy = "skip"
+
+
+class ScheduleUpdate(BaseModel):
+    """Fields to change; the template of a schedule is fixed (create another schedule)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_identifier: str | None = Field(default=None, min_length=1, max_length=255)
+    schedule_type: ScheduleType | None = None
+    interval_minutes: int | None = None
+    time_of_day: str | None = None
+    weekdays: list[int | str] | None = None
+    day_of_month: int | None = None
+    cron_expression: str | None = None
+    timezone: str | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    is_active: bool | None = None
+    is_global: bool | None = None
+    owner: str | None = Field(default=None, max_length=255)
+    credential_id: int | None = None
+    parameters: dict[str, Any] | None = None
+    misfire_policy: MisfirePolicy | None = None
+    misfire_cap: int | None = Field(default=None, ge=1, le=1000)
+    overlap_policy: OverlapPolicy | None = None
+
+
+class PreviewIn(SpecIn):
+    count: int = Field(default=10, ge=1, le=100)
+
+
+class RunNowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScheduleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    job_identifier: str
+    template_id: int
+    template_name: str
+    template_job_type: str
+    schedule_type: str
+    interval_minutes: int | None
+    time_of_day: str | None
+    weekdays: list[int] | None
+    day_of_month: int | None
+    cron_expression: str | None
+    timezone: str
+    start_at: datetime | None
+    end_at: datetime | None
+    is_active: bool
+    is_global: bool
+    owner: str | None
+    credential_id: int | None
+    parameters: dict[str, Any]
+    misfire_policy: str
+    misfire_cap: int
+    overlap_policy: str
+    last_run_at: datetime | None
+    next_run_at: datetime | None
+    next_run_local: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class FireOut(BaseModel):
+    utc: datetime
+    local: datetime
+
+
+class PreviewOut(BaseModel):
+    timezone: str
+    fires: list[FireOut]
