@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from executors import diag_echo, diag_fail, diag_progress
+from executors import check_process_group, check_queues, diag_echo, diag_fail, diag_progress
 from executors.base import Executor
 from service.errors import UnknownJobType
 
@@ -29,6 +29,8 @@ def build_registry(executors: Iterable[AnyExecutor]) -> dict[str, AnyExecutor]:
 
 REGISTRY: dict[str, AnyExecutor] = build_registry(
     [
+        check_queues.EXECUTOR,
+        check_process_group.EXECUTOR,
         diag_echo.EXECUTOR,
         diag_progress.EXECUTOR,
         diag_fail.EXECUTOR,

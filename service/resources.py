@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from arq.connections import ArqRedis
 
 from service.db.engine import SessionFactory
+from service.nifi.pool import NifiClientPool
 from service.secrets import KeyStore
 from service.settings import Settings
 
@@ -20,3 +21,4 @@ class Services:
     redis: ArqRedis
     keys: KeyStore
     worker_id: str
+    nifi: NifiClientPool

@@ -22,6 +22,7 @@ from arq.worker import Function, Worker, func
 from service.db.engine import create_engine, create_session_factory
 from service.dispatch import dispatch_job
 from service.maintenance import reaper_cron, reconciler_cron
+from service.nifi.pool import NifiClientPool
 from service.queueing import DISPATCH_FUNCTION
 from service.resources import Services
 from service.schedule_claims import scheduler_cron
@@ -103,11 +104,15 @@ async def on_startup(ctx: dict[Any, Any]) -> None:
         redis=ctx["redis"],
         keys=KeyStore(ring),
         worker_id=ctx["worker_id"],
+        nifi=NifiClientPool(),
     )
     logger.info("worker started", extra={"queue": ctx["queue"], "worker_id": ctx["worker_id"]})
 
 
 async def on_shutdown(ctx: dict[Any, Any]) -> None:
+    services: Services | None = ctx.get("services")
+    if services is not None:
+        await services.nifi.aclose()
     engine = ctx.get("engine")
     if engine is not None:
         await engine.dispose()

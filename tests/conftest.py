@@ -24,6 +24,7 @@ from service.db.engine import SessionFactory, create_engine, create_session_fact
 from service.db.migrate import ensure_database, migrate
 from service.db.models import Base
 from service.db.security_models import Role
+from service.nifi.pool import NifiClientPool
 from service.resources import Services
 from service.secrets import KeyRing, KeyStore
 from service.settings import (
@@ -102,20 +103,22 @@ async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
 @pytest.fixture
 async def services(
     settings: Settings, engine: AsyncEngine, sessions: SessionFactory, redis: ArqRedis
-) -> Services:
+) -> AsyncIterator[Services]:
     """A clean database and Redis database, and the services a worker would hold."""
     assert MODEL_MODULES  # every table is known to the metadata
     tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     await redis.flushdb()
-    return Services(
-        settings=settings,
-        sessions=sessions,
-        redis=redis,
-        keys=KeyStore(KeyRing.load(settings.secrets.key_file)),
-        worker_id="test-worker",
-    )
+    async with NifiClientPool() as nifi:
+        yield Services(
+            settings=settings,
+            sessions=sessions,
+            redis=redis,
+            keys=KeyStore(KeyRing.load(settings.secrets.key_file)),
+            worker_id="test-worker",
+            nifi=nifi,
+        )
 
 
 def free_port() -> int:

@@ -15,6 +15,8 @@ from service.api.routes import (
     credentials,
     health,
     metrics,
+    nifi_clusters,
+    nifi_instances,
     queues,
     run_events,
     runs,
@@ -64,6 +66,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(schedules.router)
     app.include_router(scheduler.router)
     app.include_router(credentials.router)
+    app.include_router(nifi_clusters.router)
+    app.include_router(nifi_instances.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
     app.include_router(run_events.router)

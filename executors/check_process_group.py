@@ -1,0 +1,91 @@
+"""``check_process_group`` (also ``check_progress_group``): a process group's state
+matches the expected status.
+
+One target, the cluster. The group (and its direct children, or with ``recursive``
+every descendant) must have zero of the counters the expected status rules out. A
+cluster that cannot be reached, or that does not know the group, is a failed check:
+outcome critical with the error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from executors.base import Executor, JobContext, JobResult, ResolveContext, Target, TargetResult
+from service.db.models import Outcome
+from service.errors import OpsjobsError
+from service.nifi.checks import check_process_group
+from service.nifi.configs import CheckProcessGroupConfig
+from service.nifi.stored import CredentialCache, StoredCluster, build_cluster, resolve_clusters
+
+Config = CheckProcessGroupConfig
+
+_CLUSTER = "cluster"
+
+
+async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
+    """The one configured cluster; an unknown id fails the run."""
+    clusters = await resolve_clusters(ctx.services.sessions, [config.cluster_id])
+    return [
+        Target(key=str(cluster.id), name=cluster.name, data={_CLUSTER: cluster})
+        for cluster in clusters
+    ]
+
+
+async def execute(job: JobContext[Config]) -> JobResult:
+    """Fetch the group (and children) from the first member that answers and judge it."""
+    config = job.config
+    credentials = CredentialCache(job.services.sessions, job.services.keys)
+
+    async def check(target: Target) -> TargetResult:
+        stored: StoredCluster = target.data[_CLUSTER]
+        try:
+            cluster = await build_cluster(stored, credentials)
+            report = await check_process_group(job.services.nifi, cluster, config)
+        except OpsjobsError as exc:
+            return TargetResult(
+                outcome=Outcome.CRITICAL, data=_not_checked(target, config), error=exc.message
+            )
+        return TargetResult(outcome=Outcome(report.outcome), data=report.to_dict())
+
+    outcomes = await job.fan_out(check, concurrency=1)
+    if not outcomes:
+        return JobResult(outcome=Outcome.UNKNOWN, summary="no cluster to check")
+    result = outcomes[0].result
+    data = dict(result.data) or _not_checked(outcomes[0].target, config)
+    if result.error is not None:
+        data["error"] = result.error
+        summary = f"process group {config.process_group_id} not checked: {result.error}"
+        return JobResult(outcome=Outcome.CRITICAL, summary=summary, data=data)
+    verdict = "passed" if data["passed"] else "failed"
+    return JobResult(
+        outcome=result.outcome,
+        summary=(
+            f"process group {data['process_group_name']} {verdict} "
+            f"(expected {config.expected_status.value})"
+        ),
+        data=data,
+    )
+
+
+def _not_checked(target: Target, config: Config) -> dict[str, Any]:
+    return {
+        "passed": False,
+        "cluster_id": target.key,
+        "process_group_id": config.process_group_id,
+        "expected_status": config.expected_status.value,
+    }
+
+
+EXECUTOR = Executor(
+    job_type="check_process_group",
+    label="Check NiFi process group",
+    description=(
+        "A process group (and its children) is Running, Stopped, Disabled or Enabled as "
+        "expected; violations name the counters that are not zero."
+    ),
+    config=Config,
+    execute=execute,
+    resolve_targets=resolve_targets,
+    aliases=("check_progress_group",),
+)

@@ -1,0 +1,95 @@
+"""``check_queues``: connection backlog traffic lights on NiFi clusters.
+
+One target per cluster, checked concurrently (``concurrency``). A cluster that cannot be
+read is red with the error; the others are unaffected. Each target row holds its
+cluster's verdict; the run result is the compact report (clusters with only their yellow
+and red connections unless ``include_all_connections``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from executors.base import Executor, JobContext, JobResult, ResolveContext, Target, TargetResult
+from service.db.models import Outcome
+from service.errors import OpsjobsError
+from service.nifi.checks import check_cluster_queues
+from service.nifi.configs import CheckQueuesConfig
+from service.nifi.queue_check import ClusterQueueResult, summarise, unreachable_cluster
+from service.nifi.stored import CredentialCache, StoredCluster, build_cluster, resolve_clusters
+
+Config = CheckQueuesConfig
+
+_CLUSTER = "cluster"
+
+
+async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
+    """The named clusters (all when ``cluster_ids`` is None); an unknown id fails the run."""
+    clusters = await resolve_clusters(ctx.services.sessions, config.cluster_ids)
+    return [
+        Target(key=str(cluster.id), name=cluster.name, data={_CLUSTER: cluster})
+        for cluster in clusters
+    ]
+
+
+async def execute(job: JobContext[Config]) -> JobResult:
+    """Check every cluster's queues and roll the colours up, worst first."""
+    config = job.config
+    thresholds = config.thresholds()
+    credentials = CredentialCache(job.services.sessions, job.services.keys)
+    results: dict[str, ClusterQueueResult] = {}
+    finished: list[dict[str, Any]] = []
+
+    async def check(target: Target) -> TargetResult:
+        stored: StoredCluster = target.data[_CLUSTER]
+        try:
+            cluster = await build_cluster(stored, credentials)
+        except OpsjobsError as exc:
+            result = unreachable_cluster(
+                cluster_id=target.key, cluster_name=target.name, error=exc.message
+            )
+        else:
+            result = await check_cluster_queues(
+                job.services.nifi,
+                cluster,
+                thresholds,
+                include_all_connections=config.include_all_connections,
+            )
+        results[target.key] = result
+        data = result.to_dict()
+        finished.append(data)
+        # A cancelled or failed run keeps the clusters checked so far.
+        job.checkpoint({"thresholds": thresholds.to_dict(), "clusters": finished})
+        return TargetResult(outcome=Outcome(result.outcome), data=data, error=result.error)
+
+    for outcome in await job.fan_out(check, concurrency=config.concurrency):
+        target = outcome.target
+        if target.key not in results:  # the check itself raised: red, never left out
+            results[target.key] = unreachable_cluster(
+                cluster_id=target.key,
+                cluster_name=target.name,
+                error=outcome.result.error or "check failed",
+            )
+    report = summarise((results[t.key] for t in job.targets if t.key in results), thresholds)
+    counts = report.summary
+    return JobResult(
+        outcome=Outcome(report.outcome),
+        summary=(
+            f"{len(report.clusters)} cluster(s): {counts.green} green, "
+            f"{counts.yellow} yellow, {counts.red} red"
+        ),
+        data=report.to_dict(),
+    )
+
+
+EXECUTOR = Executor(
+    job_type="check_queues",
+    label="Check NiFi queues",
+    description=(
+        "Traffic lights on NiFi connection backlogs (flow files, bytes or both) per "
+        "cluster; red when a cluster cannot be reached."
+    ),
+    config=Config,
+    execute=execute,
+    resolve_targets=resolve_targets,
+)
