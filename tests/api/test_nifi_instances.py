@@ -27,7 +27,12 @@ async def lab() -> AsyncIterator[NifiLab]:
 async def create_credential(
     http: httpx.AsyncClient, name: str = "nifi-admin", *, is_global: bool = True, **fields: Any
 ) -> int:
-    body = {"name": name, "type": "username_password", "username": "admin", "password": PASSWORD}
+    body: dict[str, Any] = {
+        "name": name,
+        "type": "username_password",
+        "username": "admin",
+        "password": PASSWORD,
+    }
     body.update(is_global=is_global, **fields)
     response = await http.post("/api/credentials", json=body)
     assert response.status_code == 201, response.text

@@ -5,7 +5,8 @@ result or target row."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -42,9 +43,11 @@ async def redis_contents(services: Services) -> bytes:
         elif kind == "zset":
             chunks.append(repr(await services.redis.zrange(key, 0, -1)).encode())
         elif kind == "hash":
-            chunks.append(repr(await services.redis.hgetall(key)).encode())
+            chunks.append(repr(await cast(Awaitable[Any], services.redis.hgetall(key))).encode())
         elif kind == "list":
-            chunks.append(repr(await services.redis.lrange(key, 0, -1)).encode())
+            chunks.append(
+                repr(await cast(Awaitable[Any], services.redis.lrange(key, 0, -1))).encode()
+            )
     return b"".join(chunks)
 
 
