@@ -26,6 +26,7 @@ def _error(description: str) -> dict[str, Any]:
 # Passed to FastAPI(responses=...): it also replaces FastAPI's own 422 shape, which this
 # API never sends.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("The request body is not valid JSON"),
     401: _error("Missing, unknown or revoked token"),
     403: _error("The token's role lacks the permission, or the resource is another owner's"),
     404: _error("No such resource"),

@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Any
 
+from asyncpg.exceptions import DataError as PostgresDataError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -90,6 +91,21 @@ async def _backend_unavailable(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A value PostgreSQL cannot take (out of range, a NUL character) is the client's 422."""
+    assert isinstance(exc, DBAPIError)
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    if isinstance(cause, PostgresDataError):
+        return JSONResponse(
+            error_body(
+                "invalid_input",
+                "a value is out of range or holds characters that cannot be stored",
+            ),
+            status_code=422,
+        )
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     error_id = uuid.uuid4().hex[:12]
     logger.error(
@@ -115,5 +131,5 @@ def install_error_handlers(app: FastAPI) -> None:
         OSError,
     ):
         app.add_exception_handler(exc_type, _backend_unavailable)
-    app.add_exception_handler(DBAPIError, _unexpected)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
