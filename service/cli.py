@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     commands.add_parser("up", help="migrate, then run the API and one worker per queue")
     commands.add_parser("migrate", help="create the database if missing and migrate it")
+    commands.add_parser("lab", help="run the simulators (NiFi, Nautobot, SSH devices), seeded")
     run = commands.add_parser("run", help="queue a run, follow its progress, print its result")
     run.add_argument("job_type", help="job type, e.g. diag.echo")
     run.add_argument(
@@ -168,6 +169,8 @@ async def _up(settings: Settings) -> None:
     await _migrate(settings)
     await check_redis(settings)
     children = [ChildSpec("api", ("api",))]
+    if settings.lab.enabled:
+        children.append(ChildSpec("lab", ("lab",)))
     children += [
         ChildSpec(f"worker[{queue}]", ("worker", "--queue", queue))
         for queue in settings.queues.names()
@@ -178,6 +181,27 @@ async def _up(settings: Settings) -> None:
         file=sys.stderr,
     )
     await supervise(children, grace=settings.worker.shutdown_grace + 5)
+
+
+async def _serve_lab(settings: Settings) -> None:
+    import signal
+
+    from service.backends import check_database
+    from service.db.engine import create_engine, create_session_factory
+    from service.lab.stack import serve_lab
+    from service.secrets import KeyStore
+
+    await check_database(settings)
+    ring = await asyncio.to_thread(KeyRing.load, settings.secrets.key_file)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    engine = create_engine(settings.database)
+    try:
+        await serve_lab(settings.lab, create_session_factory(engine), KeyStore(ring), stop)
+    finally:
+        await engine.dispose()
 
 
 async def _run_job(settings: Settings, args: argparse.Namespace) -> int:
@@ -213,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("database is at the newest schema", file=sys.stderr)
         elif args.command == "run":
             return asyncio.run(_run_job(settings, args))
+        elif args.command == "lab":
+            asyncio.run(_serve_lab(settings))
         elif args.command == "token":
             asyncio.run(_create_token(settings, args))
         elif args.command == "keys":

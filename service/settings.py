@@ -92,6 +92,12 @@ class WorkerHealthSettings(BaseModel):
     ttl: Seconds = 20
 
 
+class LabSettings(BaseModel):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    nifi_port: int = Field(default=8081, ge=0, le=65535)
+
+
 class SecretsSettings(BaseModel):
     key_file: Path = Path("var/opsjobs-keys.json")
 
@@ -110,6 +116,43 @@ class EventSettings(BaseModel):
     stream_ttl: Seconds = 24 * 3600
 
 
+class NautobotSettings(BaseModel):
+    # Empty: Nautobot is not configured; device jobs fail with that reason.
+    url: str = ""
+    token: str = Field(default="", repr=False)
+    timeout: Seconds = 30
+    page_size: int = Field(default=500, ge=1, le=10_000)
+    verify_tls: bool = True
+    cache_ttl: Seconds = 1800
+    # 0 disables the cache_devices cron.
+    cache_interval: float = Field(default=900, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class SshSettings(BaseModel):
+    connect_timeout: Seconds = 30
+    command_timeout: Seconds = 60
+    max_sessions: int = Field(default=100, ge=1, le=10_000)
+    max_sessions_per_site: int = Field(default=20, ge=1, le=10_000)
+    known_hosts: Path = Path("var/known_hosts")
+    accept_new: bool = False
+    port_field: str = Field(default="ssh_port", min_length=1, max_length=64)
+    default_port: int = Field(default=22, ge=1, le=65535)
+
+
+class GitSettings(BaseModel):
+    checkout_root: Path = Path("var/git")
+    timeout: Seconds = 120
+    lock_wait: Seconds = 600
+    allow_file_urls: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPSJOBS_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -125,7 +168,11 @@ class Settings(BaseSettings):
     worker_health: WorkerHealthSettings = WorkerHealthSettings()
     api: ApiSettings = ApiSettings()
     secrets: SecretsSettings = SecretsSettings()
+    lab: LabSettings = LabSettings()
     events: EventSettings = EventSettings()
+    nautobot: NautobotSettings = NautobotSettings()
+    ssh: SshSettings = SshSettings()
+    git: GitSettings = GitSettings()
 
     @classmethod
     def settings_customise_sources(
