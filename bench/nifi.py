@@ -1,0 +1,249 @@
+"""NiFi fan-out: ``check_queues`` over many simulated clusters against the ideal wall time,
+and the size of a run's result for a large canvas.
+
+The lab runs in a child process (``bench.nifi_lab_server``) so its CPU does not count
+against the client. Figures, each next to what it is compared with:
+
+* ideal = requests × latency / concurrency (one status request per cluster);
+* plain httpx: the same GETs from one ``httpx.AsyncClient``, nothing else (context);
+* NiFi client fan-out: ``service.nifi.checks.check_queues`` with a worker's client pool,
+  cold (first use: TCP connects) and warm (the steady state of a worker);
+* the whole run: a ``check_queues`` run through an in-process worker, from the run row's
+  ``started_at`` to ``finished_at`` (target resolution and per-target rows included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from bench.harness import BenchStores, report
+from service import runs
+from service.db.models import JobRun, JobRunTarget, TriggeredBy
+from service.nifi.checks import check_queues
+from service.nifi.configs import CheckQueuesConfig
+from service.nifi.endpoints import ClusterMember, NifiCluster, NifiEndpoint
+from service.nifi.models import NifiClusterRow, NifiInstanceRow
+from service.nifi.pool import NifiClientPool
+from service.nifi.queue_check import QueueThresholds
+from service.runs import RunRequest
+from service.secrets import KeyRing
+from service.settings import SecretsSettings, Settings
+from service.worker import build_worker
+
+CLUSTERS = 200
+LATENCY = 0.05
+CONCURRENCY = 50
+BIG_CONNECTIONS = 5000
+RED_FRACTION = 0.01
+REPEATS = 5
+TARGET_RATIO = 1.25
+TARGET_RESULT_BYTES = 64 * 1024
+STATUS_PATH = "flow/process-groups/root/status"
+
+
+@asynccontextmanager
+async def lab_process() -> AsyncIterator[dict[str, str]]:
+    """Start the lab child; yields instance name → API root; stops it on exit."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.nifi_lab_server",
+        str(CLUSTERS),
+        str(LATENCY),
+        str(BIG_CONNECTIONS),
+        str(RED_FRACTION),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+        if not line:
+            raise RuntimeError("the NiFi lab process exited before serving")
+        urls: dict[str, str] = json.loads(line)["instances"]
+        yield urls
+    finally:
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def timed(action: Callable[[], Awaitable[object]]) -> float:
+    started = time.perf_counter()
+    await action()
+    return time.perf_counter() - started
+
+
+async def median_of(action: Callable[[], Awaitable[object]]) -> float:
+    return statistics.median([await timed(action) for _ in range(REPEATS)])
+
+
+async def plain_httpx(urls: list[str]) -> float:
+    """Warm median: the status GETs (JSON decoded) with a bare client and a semaphore."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+
+        async def one(url: str) -> None:
+            async with limit:
+                response = await http.get(f"{url}/{STATUS_PATH}", params={"recursive": "true"})
+                response.raise_for_status()
+                response.json()
+
+        async def all_of_them() -> None:
+            await asyncio.gather(*(one(url) for url in urls))
+
+        await all_of_them()  # warm-up: connections open
+        return await median_of(all_of_them)
+
+
+async def client_fan_out(urls: list[str]) -> tuple[float, float]:
+    """Cold and warm-median wall time of the NiFi client fan-out ``check_queues`` uses."""
+    clusters = [
+        NifiCluster(
+            id=str(index),
+            name=f"cluster {index}",
+            members=(ClusterMember(NifiEndpoint(name=f"n{index}", url=url), is_primary=True),),
+        )
+        for index, url in enumerate(urls)
+    ]
+    thresholds = QueueThresholds()
+    async with NifiClientPool() as pool:
+
+        async def check() -> None:
+            verdict = await check_queues(pool, clusters, thresholds, concurrency=CONCURRENCY)
+            if verdict.summary.green != len(clusters):
+                raise RuntimeError(f"unexpected verdict {verdict.summary}")
+
+        cold = await timed(check)
+        return cold, await median_of(check)
+
+
+async def store_clusters(stores: BenchStores, urls: dict[str, str]) -> dict[str, int]:
+    """One cluster of one instance (auth none) per lab instance; name → cluster id."""
+    ids: dict[str, int] = {}
+    async with stores.sessions.begin() as session:
+        for name, url in urls.items():
+            cluster = NifiClusterRow(name=name)
+            session.add(cluster)
+            await session.flush()
+            session.add(
+                NifiInstanceRow(
+                    name=name, url=url, auth_mode="none", cluster_id=cluster.id, is_primary=True
+                )
+            )
+            ids[name] = cluster.id
+    return ids
+
+
+async def worker_run(settings: Settings, stores: BenchStores, config: CheckQueuesConfig) -> int:
+    """Queue one ``check_queues`` run and execute it in an in-process burst worker."""
+    run_id = await runs.enqueue_run(
+        stores.sessions,
+        stores.redis,
+        RunRequest(
+            job_type="check_queues",
+            job_name="check_queues",
+            queue=settings.queues.default,
+            parameters=config.model_dump(mode="json"),
+            triggered_by=TriggeredBy.API,
+        ),
+    )
+    worker = build_worker(settings, settings.queues.default, burst=True, handle_signals=False)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    return run_id
+
+
+async def load_run(stores: BenchStores, run_id: int) -> JobRun:
+    async with stores.sessions() as session:
+        run = await session.get(JobRun, run_id)
+    if run is None or run.status != "completed":
+        raise RuntimeError(f"run {run_id} did not complete: {run and run.summary}")
+    return run
+
+
+def json_size(value: object) -> int:
+    return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+async def largest_target_row(stores: BenchStores, run_id: int) -> int:
+    async with stores.sessions() as session:
+        results = await session.scalars(
+            select(JobRunTarget.result).where(JobRunTarget.run_id == run_id)
+        )
+        return max((json_size(result) for result in results), default=0)
+
+
+async def run(stores: BenchStores) -> bool:
+    key_dir = Path(tempfile.mkdtemp(prefix="opsjobs-bench-keys-"))
+    key_file = key_dir / "keys.json"
+    await asyncio.to_thread(KeyRing.load, key_file, create=True)
+    settings = stores.settings.model_copy(update={"secrets": SecretsSettings(key_file=key_file)})
+    async with lab_process() as urls:
+        small = [url for name, url in urls.items() if name != "big"]
+        baseline = await plain_httpx(small)
+        cold, warm = await client_fan_out(small)
+        cluster_ids = await store_clusters(stores, urls)
+        fan_out_config = CheckQueuesConfig(
+            cluster_ids=[str(cluster_ids[name]) for name in urls if name != "big"],
+            concurrency=CONCURRENCY,
+        )
+        fan_out_run = await load_run(stores, await worker_run(settings, stores, fan_out_config))
+        big_run_id = await worker_run(
+            settings, stores, CheckQueuesConfig(cluster_ids=[str(cluster_ids["big"])])
+        )
+        big_run = await load_run(stores, big_run_id)
+        big_row = await largest_target_row(stores, big_run_id)
+
+    assert fan_out_run.started_at is not None
+    assert fan_out_run.finished_at is not None
+    whole_run = (fan_out_run.finished_at - fan_out_run.started_at).total_seconds()
+    ideal = CLUSTERS * LATENCY / CONCURRENCY
+    result_bytes = json_size(big_run.result)
+    red = (big_run.result or {})["clusters"][0]["connection_summary"]["red"]
+    report(
+        f"NiFi fan-out: check_queues over {CLUSTERS} clusters, {LATENCY * 1000:.0f} ms per "
+        f"request, concurrency {CONCURRENCY} (lab in its own process)",
+        [
+            ("ideal (requests x latency / concurrency)", f"{ideal * 1000:7.1f} ms"),
+            ("plain httpx, warm", f"{baseline * 1000:7.1f} ms  ({baseline / ideal:.2f}x ideal)"),
+            ("NiFi client fan-out, cold", f"{cold * 1000:7.1f} ms  ({cold / ideal:.2f}x ideal)"),
+            (
+                "NiFi client fan-out, warm",
+                f"{warm * 1000:7.1f} ms  ({warm / ideal:.2f}x ideal, target <= {TARGET_RATIO})",
+            ),
+            (
+                "whole check_queues run (worker, target rows)",
+                f"{whole_run * 1000:7.1f} ms  ({whole_run / ideal:.2f}x ideal)",
+            ),
+        ],
+    )
+    report(
+        f"NiFi result size: one cluster, {BIG_CONNECTIONS} connections, {red} red "
+        f"({RED_FRACTION:.0%})",
+        [
+            (
+                "run result (compact report)",
+                f"{result_bytes / 1024:7.1f} KiB  (target < {TARGET_RESULT_BYTES // 1024} KiB)",
+            ),
+            ("its target row", f"{big_row / 1024:7.1f} KiB"),
+        ],
+    )
+    return warm / ideal <= TARGET_RATIO and result_bytes < TARGET_RESULT_BYTES
