@@ -46,6 +46,12 @@ async def execute(job: JobContext[Config]) -> JobResult:
             return TargetResult(
                 outcome=Outcome.CRITICAL, data=_not_checked(target, config), error=exc.message
             )
+        except OSError as exc:  # local: certificate, key or CA files missing or wrong
+            return TargetResult(
+                outcome=Outcome.CRITICAL,
+                data=_not_checked(target, config),
+                error=f"TLS set-up failed: {exc}",
+            )
         return TargetResult(outcome=Outcome(report.outcome), data=report.to_dict())
 
     outcomes = await job.fan_out(check, concurrency=1)

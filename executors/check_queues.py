@@ -44,16 +44,15 @@ async def execute(job: JobContext[Config]) -> JobResult:
         stored: StoredCluster = target.data[_CLUSTER]
         try:
             cluster = await build_cluster(stored, credentials)
-        except OpsjobsError as exc:
-            result = unreachable_cluster(
-                cluster_id=target.key, cluster_name=target.name, error=exc.message
-            )
-        else:
             result = await check_cluster_queues(
                 job.services.nifi,
                 cluster,
                 thresholds,
                 include_all_connections=config.include_all_connections,
+            )
+        except (OpsjobsError, OSError) as exc:
+            result = unreachable_cluster(
+                cluster_id=target.key, cluster_name=target.name, error=_describe(exc)
             )
         results[target.key] = result
         data = result.to_dict()
@@ -80,6 +79,13 @@ async def execute(job: JobContext[Config]) -> JobResult:
         ),
         data=report.to_dict(),
     )
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, OpsjobsError):
+        return exc.message
+    # OSError here is local: certificate, key or CA files missing, unreadable or wrong.
+    return f"TLS set-up failed: {exc}"
 
 
 EXECUTOR = Executor(

@@ -71,4 +71,7 @@ async def probe_instance(endpoint: NifiEndpoint) -> ProbeReport:
             # NiFi answered past authentication, but not with the about document: most
             # often a URL that is not a NiFi API root.
             return report(reachable=True, authenticated=None, error=exc.message)
+        except (OSError, ValueError) as exc:
+            # Local set-up: certificate, key or CA files missing, unreadable or wrong.
+            return report(reachable=None, authenticated=False, error=f"TLS set-up failed: {exc}")
     return report(reachable=True, authenticated=True, version=about.version, title=about.title)

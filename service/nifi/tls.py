@@ -55,10 +55,12 @@ def build_ssl_context(settings: TlsSettings) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if settings.cert_path:
+        # Never None: without a password OpenSSL prompts on the terminal for an encrypted
+        # key, which blocks a worker; an empty one makes it fail with an error instead.
         context.load_cert_chain(
             certfile=settings.cert_path,
             keyfile=settings.key_path,
-            password=settings.key_password,
+            password=settings.key_password or "",
         )
     return context
 

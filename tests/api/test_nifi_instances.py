@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from service.db.security_models import Role
-from service.lab.nifi import FailureMode, NifiLab
+from service.lab.nifi import FailureMode, NifiLab, ServerTls
+from service.lab.nifi_tls import generate_pki
 
 AsRole = Callable[[Role, str], AbstractAsyncContextManager[httpx.AsyncClient]]
 PASSWORD = "nifi-pass-4d1e"
@@ -189,3 +191,59 @@ async def test_viewer_reads_but_cannot_test(client: httpx.AsyncClient, as_role: 
         assert (await viewer.get("/api/nifi/instances")).json()["total"] == 1
         tested = await viewer.post(f"/api/nifi/instances/{created.json()['id']}/test")
         assert tested.status_code == 403
+
+
+async def test_oidc_instance_uses_the_credential_as_client_id_and_secret(
+    client: httpx.AsyncClient, lab: NifiLab
+) -> None:
+    lab.add_oidc_client("opsjobs-client", "oidc-secret-91c2")
+    node = lab.add_instance("oidc-node", oidc=True)
+    credential = await create_credential(
+        client, "oidc", username="opsjobs-client", password="oidc-secret-91c2"
+    )
+    created = await client.post(
+        "/api/nifi/instances",
+        json={
+            "name": "oidc-node",
+            "url": node.url,
+            "auth_mode": "oidc_client_credentials",
+            "oidc_discovery_url": lab.oidc_discovery_url,
+            "credential_id": credential,
+        },
+    )
+    assert created.status_code == 201, created.text
+    body = (await client.post(f"/api/nifi/instances/{created.json()['id']}/test")).json()
+    assert (body["ok"], body["auth"]) == (True, {"mode": "oidc_client_credentials", "ok": True})
+
+
+async def test_client_certificate_instance_with_a_key_passphrase(
+    client: httpx.AsyncClient, lab: NifiLab, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    pki = generate_pki(tmp_path, client_key_password="key-pass-77")
+    lab.add_instance("mtls-node")
+    tls = ServerTls(pki.server_cert, pki.server_key, pki.ca_cert, require_client_cert=True)
+    url = await lab.serve_dedicated("mtls-node", tls=tls)
+    passphrase = await client.post(
+        "/api/credentials",
+        json={"name": "mtls-key", "type": "token", "token": "key-pass-77", "is_global": True},
+    )
+    base = {
+        "url": url,
+        "auth_mode": "client_certificate",
+        "client_cert_path": str(pki.client_cert),
+        "client_key_path": str(pki.client_key),
+        "ca_bundle": str(pki.ca_cert),
+    }
+    with_key = await client.post(
+        "/api/nifi/instances",
+        json={**base, "name": "mtls", "credential_id": passphrase.json()["id"]},
+    )
+    body = (await client.post(f"/api/nifi/instances/{with_key.json()['id']}/test")).json()
+    assert (body["ok"], body["reachable"], body["auth"]["ok"]) == (True, True, True)
+    without_key = await client.post("/api/nifi/instances", json={**base, "name": "mtls-nokey"})
+    failed = await client.post(f"/api/nifi/instances/{without_key.json()['id']}/test")
+    assert failed.status_code == 200
+    assert (failed.json()["ok"], failed.json()["auth"]["ok"]) == (False, False)
+    assert failed.json()["error"].startswith("TLS set-up failed")
+    # An encrypted key without its passphrase fails; it never prompts on the terminal.
+    assert "pass phrase" not in capfd.readouterr().err

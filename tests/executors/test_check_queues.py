@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -188,3 +189,38 @@ async def test_cancel_mid_run_keeps_the_finished_clusters(
     assert rows[slow.name]["status"] == "cancelled"
     kept = {c["cluster_name"] for c in run["result"]["clusters"]}
     assert kept == {cluster.name for cluster in fast}
+
+
+async def test_clusters_that_cannot_be_set_up_are_red_with_the_reason(
+    client: httpx.AsyncClient, services: Services, lab: NifiLab, tmp_path: Path
+) -> None:
+    healthy = await register_cluster(client, lab, queue_flow(calm=1))
+    empty = await client.post("/api/nifi/clusters", json={"name": "no-members"})
+    instance = await client.post(
+        "/api/nifi/instances",
+        json={
+            "name": "missing-cert",
+            "url": "https://127.0.0.1:9/nifi",
+            "auth_mode": "client_certificate",
+            "client_cert_path": str(tmp_path / "missing.pem"),
+        },
+    )
+    broken = await client.post(
+        "/api/nifi/clusters",
+        json={
+            "name": "broken-tls",
+            "members": [{"instance_id": instance.json()["id"], "is_primary": True}],
+        },
+    )
+
+    run = await run_job(client, services, "check_queues", {})
+
+    rows = targets_by_name(run)
+    assert (rows[healthy.name]["status"], rows[healthy.name]["outcome"]) == ("succeeded", "ok")
+    assert (rows["no-members"]["status"], rows["no-members"]["outcome"]) == ("failed", "critical")
+    assert rows["no-members"]["error"] == "NiFi cluster 'no-members' has no instances"
+    assert rows["broken-tls"]["outcome"] == "critical"
+    assert rows["broken-tls"]["error"].startswith("TLS set-up failed")
+    assert rows["broken-tls"]["key"] == str(broken.json()["id"])
+    assert rows["no-members"]["key"] == str(empty.json()["id"])
+    assert run["result"]["summary"] == {"green": 1, "yellow": 0, "red": 2}
