@@ -25,10 +25,12 @@ from service.maintenance import reaper_cron, reconciler_cron
 from service.nifi.pool import NifiClientPool
 from service.queueing import DISPATCH_FUNCTION
 from service.resources import Services
+from service.retention import retention_cron, retention_minutes
 from service.schedule_claims import scheduler_cron
 from service.secrets import KeyRing, KeyStore
 from service.settings import Settings
 from service.worker_context import WorkerContext
+from service.worker_health import start_heartbeat, stop_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,13 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
         cron(_as_cron(reaper_cron), name="reap_lost_runs", second=reaper_at, timeout=120),
         cron(
             _as_cron(reconciler_cron), name="reconcile_pending_runs", second=reaper_at, timeout=120
+        ),
+        cron(
+            _as_cron(retention_cron),
+            name="purge_finished_runs",
+            minute=retention_minutes(settings.retention.interval),
+            second=0,
+            timeout=600,
         ),
     ]
 
@@ -106,10 +115,15 @@ async def on_startup(ctx: dict[Any, Any]) -> None:
         worker_id=ctx["worker_id"],
         nifi=NifiClientPool(),
     )
+    # Every worker (not only the scheduler's) reports itself alive for GET /api/workers.
+    ctx["heartbeat"] = start_heartbeat(ctx["services"], ctx["queue"])
     logger.info("worker started", extra={"queue": ctx["queue"], "worker_id": ctx["worker_id"]})
 
 
 async def on_shutdown(ctx: dict[Any, Any]) -> None:
+    heartbeat: asyncio.Task[None] | None = ctx.get("heartbeat")
+    if heartbeat is not None:
+        await stop_heartbeat(ctx["services"], heartbeat)
     services: Services | None = ctx.get("services")
     if services is not None:
         await services.nifi.aclose()

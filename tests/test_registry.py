@@ -63,6 +63,7 @@ async def test_arq_knows_only_dispatch_job_and_the_crons() -> None:
     assert set(cron_worker.functions) == {
         DISPATCH_FUNCTION,
         "scheduler_tick",
+        "purge_finished_runs",
         "reap_lost_runs",
         "reconcile_pending_runs",
     }

@@ -13,6 +13,9 @@ from service.db.models import TERMINAL_STATUSES, JobRun
 from service.settings import Settings
 from service.worker import build_worker
 
+# Seconds a stopping test worker waits for its jobs in flight before cancelling them.
+STOP_GRACE_S = 1.0
+
 
 async def drain(settings: Settings, queue: str | None = None) -> None:
     """Run a burst worker until the queue is empty and its runs have ended."""
@@ -33,6 +36,12 @@ async def running_worker(settings: Settings, queue: str | None = None) -> AsyncI
     try:
         yield
     finally:
+        # A run may be recorded as finished while arq still settles its job; cancelling it
+        # then makes close() raise. Stop taking jobs and give those in flight a moment.
+        worker.allow_pick_jobs = False
+        in_flight = [job for job in worker.tasks.values() if not job.done()]
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=STOP_GRACE_S)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

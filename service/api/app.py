@@ -24,6 +24,7 @@ from service.api.routes import (
     schedules,
     templates,
     tokens,
+    workers,
 )
 from service.api.state import AppState
 from service.db.engine import create_engine, create_session_factory
@@ -60,11 +61,10 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(workers.router)
     app.include_router(schedules.router)
     app.include_router(scheduler.router)
     app.include_router(templates.router)
-    app.include_router(schedules.router)
-    app.include_router(scheduler.router)
     app.include_router(credentials.router)
     app.include_router(nifi_clusters.router)
     app.include_router(nifi_instances.router)

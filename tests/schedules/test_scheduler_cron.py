@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -12,28 +10,11 @@ from sqlalchemy import select
 from service.db.models import JobRun, RunStatus
 from service.resources import Services
 from service.settings import Settings
-from service.worker import build_worker
 from tests.schedules.factories import make_schedule, make_template
+from tests.schedules.worker_control import worker_for
 from tests.workers import wait_for_run
 
 LATENESS_LIMIT = timedelta(seconds=2)
-
-
-@contextlib.asynccontextmanager
-async def worker_for(settings: Settings, queue: str) -> AsyncIterator[None]:
-    """A worker stopped between two jobs (e.g. ticks) rather than in the middle of one."""
-    worker = build_worker(settings, queue, handle_signals=False)
-    task = asyncio.create_task(worker.main())
-    try:
-        yield
-    finally:
-        worker.allow_pick_jobs = False
-        await asyncio.sleep(settings.worker.poll_delay * 2)
-        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await worker.close()
 
 
 async def test_a_due_schedule_is_queued_within_two_seconds_and_runs(
