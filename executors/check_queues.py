@@ -71,6 +71,11 @@ async def execute(job: JobContext[Config]) -> JobResult:
             )
     report = summarise((results[t.key] for t in job.targets if t.key in results), thresholds)
     counts = report.summary
+    if not report.clusters:
+        # "All clusters" of an empty inventory checked nothing: not the same as all green.
+        return JobResult(
+            outcome=Outcome.UNKNOWN, summary="no NiFi clusters to check", data=report.to_dict()
+        )
     return JobResult(
         outcome=Outcome(report.outcome),
         summary=(

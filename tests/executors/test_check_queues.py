@@ -224,3 +224,12 @@ async def test_clusters_that_cannot_be_set_up_are_red_with_the_reason(
     assert rows["broken-tls"]["key"] == str(broken.json()["id"])
     assert rows["no-members"]["key"] == str(empty.json()["id"])
     assert run["result"]["summary"] == {"green": 1, "yellow": 0, "red": 2}
+
+
+async def test_all_clusters_of_an_empty_inventory_is_not_ok(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    run = await run_job(client, services, "check_queues", {})
+    assert (run["status"], run["outcome"]) == ("completed", "unknown")
+    assert run["summary"] == "no NiFi clusters to check"
+    assert run["result"]["clusters"] == []

@@ -95,27 +95,38 @@ class ClusterOut(BaseModel):
     updated_at: datetime
 
 
-async def _out(session: AsyncSession, row: NifiClusterRow) -> ClusterOut:
-    members = await session.scalars(
+async def _members_of(session: AsyncSession, cluster_ids: list[int]) -> dict[int, list[MemberOut]]:
+    """Each cluster's members, primary first, from one query."""
+    members: dict[int, list[MemberOut]] = {cluster_id: [] for cluster_id in cluster_ids}
+    rows = await session.scalars(
         select(NifiInstanceRow)
-        .where(NifiInstanceRow.cluster_id == row.id)
+        .where(NifiInstanceRow.cluster_id.in_(cluster_ids))
         .order_by(NifiInstanceRow.is_primary.desc(), NifiInstanceRow.name)
     )
-    listed = [
-        MemberOut(instance_id=m.id, name=m.name, url=m.url, is_primary=m.is_primary)
-        for m in members
-    ]
+    for row in rows:
+        assert row.cluster_id is not None
+        members[row.cluster_id].append(
+            MemberOut(instance_id=row.id, name=row.name, url=row.url, is_primary=row.is_primary)
+        )
+    return members
+
+
+def _cluster_out(row: NifiClusterRow, members: list[MemberOut]) -> ClusterOut:
     return ClusterOut(
         id=row.id,
         name=row.name,
         hierarchy_attribute=row.hierarchy_attribute,
         hierarchy_value=row.hierarchy_value,
         description=row.description,
-        members=listed,
-        primary_instance_id=next((m.instance_id for m in listed if m.is_primary), None),
+        members=members,
+        primary_instance_id=next((m.instance_id for m in members if m.is_primary), None),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+async def _out(session: AsyncSession, row: NifiClusterRow) -> ClusterOut:
+    return _cluster_out(row, (await _members_of(session, [row.id]))[row.id])
 
 
 async def _get(session: AsyncSession, cluster_id: int) -> NifiClusterRow:
@@ -193,8 +204,9 @@ async def list_clusters(
         page_size=page_size,
         to_item=lambda row: row,
     )
+    members = await _members_of(session, [row.id for row in rows.items])
     return Page[ClusterOut](
-        items=[await _out(session, row) for row in rows.items],
+        items=[_cluster_out(row, members[row.id]) for row in rows.items],
         total=rows.total,
         page=rows.page,
         page_size=rows.page_size,
