@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from executors import check_process_group, check_queues, diag_echo, diag_fail, diag_progress
+from executors import (
+    backup,
+    cache_devices,
+    check_process_group,
+    check_queues,
+    diag_echo,
+    diag_fail,
+    diag_progress,
+    run_commands,
+)
 from executors.base import Executor
 from service.errors import UnknownJobType
 
@@ -34,6 +43,9 @@ REGISTRY: dict[str, AnyExecutor] = build_registry(
         diag_echo.EXECUTOR,
         diag_progress.EXECUTOR,
         diag_fail.EXECUTOR,
+        run_commands.EXECUTOR,
+        backup.EXECUTOR,
+        cache_devices.EXECUTOR,
     ]
 )
 

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from arq.connections import ArqRedis
 
 from service.db.engine import SessionFactory
+from service.devices.runner import SshRunner
+from service.gitstore.locks import RepositoryLocks
+from service.inventory.nautobot import NautobotClient
 from service.nifi.pool import NifiClientPool
 from service.secrets import KeyStore
 from service.settings import Settings
@@ -22,3 +25,6 @@ class Services:
     keys: KeyStore
     worker_id: str
     nifi: NifiClientPool
+    nautobot: NautobotClient
+    ssh: SshRunner
+    git_locks: RepositoryLocks

@@ -20,7 +20,10 @@ from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 
 from service.db.engine import create_engine, create_session_factory
+from service.devices.clients import load_known_hosts, make_nautobot_client, make_ssh_runner
 from service.dispatch import dispatch_job
+from service.gitstore.locks import RepositoryLocks
+from service.inventory.cache_schedule import cache_devices_cron, interval_fields
 from service.maintenance import reaper_cron, reconciler_cron
 from service.nifi.pool import NifiClientPool
 from service.queueing import DISPATCH_FUNCTION
@@ -56,7 +59,7 @@ def cron_seconds(interval: float) -> set[int]:
 def cron_jobs(settings: Settings) -> list[CronJob]:
     """The maintenance crons; arq's unique per-fire job ids keep one execution per tick."""
     reaper_at = cron_seconds(settings.reaper.interval)
-    return [
+    jobs = [
         cron(
             _as_cron(scheduler_cron),
             name="scheduler_tick",
@@ -75,6 +78,17 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
             timeout=600,
         ),
     ]
+    nautobot = settings.nautobot
+    if nautobot.url and nautobot.cache_interval > 0:
+        jobs.append(
+            cron(
+                _as_cron(cache_devices_cron),
+                name="cache_devices",
+                timeout=60,
+                **interval_fields(nautobot.cache_interval),
+            )
+        )
+    return jobs
 
 
 def _as_cron(
@@ -114,6 +128,9 @@ async def on_startup(ctx: dict[Any, Any]) -> None:
         keys=KeyStore(ring),
         worker_id=ctx["worker_id"],
         nifi=NifiClientPool(),
+        nautobot=make_nautobot_client(settings.nautobot),
+        ssh=make_ssh_runner(settings.ssh, await load_known_hosts(settings.ssh)),
+        git_locks=RepositoryLocks(ctx["redis"], wait=settings.git.lock_wait),
     )
     # Every worker (not only the scheduler's) reports itself alive for GET /api/workers.
     ctx["heartbeat"] = start_heartbeat(ctx["services"], ctx["queue"])
@@ -127,6 +144,7 @@ async def on_shutdown(ctx: dict[Any, Any]) -> None:
     services: Services | None = ctx.get("services")
     if services is not None:
         await services.nifi.aclose()
+        await services.nautobot.aclose()
     engine = ctx.get("engine")
     if engine is not None:
         await engine.dispose()

@@ -24,6 +24,9 @@ from service.db.engine import SessionFactory, create_engine, create_session_fact
 from service.db.migrate import ensure_database, migrate
 from service.db.models import Base
 from service.db.security_models import Role
+from service.devices.clients import make_nautobot_client, make_ssh_runner
+from service.devices.host_keys import KnownHosts
+from service.gitstore.locks import RepositoryLocks
 from service.nifi.pool import NifiClientPool
 from service.resources import Services
 from service.secrets import KeyRing, KeyStore
@@ -110,7 +113,7 @@ async def services(
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     await redis.flushdb()
-    async with NifiClientPool() as nifi:
+    async with NifiClientPool() as nifi, make_nautobot_client(settings.nautobot) as nautobot:
         yield Services(
             settings=settings,
             sessions=sessions,
@@ -118,6 +121,11 @@ async def services(
             keys=KeyStore(KeyRing.load(settings.secrets.key_file)),
             worker_id="test-worker",
             nifi=nifi,
+            nautobot=nautobot,
+            ssh=make_ssh_runner(
+                settings.ssh, KnownHosts(settings.ssh.known_hosts, "", accept_new=True)
+            ),
+            git_locks=RepositoryLocks(redis),
         )
 
 

@@ -9,11 +9,16 @@ from contextlib import asynccontextmanager
 from arq.connections import RedisSettings, create_pool
 from fastapi import FastAPI
 
+from service.api.error_schema import ERROR_RESPONSES
 from service.api.errors import install_error_handlers
 from service.api.routes import (
     audit,
+    command_templates,
     credentials,
+    device_backups,
+    git_repositories,
     health,
+    inventories,
     metrics,
     nifi_clusters,
     nifi_instances,
@@ -28,6 +33,7 @@ from service.api.routes import (
 )
 from service.api.state import AppState
 from service.db.engine import create_engine, create_session_factory
+from service.devices.clients import make_nautobot_client
 from service.secrets import KeyRing, KeyStore
 from service.settings import Settings
 
@@ -40,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         ring = await asyncio.to_thread(KeyRing.load, settings.secrets.key_file)
         engine = create_engine(settings.database)
         redis = await create_pool(RedisSettings.from_dsn(settings.redis.url))
+        nautobot = make_nautobot_client(settings.nautobot)
         try:
             yield AppState(
                 settings=settings,
@@ -47,8 +54,10 @@ def create_app(settings: Settings) -> FastAPI:
                 sessions=create_session_factory(engine),
                 redis=redis,
                 keys=KeyStore(ring),
+                nautobot=nautobot,
             )
         finally:
+            await nautobot.aclose()
             await redis.aclose()
             await engine.dispose()
 
@@ -57,20 +66,25 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Job execution for NiFi clusters and network devices",
         version="0.1.0",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(runs.router)
-    app.include_router(workers.router)
+    app.include_router(templates.router)
     app.include_router(schedules.router)
     app.include_router(scheduler.router)
-    app.include_router(templates.router)
+    app.include_router(workers.router)
     app.include_router(credentials.router)
     app.include_router(nifi_clusters.router)
     app.include_router(nifi_instances.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
     app.include_router(run_events.router)
+    app.include_router(inventories.router)
+    app.include_router(command_templates.router)
+    app.include_router(git_repositories.router)
+    app.include_router(device_backups.router)
     app.include_router(queues.router)
     app.include_router(metrics.router)
     return app

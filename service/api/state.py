@@ -8,6 +8,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.engine import SessionFactory
+from service.inventory.nautobot import NautobotClient
 from service.secrets import KeyStore
 from service.settings import Settings
 
@@ -18,3 +19,4 @@ class AppState(TypedDict):
     sessions: SessionFactory
     redis: ArqRedis
     keys: KeyStore
+    nautobot: NautobotClient

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.db import models, security_models
+from service.db import device_models, models, security_models
 from service.nifi import models as nifi_models
 
-MODEL_MODULES = (models, security_models, nifi_models)
+MODEL_MODULES = (models, security_models, nifi_models, device_models)

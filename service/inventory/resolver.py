@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from service.errors import TargetResolutionError
 from service.inventory.conditions import (
@@ -160,16 +160,15 @@ def _needs_universe(items: Sequence[Condition | Group]) -> bool:
     return any(isinstance(item, Group) and _needs_universe(item.items) for item in items)
 
 
-async def resolve_inventory(client: NautobotClient, tree: InventoryTree) -> list[Device]:
-    """The devices ``tree`` selects, sorted by name; raises :class:`InventoryResolutionError`."""
+async def resolve_inventory_ids(client: NautobotClient, tree: InventoryTree) -> set[str]:
+    """Ids of the devices ``tree`` selects; raises :class:`InventoryResolutionError`."""
     resolution = _Resolution(client)
     conditions = list(dict.fromkeys(iter_conditions(tree.items)))
     tasks = [asyncio.ensure_future(resolution.fetch(condition)) for condition in conditions]
     try:
         await asyncio.gather(*tasks)
         universe = await resolution.universe() if _needs_universe(tree.items) else None
-        ids = _fold(tree.items, tree.internal_logic, resolution.matches, universe)
-        devices = await client.devices_by_id(ids)
+        return _fold(tree.items, tree.internal_logic, resolution.matches, universe)
     except NautobotError as exc:
         failed = _first_failed(conditions, tasks)
         where = f" (condition {failed.describe()})" if failed else ""
@@ -180,16 +179,37 @@ async def resolve_inventory(client: NautobotClient, tree: InventoryTree) -> list
         for task in tasks:
             task.cancel()
         resolution.close()
-    missing = len(ids) - len(devices)
+
+
+def require_all_found(ids: set[str], devices: Sequence[Device]) -> None:
+    """Raise when the records of some matched ids could not be fetched.
+
+    Devices deleted between the two queries: the set the user wrote can no longer be
+    delivered in full, and a narrowed run must not pass for a complete one.
+    """
+    missing = len(ids - {device.id for device in devices})
     if missing:
-        # Devices deleted between the two queries: the set the user wrote can no longer
-        # be delivered in full, and a narrowed run must not pass for a complete one.
         raise InventoryResolutionError(
             f"inventory could not be resolved: {missing} matched device(s) disappeared "
             "from Nautobot while resolving"
         )
-    logger.info("resolved inventory to %s device(s)", len(devices))
+
+
+def by_name(devices: Iterable[Device]) -> list[Device]:
+    """Devices in the order runs and previews list them: by name, then id."""
     return sorted(devices, key=lambda device: (device.name, device.id))
+
+
+async def resolve_inventory(client: NautobotClient, tree: InventoryTree) -> list[Device]:
+    """The devices ``tree`` selects, sorted by name; raises :class:`InventoryResolutionError`."""
+    ids = await resolve_inventory_ids(client, tree)
+    try:
+        devices = await client.devices_by_id(ids)
+    except NautobotError as exc:
+        raise InventoryResolutionError(f"inventory could not be resolved: {exc.message}") from exc
+    require_all_found(ids, devices)
+    logger.info("resolved inventory to %s device(s)", len(devices))
+    return by_name(devices)
 
 
 def _first_failed(
@@ -207,4 +227,4 @@ async def resolve_all_devices(client: NautobotClient) -> list[Device]:
         devices = await client.devices({})
     except NautobotError as exc:
         raise InventoryResolutionError(f"all devices could not be listed: {exc.message}") from exc
-    return sorted(devices, key=lambda device: (device.name, device.id))
+    return by_name(devices)

@@ -1,0 +1,286 @@
+"""``backup``: fetch device configurations over SSH and commit the changed ones to git.
+
+Per device: the running configuration, and the startup configuration where the platform
+has one (Junos has none), read with the platform's own commands and cleaned of lines that
+change on every read. Files are placed by path templates checked when the template is
+saved (no ``..``, no absolute paths) and written in one commit per run, under the
+repository's lock, naming the run; files whose content did not change are not committed,
+so a run delivered twice (a worker died after committing) makes no second commit. Each
+device's target row says ``changed``, ``unchanged`` or ``failed`` with a diff summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
+
+from executors.base import Executor, JobContext, JobResult, ResolveContext, Target, TargetResult
+from service.db.device_models import DeviceBackupFile, GitRepository
+from service.db.models import Outcome, TargetStatus
+from service.devices.logins import run_credential_id, ssh_credentials
+from service.devices.results import ConfigResult
+from service.devices.targeting import DeviceTargetSpec, resolve_run_devices
+from service.errors import NotFound, OpsjobsError
+from service.gitstore.paths import (
+    DEFAULT_RUNNING_PATH,
+    DEFAULT_STARTUP_PATH,
+    InvalidPath,
+    render_device_path,
+    validate_path_template,
+)
+from service.gitstore.repositories import open_store
+from service.gitstore.store import FileResult, FileWrite, WriteOutcome
+from service.inventory.device import Device
+
+logger = logging.getLogger(__name__)
+
+#: Backup-index rows per INSERT (7 parameters each, well under the protocol's limit).
+INDEX_BATCH = 1000
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    targets: DeviceTargetSpec
+    repository_id: int = Field(ge=1)
+    running_path: str = Field(default=DEFAULT_RUNNING_PATH, max_length=1024)
+    # None: startup configurations are not stored.
+    startup_path: str | None = Field(default=DEFAULT_STARTUP_PATH, max_length=1024)
+    credential_id: int | None = Field(default=None, ge=1)
+    concurrency: int | None = Field(default=None, ge=1, le=10_000)
+
+    @field_validator("running_path", "startup_path")
+    @classmethod
+    def _safe_template(cls, value: str | None) -> str | None:
+        return None if value is None else validate_path_template(value)
+
+    @model_validator(mode="after")
+    def _distinct_paths(self) -> Config:
+        if self.startup_path == self.running_path:
+            raise ValueError("running_path and startup_path must differ")
+        return self
+
+
+class AllDevicesFailed(OpsjobsError):
+    """No device could be backed up; the run fails with its per-device rows kept."""
+
+    code = "all_devices_failed"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A device whose configuration was read, with the files it should become."""
+
+    device: Device
+    config: ConfigResult
+    files: tuple[FileWrite, ...]
+
+
+async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
+    """The target devices, keyed by Nautobot id, each carrying its record."""
+    devices = await resolve_run_devices(ctx.services, config.targets, run_id=ctx.run_id)
+    return [Target(key=d.id, name=d.name, data={"device": d}) for d in devices]
+
+
+def _device_data(device: Device, config: ConfigResult | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"device_id": device.id, "device_name": device.name}
+    if config is not None:
+        data.update(
+            host=config.host,
+            port=config.port,
+            platform=config.platform,
+            running_bytes=len(config.running or ""),
+            startup_bytes=None if config.startup is None else len(config.startup),
+            error_code=config.error_code,
+            duration=round(config.duration, 3),
+        )
+    return data
+
+
+def _files_for(device: Device, result: ConfigResult, config: Config) -> list[FileWrite]:
+    files = [
+        FileWrite(
+            f"{device.id}:running",
+            render_device_path(config.running_path, device),
+            result.running or "",
+        )
+    ]
+    # Startup only where the platform has one and the device has one saved (the origin's
+    # rule: an empty startup configuration is not written).
+    if config.startup_path and result.startup:
+        files.append(
+            FileWrite(
+                f"{device.id}:startup",
+                render_device_path(config.startup_path, device),
+                result.startup,
+            )
+        )
+    return files
+
+
+def _file_data(result: FileResult) -> dict[str, Any]:
+    return {
+        "kind": result.key.rsplit(":", 1)[1],
+        "path": result.path,
+        "status": result.status,
+        "added": result.added,
+        "removed": result.removed,
+        "created": result.created,
+        "diff": result.diff,
+        "error": result.error,
+    }
+
+
+def _device_status(files: list[FileResult]) -> str:
+    if any(f.status == "failed" for f in files):
+        return "failed"
+    return "changed" if any(f.status == "changed" for f in files) else "unchanged"
+
+
+async def _load_repository(job: JobContext[Config]) -> GitRepository:
+    async with job.services.sessions() as session:
+        repository = await session.get(GitRepository, job.config.repository_id)
+    if repository is None:
+        raise NotFound(f"git repository {job.config.repository_id} does not exist")
+    return repository
+
+
+async def execute(job: JobContext[Config]) -> JobResult:
+    """Fetch every target device's configurations, then commit what changed."""
+    services = job.services
+    repository = await _load_repository(job)
+    credential_id = await run_credential_id(services.sessions, job.run_id, job.config.credential_id)
+    login = await ssh_credentials(services.sessions, services.keys, credential_id)
+    fetched: dict[str, Fetched] = {}
+
+    async def fetch(target: Target) -> TargetResult:
+        device: Device = target.data["device"]
+        result = await services.ssh.fetch_configs(device, login)
+        data = _device_data(device, result)
+        if not result.ok:
+            return TargetResult(Outcome.UNKNOWN, {**data, "status": "failed"}, result.error)
+        try:
+            files = _files_for(device, result, job.config)
+        except InvalidPath as exc:
+            return TargetResult(Outcome.UNKNOWN, {**data, "status": "failed"}, exc.message)
+        fetched[target.key] = Fetched(device, result, tuple(files))
+        return TargetResult(Outcome.OK, {**data, "status": "fetched"})
+
+    concurrency = job.config.concurrency or services.settings.ssh.max_sessions
+    outcomes = await job.fan_out(fetch, concurrency=concurrency)
+    total = len(outcomes)
+    writes = [file for item in fetched.values() for file in item.files]
+    store = open_store(services.settings.git, repository, services.git_locks)
+    await job.reporter.progress(total, total, "committing to git")
+    written = await store.write_files(
+        writes, message=f"Backup of {len(fetched)} device(s) by opsjobs run {job.run_id}"
+    )
+    counts = await _report_devices(job, fetched, written)
+    counts["failed"] += total - len(fetched)
+    data: dict[str, Any] = {
+        "repository": {"id": repository.id, "name": repository.name},
+        "commit": written.commit,
+        "pushed": written.pushed,
+        "warnings": list(written.warnings),
+        "git_error": written.error,
+        "total": total,
+        **counts,
+    }
+    job.checkpoint(data)
+    if total and counts["failed"] == total:
+        first = written.error or next(
+            (o.result.error for o in outcomes if o.status is TargetStatus.FAILED), None
+        )
+        raise AllDevicesFailed(f"all {total} device(s) failed (first error: {first})")
+    summary = (
+        f"{counts['changed']} changed, {counts['unchanged']} unchanged, "
+        f"{counts['failed']} failed of {total} device(s)"
+    )
+    if not total:
+        summary = "the targets matched no device"
+    outcome = Outcome.WARNING if counts["failed"] or written.warnings or not total else Outcome.OK
+    return JobResult(outcome=outcome, summary=summary, data=data)
+
+
+async def _report_devices(
+    job: JobContext[Config], fetched: dict[str, Fetched], written: WriteOutcome
+) -> dict[str, int]:
+    """Record each fetched device's final status on its target row and the backup index."""
+    by_key = {result.key: result for result in written.files}
+    counts = {"changed": 0, "unchanged": 0, "failed": 0}
+    index_rows: list[dict[str, Any]] = []
+    for key, item in fetched.items():
+        files = [by_key[f.key] for f in item.files]
+        status = _device_status(files)
+        counts[status] += 1
+        added = sum(f.added for f in files)
+        removed = sum(f.removed for f in files)
+        error = next((f.error for f in files if f.error), None)
+        await job.reporter.target_finished(
+            key,
+            status=TargetStatus.FAILED if status == "failed" else TargetStatus.SUCCEEDED,
+            outcome=(Outcome.UNKNOWN if status == "failed" else Outcome.OK).value,
+            result={
+                **_device_data(item.device, item.config),
+                "status": status,
+                "diff_summary": f"+{added} -{removed}",
+                "commit": written.commit if status == "changed" else None,
+                "files": [_file_data(f) for f in files],
+            },
+            error=error,
+        )
+        index_rows.extend(
+            {
+                "device_id": item.device.id,
+                "device_name": item.device.name,
+                "repository_id": job.config.repository_id,
+                "kind": f.key.rsplit(":", 1)[1],
+                "path": f.path,
+                "last_commit": written.commit if f.status == "changed" else None,
+                "last_run_id": job.run_id,
+            }
+            for f in files
+            if f.status != "failed"
+        )
+    await _record_index(job, index_rows)
+    return counts
+
+
+async def _record_index(job: JobContext[Config], rows: list[dict[str, Any]]) -> None:
+    async with job.services.sessions.begin() as session:
+        for start in range(0, len(rows), INDEX_BATCH):
+            statement = insert(DeviceBackupFile).values(rows[start : start + INDEX_BATCH])
+            excluded = statement.excluded
+            await session.execute(
+                statement.on_conflict_do_update(
+                    constraint="uq_device_backup_files_device_repo_kind",
+                    set_={
+                        "device_name": excluded.device_name,
+                        "path": excluded.path,
+                        "last_commit": func.coalesce(
+                            excluded.last_commit, DeviceBackupFile.last_commit
+                        ),
+                        "last_run_id": excluded.last_run_id,
+                        "updated_at": func.now(),
+                    },
+                )
+            )
+
+
+EXECUTOR = Executor(
+    job_type="backup",
+    label="Backup",
+    description=(
+        "Reads running (and startup) configurations over SSH with each platform's commands "
+        "and commits the changed ones to a git repository, reporting a diff per device."
+    ),
+    config=Config,
+    execute=execute,
+    queue="devices",
+    resolve_targets=resolve_targets,
+)

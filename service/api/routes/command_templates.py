@@ -1,0 +1,259 @@
+"""``/api/command-templates``: Jinja2 command templates for ``run_commands``, versioned.
+
+Every content a template has had is kept: creating one stores version 1, each change of
+its content stores the next version. A template that does not parse is refused (422
+naming the line); it renders in a sandbox when a run uses it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from service.api.auth import (
+    Forbidden,
+    Principal,
+    TemplatesDeleter,
+    TemplatesReader,
+    TemplatesWriter,
+)
+from service.api.deps import SessionDep
+from service.api.schemas import Page
+from service.audit import record_audit
+from service.db.device_models import CommandTemplate, CommandTemplateVersion
+from service.devices.command_templates import MAX_TEMPLATE_CHARS, validate_template
+from service.errors import Conflict, NotFound
+
+router = APIRouter(prefix="/api/command-templates", tags=["command-templates"])
+
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+Content = Annotated[str, Field(min_length=1, max_length=MAX_TEMPLATE_CHARS)]
+Note = Annotated[str, Field(max_length=10_000)]
+
+
+class CommandTemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: str | None = Field(default=None, max_length=10_000)
+    content: Content
+    is_global: bool = True
+
+
+class CommandTemplateUpdate(BaseModel):
+    """A new ``content`` makes a new version; ``change_note`` says why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    content: Content | None = None
+    change_note: Note | None = None
+
+
+class CommandTemplateOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str | None
+    content: str
+    version: int
+    is_global: bool
+    owner: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class VersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    content: str
+    change_note: str | None
+    created_by: str | None
+    created_at: datetime
+
+
+def visible_to(caller: Principal) -> ColumnElement[bool]:
+    if caller.is_admin:
+        return CommandTemplate.id.is_not(None)
+    return or_(CommandTemplate.is_global, CommandTemplate.owner == caller.username)
+
+
+async def get_visible(
+    session: SessionDep, caller: Principal, template_id: int, *, for_update: bool = False
+) -> CommandTemplate:
+    """A template the caller may see, else 404 (private ones do not leak).
+
+    ``for_update`` locks the row, so two concurrent edits number their versions in turn.
+    """
+    row = await session.get(CommandTemplate, template_id, with_for_update=for_update)
+    if row is None or not caller.may_see(row.is_global, row.owner):
+        raise NotFound(f"command template {template_id} does not exist")
+    return row
+
+
+def _may_change(caller: Principal, row: CommandTemplate) -> None:
+    if not caller.is_admin and row.owner != caller.username:
+        raise Forbidden("only the owner or an admin may change this command template")
+
+
+def _conflict(name: str) -> Conflict:
+    return Conflict(f"a command template named {name!r} already exists in this scope")
+
+
+@router.get("", response_model=Page[CommandTemplateOut])
+async def list_command_templates(
+    caller: TemplatesReader,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> Page[CommandTemplateOut]:
+    condition = visible_to(caller)
+    total = await session.scalar(select(func.count()).select_from(CommandTemplate).where(condition))
+    rows = await session.scalars(
+        select(CommandTemplate)
+        .where(condition)
+        .order_by(CommandTemplate.name, CommandTemplate.id)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    total = total or 0
+    return Page[CommandTemplateOut](
+        items=[CommandTemplateOut.model_validate(row) for row in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+        total_pages=math.ceil(total / page_size),
+    )
+
+
+@router.post("", status_code=201, response_model=CommandTemplateOut)
+async def create_command_template(
+    body: CommandTemplateIn, caller: TemplatesWriter, request: Request, session: SessionDep
+) -> CommandTemplateOut:
+    """Save a template as version 1; a syntax error is a 422 naming the line."""
+    validate_template(body.content)
+    row = CommandTemplate(
+        name=body.name,
+        description=body.description,
+        content=body.content,
+        version=1,
+        is_global=body.is_global,
+        owner=caller.username,
+    )
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _conflict(body.name) from None
+    session.add(
+        CommandTemplateVersion(
+            template_id=row.id, version=1, content=body.content, created_by=caller.username
+        )
+    )
+    record_audit(
+        session,
+        actor=caller.username,
+        action="create",
+        resource_type="command_template",
+        resource_id=row.id,
+        request=request,
+    )
+    await session.commit()
+    return CommandTemplateOut.model_validate(row)
+
+
+@router.get("/{template_id}", response_model=CommandTemplateOut)
+async def get_command_template(
+    template_id: int, caller: TemplatesReader, session: SessionDep
+) -> CommandTemplateOut:
+    return CommandTemplateOut.model_validate(await get_visible(session, caller, template_id))
+
+
+@router.patch("/{template_id}", response_model=CommandTemplateOut)
+async def update_command_template(
+    template_id: int,
+    body: CommandTemplateUpdate,
+    caller: TemplatesWriter,
+    request: Request,
+    session: SessionDep,
+) -> CommandTemplateOut:
+    """Change a template; new content becomes the next version (old ones are kept)."""
+    row = await get_visible(session, caller, template_id, for_update=True)
+    _may_change(caller, row)
+    changes = body.model_dump(exclude_unset=True)
+    note = changes.pop("change_note", None)
+    content = changes.pop("content", None)
+    for name, value in changes.items():
+        setattr(row, name, value)
+    if content is not None and content != row.content:
+        validate_template(content)
+        row.content = content
+        row.version += 1
+        session.add(
+            CommandTemplateVersion(
+                template_id=row.id,
+                version=row.version,
+                content=content,
+                change_note=note,
+                created_by=caller.username,
+            )
+        )
+        changes["content"] = True
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _conflict(row.name) from None
+    record_audit(
+        session,
+        actor=caller.username,
+        action="update",
+        resource_type="command_template",
+        resource_id=row.id,
+        request=request,
+        details={"fields": sorted(changes), "version": row.version},
+    )
+    await session.commit()
+    await session.refresh(row)
+    return CommandTemplateOut.model_validate(row)
+
+
+@router.get("/{template_id}/versions", response_model=list[VersionOut])
+async def list_versions(
+    template_id: int, caller: TemplatesReader, session: SessionDep
+) -> list[VersionOut]:
+    """Every version of the template, newest first."""
+    await get_visible(session, caller, template_id)
+    rows = await session.scalars(
+        select(CommandTemplateVersion)
+        .where(CommandTemplateVersion.template_id == template_id)
+        .order_by(CommandTemplateVersion.version.desc())
+    )
+    return [VersionOut.model_validate(row) for row in rows]
+
+
+@router.delete("/{template_id}", status_code=204)
+async def delete_command_template(
+    template_id: int, caller: TemplatesDeleter, request: Request, session: SessionDep
+) -> Response:
+    row = await get_visible(session, caller, template_id)
+    _may_change(caller, row)
+    await session.delete(row)
+    record_audit(
+        session,
+        actor=caller.username,
+        action="delete",
+        resource_type="command_template",
+        resource_id=template_id,
+        request=request,
+    )
+    await session.commit()
+    return Response(status_code=204)
