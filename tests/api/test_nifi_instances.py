@@ -247,3 +247,21 @@ async def test_client_certificate_instance_with_a_key_passphrase(
     assert failed.json()["error"].startswith("TLS set-up failed")
     # An encrypted key without its passphrase fails; it never prompts on the terminal.
     assert "pass phrase" not in capfd.readouterr().err
+
+
+async def test_a_credential_in_use_cannot_be_deleted(client: httpx.AsyncClient) -> None:
+    credential = await create_credential(client)
+    created = await client.post(
+        "/api/nifi/instances",
+        json={
+            "name": "uses-it",
+            "url": "http://x",
+            "auth_mode": "username_password",
+            "credential_id": credential,
+        },
+    )
+    refused = await client.delete(f"/api/credentials/{credential}")
+    assert refused.status_code == 409
+    assert "in use" in refused.json()["error"]["message"]
+    assert (await client.delete(f"/api/nifi/instances/{created.json()['id']}")).status_code == 204
+    assert (await client.delete(f"/api/credentials/{credential}")).status_code == 204

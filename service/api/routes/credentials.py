@@ -237,6 +237,11 @@ async def delete_credential(
     row = await get_visible(session, caller, credential_id)
     _may_change(caller, row)
     await session.delete(row)
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Rows that use a credential (NiFi instances…) refer to it with ON DELETE RESTRICT.
+        raise Conflict(f"credential {credential_id} is in use and cannot be deleted") from None
     record_audit(
         session,
         actor=caller.username,
