@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 
-from bench import nifi, pipeline
+from bench import nifi, pipeline, scheduler
 from bench.harness import bench_stores
 
 
@@ -15,6 +15,7 @@ async def main() -> int:
     results: dict[str, bool] = {}
     async with bench_stores() as stores:
         results["run pipeline"] = await pipeline.run(stores)
+        results["scheduler tick"] = await scheduler.run(stores)
         results["NiFi fan-out and result size"] = await nifi.run(stores)
     print()
     for name, met in results.items():

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from arq.connections import ArqRedis
 from sqlalchemy import DateTime, Table, bindparam, func, select, text, update
@@ -38,9 +38,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import queueing
+from service.db.engine import SessionFactory
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
 from service.errors import Conflict, InvalidInput, NotFound
-from service.resources import Services
 from service.run_requests import template_request
 from service.runs import RunRequest, request_cancel
 from service.schedules import spec_of
@@ -75,6 +75,19 @@ _INSERT_RUNS = (
 )
 # Literal statuses so the planner can use the partial index ix_job_runs_active_schedule.
 _ACTIVE = text("job_runs.status IN ('pending', 'running')")
+
+
+class SchedulerStores(Protocol):
+    """What a claim needs: the worker's Services, or any holder of these three."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def sessions(self) -> SessionFactory: ...
+
+    @property
+    def redis(self) -> ArqRedis: ...
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,7 @@ class _Claim:
     cancels: list[int]
 
 
-async def claim_due_schedules(services: Services, now: datetime, batch: int) -> ClaimReport:
+async def claim_due_schedules(services: SchedulerStores, now: datetime, batch: int) -> ClaimReport:
     """Claim up to ``batch`` due schedules, record their fires and queue the pending runs."""
     settings = services.settings
     async with services.sessions.begin() as session:
@@ -322,7 +335,7 @@ def _row(
     }
 
 
-async def _cancel_blocking(services: Services, run_id: int) -> None:
+async def _cancel_blocking(services: SchedulerStores, run_id: int) -> None:
     try:
         await request_cancel(services.sessions, services.redis, run_id, "scheduler")
     except (Conflict, NotFound):
@@ -350,7 +363,7 @@ class TickReport:
     lag: float
 
 
-async def tick(services: Services, now: datetime | None = None) -> TickReport:
+async def tick(services: SchedulerStores, now: datetime | None = None) -> TickReport:
     """Claim batches of due schedules until fewer than a batch remain; record the tick."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
