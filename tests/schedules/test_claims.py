@@ -6,7 +6,9 @@ import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from service import queueing
 from service.db.models import JobRun, JobSchedule, RunStatus, TriggeredBy
@@ -311,3 +313,28 @@ async def test_tick_claims_batch_after_batch_and_records_itself(services: Servic
     assert recorded["at"] == NOW.isoformat()
     assert recorded["claimed"] == "25"
     assert float(recorded["duration"]) == round(report.duration, 6)
+
+
+async def test_a_fire_that_already_has_a_run_gets_no_second_one(services: Services) -> None:
+    template_id = await make_template(services.sessions)
+    schedule_id = await make_schedule(services.sessions, template_id, NOW)
+    existing = RunRequest(
+        job_type="diag.echo",
+        job_name="earlier claim",
+        queue=services.settings.queues.default,
+        parameters={},
+        triggered_by=TriggeredBy.SCHEDULE,
+        schedule_id=schedule_id,
+        scheduled_for=NOW,
+    )
+    async with services.sessions.begin() as session:
+        (first,) = await insert_runs(session, [existing])
+    async with services.sessions.begin() as session:
+        with pytest.raises(IntegrityError, match="uq_job_runs_schedule_fire"):
+            await insert_runs(session, [existing])
+
+    report = await claim_due_schedules(services, NOW, 10)
+
+    assert report.queued == ()
+    assert [run.id for run in await _runs(services, schedule_id)] == [first]
+    assert (await _schedule(services, schedule_id)).next_run_at == NOW + timedelta(minutes=10)

@@ -6,6 +6,7 @@ import dataclasses
 import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import ColumnElement, func, select
@@ -21,6 +22,7 @@ from service.api.auth import (
     SchedulesWriter,
 )
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
+from service.api.pagination import PageQuery, PageSizeQuery
 from service.api.schedule_schemas import (
     FireOut,
     PreviewIn,
@@ -48,8 +50,6 @@ from service.settings import Settings
 
 router = APIRouter(prefix="/api/job-schedules", tags=["job-schedules"])
 
-PageQuery = Annotated[int, Query(ge=1, le=1_000_000)]
-PageSizeQuery = Annotated[int, Query(ge=1, le=100)]
 CountQuery = Annotated[int, Query(ge=1, le=100)]
 _REQUIRED_FIELDS = (
     "job_identifier",
@@ -71,7 +71,7 @@ def _out(schedule: JobSchedule, template: JobTemplate) -> ScheduleOut:
     }
     local = None
     if schedule.next_run_at is not None:
-        local = schedule.next_run_at.astimezone(spec_of(schedule).zone)
+        local = schedule.next_run_at.astimezone(ZoneInfo(schedule.timezone))
     values.update(
         template_name=template.name, template_job_type=template.job_type, next_run_local=local
     )
