@@ -170,6 +170,10 @@ async def _up(settings: Settings) -> None:
     await check_redis(settings)
     children = [ChildSpec("api", ("api",))]
     if settings.lab.enabled:
+        from service.lab.stack import prepare_lab_files
+
+        # Before the workers start: they read known_hosts once, and it must trust the lab.
+        await asyncio.to_thread(prepare_lab_files, settings)
         children.append(ChildSpec("lab", ("lab",)))
     children += [
         ChildSpec(f"worker[{queue}]", ("worker", "--queue", queue))
@@ -199,7 +203,7 @@ async def _serve_lab(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     engine = create_engine(settings.database)
     try:
-        await serve_lab(settings.lab, create_session_factory(engine), KeyStore(ring), stop)
+        await serve_lab(settings, create_session_factory(engine), KeyStore(ring), stop)
     finally:
         await engine.dispose()
 

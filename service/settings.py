@@ -96,6 +96,9 @@ class LabSettings(BaseModel):
     enabled: bool = True
     host: str = "127.0.0.1"
     nifi_port: int = Field(default=8081, ge=0, le=65535)
+    nautobot_port: int = Field(default=8082, ge=0, le=65535)
+    device_count: int = Field(default=24, ge=1, le=5000)
+    state_dir: Path = Path("var/lab")
 
 
 class SecretsSettings(BaseModel):

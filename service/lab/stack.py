@@ -1,5 +1,5 @@
 """``opsjobs lab``: the simulated outside world on fixed loopback ports, seeded into the
-database, so a fresh ``make run`` has real NiFi clusters to check.
+database, so a fresh ``make run`` has real NiFi clusters and network devices to work on.
 
 Seeding is idempotent: rows are looked up by name and only created when missing.
 """
@@ -13,19 +13,25 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import asyncssh
 from sqlalchemy import select
 
 from service.credentials import seal
+from service.db.device_models import CommandTemplate, GitRepository
 from service.db.engine import SessionFactory
 from service.db.models import JobSchedule, JobTemplate
 from service.db.security_models import Credential, CredentialType
+from service.lab.devices import DeviceFleet, attach_ssh_ports, make_device
+from service.lab.devices_cli import DIALECTS
+from service.lab.nautobot import NautobotLab
+from service.lab.nautobot_inventory import generate_inventory
 from service.lab.nifi import NifiLab
 from service.lab.nifi_topology import LabFlow
 from service.nifi.models import NifiClusterRow, NifiInstanceRow
 from service.schedules import spec_columns, validated_spec
 from service.scheduling import first_fire
 from service.secrets import KeyStore
-from service.settings import LabSettings
+from service.settings import LabSettings, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +43,11 @@ NIFI_CREDENTIAL = "lab-nifi"
 LAB_CLUSTERS = (("lab-east", 11), ("lab-west", 23))
 MEMBERS_PER_CLUSTER = 3
 RED_QUEUE_FLOW_FILES = 25_000
+DEVICE_USER = "lab"
+DEVICE_PASSWORD = "lab-password"
+DEVICE_CREDENTIAL = "lab-devices"
+LAB_NAUTOBOT_TOKEN = "lab-token"
+BACKUP_TEMPLATE = "lab: config backup"
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,13 @@ async def nifi_lab(settings: LabSettings) -> AsyncIterator[list[LabCluster]]:
 
 
 async def _credential(
-    sessions: SessionFactory, keys: KeyStore, name: str, kind: CredentialType, secret: str
+    sessions: SessionFactory,
+    keys: KeyStore,
+    name: str,
+    kind: CredentialType,
+    secret: str,
+    *,
+    username: str = NIFI_USER,
 ) -> int:
     async with sessions.begin() as session:
         existing = await session.scalar(
@@ -82,7 +99,7 @@ async def _credential(
         row = Credential(
             name=name,
             type=kind.value,
-            username=NIFI_USER,
+            username=username,
             description="credential of the lab simulators",
             is_global=True,
             owner=LAB_OWNER,
@@ -151,11 +168,135 @@ async def seed_nifi(sessions: SessionFactory, keys: KeyStore, clusters: list[Lab
     logger.info("lab NiFi clusters seeded", extra={"clusters": len(clusters)})
 
 
+def prepare_lab_files(settings: Settings) -> asyncssh.SSHKey:
+    """The lab devices' host key (made once) and a known_hosts entry trusting it.
+
+    Blocking file I/O; done before workers start so they load a file that already trusts
+    the lab (ports change between starts, hence the ``[host]:*`` pattern).
+    """
+    key_path = settings.lab.state_dir / "ssh_host_key"
+    if key_path.exists():
+        host_key = asyncssh.read_private_key(key_path)
+    else:
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        host_key = asyncssh.generate_private_key("ssh-ed25519")
+        host_key.write_private_key(key_path)
+        key_path.chmod(0o600)
+    algorithm, blob = host_key.export_public_key("openssh").decode().split()[:2]
+    entry = f"[{settings.lab.host}]:* {algorithm} {blob}\n"
+    known_hosts = settings.ssh.known_hosts
+    known = known_hosts.read_text() if known_hosts.exists() else ""
+    if entry not in known:
+        known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        with known_hosts.open("a") as handle:
+            handle.write(entry)
+    return host_key
+
+
+@asynccontextmanager
+async def device_lab(
+    settings: Settings, host_key: asyncssh.SSHKey
+) -> AsyncIterator[tuple[NautobotLab, DeviceFleet]]:
+    """A Nautobot simulator on ``lab.nautobot_port`` and one SSH simulator per device."""
+    lab = settings.lab
+    inventory = generate_inventory(lab.device_count, host=lab.host)
+    devices = [
+        make_device(device.name, device.platform.network_driver)
+        for device in inventory.devices
+        if device.platform is not None and device.platform.network_driver in DIALECTS
+    ]
+    async with DeviceFleet(
+        devices, username=DEVICE_USER, password=DEVICE_PASSWORD, host=lab.host, host_key=host_key
+    ) as fleet:
+        attach_ssh_ports(inventory, fleet, field=settings.ssh.port_field)
+        nautobot = NautobotLab(
+            inventory,
+            token=settings.nautobot.token or LAB_NAUTOBOT_TOKEN,
+            host=lab.host,
+            port=lab.nautobot_port,
+        )
+        await nautobot.start()
+        try:
+            yield nautobot, fleet
+        finally:
+            await nautobot.stop()
+
+
+async def seed_devices(sessions: SessionFactory, keys: KeyStore) -> None:
+    """A device credential, a configs repository, a command template and two templates."""
+    credential_id = await _credential(
+        sessions,
+        keys,
+        DEVICE_CREDENTIAL,
+        CredentialType.SSH_PASSWORD,
+        DEVICE_PASSWORD,
+        username=DEVICE_USER,
+    )
+    async with sessions.begin() as session:
+        if await session.scalar(select(JobTemplate.id).where(JobTemplate.name == BACKUP_TEMPLATE)):
+            return
+        repository = GitRepository(
+            name="lab-configs", local_path="lab-configs", description="lab device configurations"
+        )
+        commands = CommandTemplate(
+            name="lab: show version",
+            content="show version",
+            description="platform and uptime of each lab device",
+            is_global=True,
+            owner=LAB_OWNER,
+        )
+        session.add_all([repository, commands])
+        await session.flush()
+        session.add_all(
+            [
+                JobTemplate(
+                    name="lab: show version",
+                    job_type="run_commands",
+                    description="show version on every lab device",
+                    is_global=True,
+                    owner=LAB_OWNER,
+                    config={
+                        "targets": {"all": True},
+                        "command_template_id": commands.id,
+                        "credential_id": credential_id,
+                    },
+                ),
+                JobTemplate(
+                    name=BACKUP_TEMPLATE,
+                    job_type="backup",
+                    description="running and startup configurations of every lab device to git",
+                    is_global=True,
+                    owner=LAB_OWNER,
+                    config={
+                        "targets": {"all": True},
+                        "repository_id": repository.id,
+                        "credential_id": credential_id,
+                    },
+                ),
+            ]
+        )
+    logger.info("lab devices seeded")
+
+
 async def serve_lab(
-    settings: LabSettings, sessions: SessionFactory, keys: KeyStore, stop: asyncio.Event
+    settings: Settings, sessions: SessionFactory, keys: KeyStore, stop: asyncio.Event
 ) -> None:
     """Run the simulators and seed the database until ``stop`` is set."""
-    async with nifi_lab(settings) as clusters:
+    host_key = await asyncio.to_thread(prepare_lab_files, settings)
+    async with (
+        nifi_lab(settings.lab) as clusters,
+        device_lab(settings, host_key) as (
+            nautobot,
+            fleet,
+        ),
+    ):
         await seed_nifi(sessions, keys, clusters)
-        logger.info("lab NiFi at http://%s:%s", settings.host, settings.nifi_port)
+        await seed_devices(sessions, keys)
+        logger.info(
+            "lab up: NiFi at http://%s:%s, Nautobot at %s, %s SSH devices",
+            settings.lab.host,
+            settings.lab.nifi_port,
+            nautobot.url,
+            len(fleet.devices),
+        )
         await stop.wait()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import func, select
 
 from service import runs
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
-from service.lab.stack import nifi_lab, seed_nifi
+from service.lab.stack import device_lab, nifi_lab, prepare_lab_files, seed_devices, seed_nifi
 from service.nifi.models import NifiClusterRow, NifiInstanceRow
 from service.resources import Services
 from service.run_requests import template_request
@@ -46,3 +48,52 @@ async def test_seeded_lab_runs_a_real_check(services: Services) -> None:
     assert run.outcome == "critical"
     assert run.result is not None
     assert run.result["summary"] == {"green": 1, "yellow": 0, "red": 1}
+
+
+async def test_seeded_devices_run_commands_and_backup(services: Services, tmp_path: Path) -> None:
+    lab = LabSettings(nautobot_port=0, device_count=6, state_dir=tmp_path / "lab")
+    settings = services.settings.model_copy(
+        update={
+            "lab": lab,
+            "ssh": services.settings.ssh.model_copy(update={"known_hosts": tmp_path / "known"}),
+            "git": services.settings.git.model_copy(update={"checkout_root": tmp_path / "git"}),
+        }
+    )
+    host_key = prepare_lab_files(settings)
+    assert prepare_lab_files(settings).export_public_key() == host_key.export_public_key()
+    assert (tmp_path / "known").read_text().count("[127.0.0.1]:*") == 1
+    async with device_lab(settings, host_key) as (nautobot, fleet):
+        settings = settings.model_copy(
+            update={"nautobot": settings.nautobot.model_copy(update={"url": nautobot.url})}
+        )
+        await seed_devices(services.sessions, services.keys)
+        await seed_devices(services.sessions, services.keys)  # idempotent
+        async with services.sessions() as session:
+            templates = {
+                row.name: row
+                for row in (
+                    await session.scalars(
+                        select(JobTemplate).where(JobTemplate.job_type != "check_queues")
+                    )
+                )
+            }
+        assert set(templates) == {"lab: show version", "lab: config backup"}
+        run_ids = [
+            await runs.enqueue_run(
+                services.sessions,
+                services.redis,
+                template_request(
+                    settings,
+                    template,
+                    overrides={},
+                    triggered_by=TriggeredBy.MANUAL,
+                    executed_by="test",
+                ),
+            )
+            for template in templates.values()
+        ]
+        await drain(settings, settings.queues.devices)
+    async with services.sessions() as session:
+        finished = [await session.get_one(JobRun, run_id) for run_id in run_ids]
+    assert [(run.status, run.outcome) for run in finished] == [("completed", "ok")] * 2
+    assert all(len(run.targets or []) == len(fleet.devices) for run in finished)
