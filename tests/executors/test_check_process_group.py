@@ -10,6 +10,7 @@ import pytest
 from service.lab.nifi import LabFlow, NifiLab
 from service.resources import Services
 from tests.executors.nifi_fixtures import register_cluster, run_job, targets_by_name
+from tests.workers import drain
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +141,43 @@ async def test_bad_configuration_is_refused_when_saved(
     )
     assert unknown_cluster["status"] == "failed"
     assert "424242" in unknown_cluster["error"]
+
+
+async def test_templates_take_the_origin_names_and_refuse_an_unknown_status(
+    client: httpx.AsyncClient, services: Services, lab: NifiLab
+) -> None:
+    cluster = await register_cluster(client, lab, pipeline_flow())
+    origin_config = {
+        "nifi_cluster_id": cluster.id,
+        "check_progress_group_process_group_id": "pg-pipeline",
+        "check_progress_group_check_children": False,
+        "check_progress_group_expected_status": "Paused",
+    }
+    refused = await client.post(
+        "/api/job-templates",
+        json={"name": "pipeline", "job_type": "check_progress_group", "config": origin_config},
+    )
+    assert refused.status_code == 422
+    (detail,) = refused.json()["error"]["details"]
+    assert detail["loc"] == ["config", "expected_status"]
+
+    origin_config["check_progress_group_expected_status"] = "Running"
+    saved = await client.post(
+        "/api/job-templates",
+        json={"name": "pipeline", "job_type": "check_progress_group", "config": origin_config},
+    )
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["job_type"] == "check_process_group"
+    assert saved.json()["config"]["process_group_id"] == "pg-pipeline"
+
+    queued = await client.post(
+        f"/api/job-templates/{saved.json()['id']}/run",
+        json={"parameters": {"expected_status": "Stopped"}},
+    )
+    assert queued.status_code == 202, queued.text
+    await drain(services.settings)
+    run = (await client.get(f"/api/job-runs/{queued.json()['id']}")).json()
+    assert (run["status"], run["outcome"]) == ("completed", "critical")
+    assert run["result"]["expected_status"] == "Stopped"
+    assert run["result"]["violations"] == ["running_count"]
+    assert "children" not in run["result"]
