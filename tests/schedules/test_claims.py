@@ -338,3 +338,25 @@ async def test_a_fire_that_already_has_a_run_gets_no_second_one(services: Servic
     assert report.queued == ()
     assert [run.id for run in await _runs(services, schedule_id)] == [first]
     assert (await _schedule(services, schedule_id)).next_run_at == NOW + timedelta(minutes=10)
+
+
+async def test_claims_follow_the_wall_clock_across_spring_forward(services: Services) -> None:
+    template_id = await make_template(services.sessions)
+    # Europe/Berlin skips 02:00-03:00 on 29 March 2026: a daily 02:30 fires at 03:00 CEST.
+    fire = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    schedule_id = await make_schedule(
+        services.sessions,
+        template_id,
+        fire,
+        schedule_type="daily",
+        interval_minutes=None,
+        time_of_day="02:30",
+        timezone="Europe/Berlin",
+    )
+
+    await claim_due_schedules(services, fire + timedelta(seconds=1), 10)
+
+    (run,) = await _runs(services, schedule_id)
+    assert (run.scheduled_for, run.status) == (fire, "pending")
+    schedule = await _schedule(services, schedule_id)
+    assert schedule.next_run_at == datetime(2026, 3, 30, 0, 30, tzinfo=UTC)  # 02:30 CEST
