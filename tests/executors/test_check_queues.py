@@ -10,7 +10,13 @@ import pytest
 
 from service.lab.nifi import FailureMode, NifiLab
 from service.resources import Services
-from tests.executors.nifi_fixtures import queue_flow, register_cluster, run_job, targets_by_name
+from tests.executors.nifi_fixtures import (
+    queue_flow,
+    register_cluster,
+    run_job,
+    targets_by_name,
+    username_password_credential,
+)
 from tests.workers import running_worker, wait_for_run
 
 
@@ -233,3 +239,20 @@ async def test_all_clusters_of_an_empty_inventory_is_not_ok(
     assert (run["status"], run["outcome"]) == ("completed", "unknown")
     assert run["summary"] == "no NiFi clusters to check"
     assert run["result"]["clusters"] == []
+
+
+async def test_a_worker_reuses_its_nifi_client_and_token_across_runs(
+    client: httpx.AsyncClient, services: Services, lab: NifiLab
+) -> None:
+    credential = await username_password_credential(client)
+    cluster = await register_cluster(client, lab, queue_flow(calm=1), credential_id=credential)
+    async with running_worker(services.settings):
+        for _ in range(3):
+            created = await client.post(
+                "/api/job-runs",
+                json={"job_type": "check_queues", "parameters": {"cluster_ids": [cluster.id]}},
+            )
+            run = await wait_for_run(services.sessions, created.json()["id"])
+            assert (run.status, run.outcome) == ("completed", "ok")
+    assert cluster.nodes[0].login_count == 1
+    assert cluster.nodes[0].request_count == 4  # one login, then one status request per run
