@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 
-from bench import nifi, pipeline, scheduler
+from bench import api, nifi, pipeline, scheduler
 from bench.harness import bench_stores
 
 
@@ -16,6 +16,7 @@ async def main() -> int:
     async with bench_stores() as stores:
         results["run pipeline"] = await pipeline.run(stores)
         results["scheduler tick"] = await scheduler.run(stores)
+        results["API"] = await api.run(stores)
         results["NiFi fan-out and result size"] = await nifi.run(stores)
     print()
     for name, met in results.items():

@@ -2,8 +2,8 @@
 
 Many processes run runs, so nothing is counted in memory: each scrape asks the database
 (one grouped aggregate over the runs, one over the active runs) and Redis (queue sizes,
-the scheduler's last tick). The run counters cover the runs the database still holds,
-so retention deleting old runs shows as a counter reset.
+the scheduler's last tick, worker heartbeat keys). The run counters cover the runs the
+database still holds, so retention deleting old runs shows as a counter reset.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from service.db.engine import SessionFactory
 from service.db.models import TERMINAL_STATUSES, JobRun
 from service.queue_control import queue_stats
 from service.schedule_claims import last_tick
+from service.worker_health import live_workers
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 21600.0)
@@ -171,9 +172,22 @@ async def _scheduler_families(redis: ArqRedis) -> list[Family]:
     return [lag, age]
 
 
+async def _worker_family(redis: ArqRedis, queues: Sequence[str]) -> Family:
+    counts = dict.fromkeys(queues, 0)
+    for worker in await live_workers(redis):
+        counts[worker.queue] = counts.get(worker.queue, 0) + 1
+    family = Family(
+        "opsjobs_workers", "gauge", "Worker processes with a live heartbeat, per queue."
+    )
+    for queue, count in counts.items():
+        family.add(count, queue=queue)
+    return family
+
+
 async def collect(sessions: SessionFactory, redis: ArqRedis, queues: Sequence[str]) -> str:
     """Every metric family, rendered."""
     families = await _run_families(sessions)
     families += await _queue_families(sessions, redis, queues)
     families += await _scheduler_families(redis)
+    families.append(await _worker_family(redis, queues))
     return render(families)

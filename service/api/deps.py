@@ -1,4 +1,8 @@
-"""Dependency aliases for route signatures."""
+"""Dependency aliases for route signatures.
+
+The getters are ``async def`` although they never wait: FastAPI runs a plain ``def``
+dependency in a worker thread, a thread hand-off per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -14,24 +18,24 @@ from service.secrets import KeyStore
 from service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return cast(Settings, request.state.settings)
 
 
-def get_sessions(request: Request) -> SessionFactory:
+async def get_sessions(request: Request) -> SessionFactory:
     return cast(SessionFactory, request.state.sessions)
 
 
-def get_redis(request: Request) -> ArqRedis:
+async def get_redis(request: Request) -> ArqRedis:
     return cast(ArqRedis, request.state.redis)
 
 
-def get_keys(request: Request) -> KeyStore:
+async def get_keys(request: Request) -> KeyStore:
     return cast(KeyStore, request.state.keys)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_sessions(request)() as session:
+    async with (await get_sessions(request))() as session:
         yield session
 
 

@@ -168,6 +168,15 @@ class JobRun(Base):
         Index("ix_job_runs_queued_at_id", text("queued_at DESC"), text("id DESC")),
         Index("ix_job_runs_status_queued_at", "status", text("queued_at DESC")),
         Index("ix_job_runs_job_type_queued_at", "job_type", text("queued_at DESC")),
+        # Listing by job type and status (the run list's usual filter): the page in index
+        # order, and the total counted from the index alone.
+        Index(
+            "ix_job_runs_job_type_status_queued_at",
+            "job_type",
+            "status",
+            text("queued_at DESC"),
+            text("id DESC"),
+        ),
         Index(
             "ix_job_runs_heartbeat",
             "heartbeat_at",

@@ -21,6 +21,7 @@ from service.resources import Services
 from service.runs import RunRequest
 from service.schedule_claims import TICK_KEY
 from service.settings import ApiSettings
+from service.worker_health import beat
 from tests.conftest import free_port, make_settings
 
 AsRole = Callable[[Role, str], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -125,6 +126,19 @@ async def test_scheduler_metrics_are_absent_before_a_tick(
     text = (await anonymous.get("/metrics")).text
     assert "opsjobs_scheduler_lag_seconds" not in text
     assert "opsjobs_queue_pending_runs" in text
+
+
+async def test_live_workers_are_counted_per_queue(
+    anonymous: httpx.AsyncClient, services: Services
+) -> None:
+    queues = services.settings.queues
+    samples, _ = parse((await anonymous.get("/metrics")).text)
+    assert samples[f'opsjobs_workers{{queue="{queues.default}"}}'] == 0
+    await beat(services, queues.default, datetime.now(UTC))
+    samples, types = parse((await anonymous.get("/metrics")).text)
+    assert types["opsjobs_workers"] == "gauge"
+    assert samples[f'opsjobs_workers{{queue="{queues.default}"}}'] == 1
+    assert samples[f'opsjobs_workers{{queue="{queues.devices}"}}'] == 0
 
 
 def test_label_values_are_escaped() -> None:

@@ -68,8 +68,12 @@ async def test_a_run_is_followed_from_start_to_its_final_state(
     client: httpx.AsyncClient, services: Services
 ) -> None:
     run_id = await start_progress_run(client, delay=0.05)
-    async with running_worker(services.settings):
-        events, _ = await read_stream(client, run_id)
+    # Connected while the run is still pending: the stream starts at its first event.
+    async with client.stream("GET", f"/api/job-runs/{run_id}/events", timeout=30) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async with running_worker(services.settings):
+            events, _ = parse_sse((await response.aread()).decode())
     assert [event.event for event in events] == ["state"] + ["progress"] * (STEPS + 1) + ["state"]
     assert events[0].data == {"status": "running", "attempt": 1}
     assert [event.data["current"] for event in events[1:-1]] == list(range(STEPS + 1))
@@ -93,13 +97,18 @@ async def test_a_resumed_stream_skips_the_events_already_seen(
     client: httpx.AsyncClient, services: Services
 ) -> None:
     run_id = await start_progress_run(client, delay=0.3)
-    async with running_worker(services.settings):
-        seen: list[Sse] = []
-        async with client.stream("GET", f"/api/job-runs/{run_id}/events", timeout=30) as response:
-            async for chunk in response.aiter_text():
-                seen += parse_sse(chunk)[0]
-                if len(seen) >= 3:  # running, progress 0, progress 1: then the watcher drops
-                    break
+    seen: list[Sse] = []
+    async with (
+        client.stream("GET", f"/api/job-runs/{run_id}/events", timeout=30) as response,
+        running_worker(services.settings),
+    ):
+        buffer = ""
+        async for chunk in response.aiter_text():
+            buffer += chunk
+            complete, _, buffer = buffer.rpartition("\n\n")
+            seen += parse_sse(complete)[0]
+            if len(seen) >= 3:  # running, progress 0, progress 1: enough seen
+                break
         assert seen[-1].event == "progress"
         resumed, _ = await read_stream(client, run_id, last_event_id=seen[-1].id)
     assert resumed[-1].data["status"] == "completed"

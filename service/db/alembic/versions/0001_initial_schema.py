@@ -219,6 +219,17 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
+        "ix_job_runs_job_type_status_queued_at",
+        "job_runs",
+        [
+            "job_type",
+            "status",
+            sa.literal_column("queued_at DESC"),
+            sa.literal_column("id DESC"),
+        ],
+        unique=False,
+    )
+    op.create_index(
         "ix_job_runs_active_schedule",
         "job_runs",
         ["schedule_id"],
@@ -292,6 +303,7 @@ def downgrade() -> None:
     op.drop_index(
         "ix_job_runs_pending", table_name="job_runs", postgresql_where=sa.text("status = 'pending'")
     )
+    op.drop_index("ix_job_runs_job_type_status_queued_at", table_name="job_runs")
     op.drop_index("ix_job_runs_job_type_queued_at", table_name="job_runs")
     op.drop_index(
         "ix_job_runs_heartbeat",
