@@ -29,6 +29,8 @@ CREDENTIAL_TYPES: dict[AuthMode, tuple[CredentialType, ...]] = {
     AuthMode.CLIENT_CERTIFICATE: (CredentialType.USERNAME_PASSWORD, CredentialType.TOKEN),
     AuthMode.NONE: (),
 }
+# Cluster ids are PostgreSQL integers; anything else cannot name a cluster.
+MAX_ID = 2**31 - 1
 CREDENTIAL_REQUIRED = frozenset({AuthMode.USERNAME_PASSWORD, AuthMode.OIDC_CLIENT_CREDENTIALS})
 
 
@@ -126,8 +128,12 @@ async def resolve_clusters(
         ids = []
         for value in cluster_ids:
             try:
-                ids.append(int(value))
+                number = int(value)
             except ValueError:
+                number = 0
+            if 0 < number <= MAX_ID:
+                ids.append(number)
+            else:
                 unknown.append(value)
     clusters, missing = await load_clusters(sessions, ids)
     unknown.extend(str(cluster_id) for cluster_id in missing)

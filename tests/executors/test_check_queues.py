@@ -153,9 +153,11 @@ async def test_unknown_cluster_fails_the_run_and_empty_selection_is_refused(
     client: httpx.AsyncClient, services: Services, lab: NifiLab
 ) -> None:
     known = await register_cluster(client, lab, queue_flow(calm=1))
-    run = await run_job(client, services, "check_queues", {"cluster_ids": [known.id, 999, "x"]})
+    run = await run_job(
+        client, services, "check_queues", {"cluster_ids": [known.id, 999, "x", 2**40]}
+    )
     assert run["status"] == "failed"
-    assert "unknown NiFi cluster id(s): x, 999" in run["error"]
+    assert f"unknown NiFi cluster id(s): x, {2**40}, 999" in run["error"]
     assert run["target_rows"]["items"] == []
 
     empty = await client.post(
