@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 
-from bench import api, nifi, pipeline, scheduler
+from bench import api, devices, nifi, pipeline, scheduler
 from bench.harness import bench_stores
 
 
@@ -18,6 +18,7 @@ async def main() -> int:
         results["scheduler tick"] = await scheduler.run(stores)
         results["API"] = await api.run(stores)
         results["NiFi fan-out and result size"] = await nifi.run(stores)
+        results["device fan-out and worker memory"] = await devices.run(stores)
     print()
     for name, met in results.items():
         print(f"{name}: {'target met' if met else 'TARGET MISSED'}")

@@ -24,7 +24,7 @@ from service.db.device_models import DeviceBackupFile, GitRepository
 from service.db.models import Outcome, TargetStatus
 from service.devices.logins import run_credential_id, ssh_credentials
 from service.devices.results import ConfigResult
-from service.devices.targeting import DeviceTargetSpec, resolve_run_devices
+from service.devices.targeting import DeviceTargetSpec, interleave_by_site, resolve_run_devices
 from service.errors import NotFound, OpsjobsError
 from service.gitstore.paths import (
     DEFAULT_RUNNING_PATH,
@@ -172,7 +172,8 @@ async def execute(job: JobContext[Config]) -> JobResult:
         return TargetResult(Outcome.OK, {**data, "status": "fetched"})
 
     concurrency = job.config.concurrency or services.settings.ssh.max_sessions
-    outcomes = await job.fan_out(fetch, concurrency=concurrency)
+    order = interleave_by_site(job.targets, lambda target: target.data["device"].location)
+    outcomes = await job.fan_out(fetch, concurrency=concurrency, targets=order)
     total = len(outcomes)
     writes = [file for item in fetched.values() for file in item.files]
     store = open_store(services.settings.git, repository, services.git_locks)

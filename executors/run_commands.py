@@ -27,7 +27,7 @@ from service.db.device_models import CommandTemplate
 from service.db.models import Outcome, TargetStatus
 from service.devices.command_templates import TemplateRefused, compile_template, render_commands
 from service.devices.logins import run_credential_id, ssh_credentials
-from service.devices.targeting import DeviceTargetSpec, resolve_run_devices
+from service.devices.targeting import DeviceTargetSpec, interleave_by_site, resolve_run_devices
 from service.errors import NotFound, OpsjobsError
 from service.inventory.device import Device
 
@@ -114,7 +114,8 @@ async def execute(job: JobContext[Config]) -> JobResult:
         return TargetResult(outcome=outcome, data=data, error=result.error)
 
     concurrency = job.config.concurrency or services.settings.ssh.max_sessions
-    outcomes = await job.fan_out(run_on, concurrency=concurrency)
+    order = interleave_by_site(job.targets, lambda target: target.data["device"].location)
+    outcomes = await job.fan_out(run_on, concurrency=concurrency, targets=order)
     failed = [o for o in outcomes if o.status is TargetStatus.FAILED]
     total = len(outcomes)
     summary = f"commands ran on {total - len(failed)} of {total} device(s)"

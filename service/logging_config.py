@@ -34,3 +34,6 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     # arq logs every job start/finish at INFO; its warnings and errors still show.
     logging.getLogger("arq").setLevel(logging.WARNING)
+    # asyncssh logs every connection, channel and auth step at INFO: thousands of lines per
+    # device fan-out.
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)

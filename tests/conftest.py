@@ -63,6 +63,9 @@ def make_settings(**overrides: object) -> Settings:
             heartbeat_interval=0.2, poll_delay=0.05, shutdown_grace=0, progress_min_interval=0
         ),
         "reaper": ReaperSettings(lost_after=1.0, interval=1),
+        # No Nautobot unless a test starts one: settings.toml may point at the lab's, and its
+        # cache cron would fire system runs in the middle of tests.
+        "nautobot": {"url": ""},
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -9,9 +9,9 @@ Every failure raises :class:`InventoryResolutionError`, which fails the run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.asyncio import Redis
@@ -34,6 +34,7 @@ from service.settings import NautobotSettings
 
 logger = logging.getLogger(__name__)
 
+ItemT = TypeVar("ItemT")
 DeviceId = Annotated[str, Field(min_length=1, max_length=64)]
 #: Unknown ids named in an error message (the rest are counted).
 _SHOWN_IDS = 10
@@ -185,3 +186,18 @@ async def resolve_run_devices(
         extra={"run_id": run_id, "cached": resolution.cached},
     )
     return resolution.devices
+
+
+def interleave_by_site(items: Sequence[ItemT], site: Callable[[ItemT], str | None]) -> list[ItemT]:
+    """``items`` taken round-robin over their sites, each site's items in their order.
+
+    A fan-out works through its targets in order; in name order one site's devices come
+    together and its per-site session limit would hold most fan-out slots idle while
+    other sites wait. Round-robin keeps every site busy at once.
+    """
+    by_site: dict[str, list[ItemT]] = {}
+    for item in items:
+        by_site.setdefault(site(item) or "", []).append(item)
+    queues = list(by_site.values())
+    longest = max(map(len, queues), default=0)
+    return [queue[i] for i in range(longest) for queue in queues if i < len(queue)]
