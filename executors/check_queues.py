@@ -15,7 +15,13 @@ from service.db.models import Outcome
 from service.errors import OpsjobsError
 from service.nifi.checks import check_cluster_queues
 from service.nifi.configs import CheckQueuesConfig
-from service.nifi.queue_check import ClusterQueueResult, summarise, unreachable_cluster
+from service.nifi.queue_check import (
+    ClusterQueueResult,
+    Colour,
+    summarise,
+    unreachable_cluster,
+    worst,
+)
 from service.nifi.stored import CredentialCache, StoredCluster, build_cluster, resolve_clusters
 
 Config = CheckQueuesConfig
@@ -39,6 +45,8 @@ async def execute(job: JobContext[Config]) -> JobResult:
     credentials = CredentialCache(job.services.sessions, job.services.keys)
     results: dict[str, ClusterQueueResult] = {}
     finished: list[dict[str, Any]] = []
+    tally = dict.fromkeys(Colour, 0)
+    thresholds_data = thresholds.to_dict()
 
     async def check(target: Target) -> TargetResult:
         stored: StoredCluster = target.data[_CLUSTER]
@@ -57,8 +65,17 @@ async def execute(job: JobContext[Config]) -> JobResult:
         results[target.key] = result
         data = result.to_dict()
         finished.append(data)
-        # A cancelled or failed run keeps the clusters checked so far.
-        job.checkpoint({"thresholds": thresholds.to_dict(), "clusters": finished})
+        # A cancelled or failed run keeps the clusters checked so far, in the shape of the
+        # final report (counted incrementally: re-summarising each time would be quadratic).
+        tally[result.status] += 1
+        job.checkpoint(
+            {
+                "overall_status": worst(c for c, n in tally.items() if n).value,
+                "summary": {colour.value: count for colour, count in tally.items()},
+                "thresholds": thresholds_data,
+                "clusters": finished,
+            }
+        )
         return TargetResult(outcome=Outcome(result.outcome), data=data, error=result.error)
 
     for outcome in await job.fan_out(check, concurrency=config.concurrency):

@@ -197,6 +197,8 @@ async def test_cancel_mid_run_keeps_the_finished_clusters(
     assert rows[slow.name]["status"] == "cancelled"
     kept = {c["cluster_name"] for c in run["result"]["clusters"]}
     assert kept == {cluster.name for cluster in fast}
+    assert run["result"]["overall_status"] == "green"
+    assert run["result"]["summary"] == {"green": 2, "yellow": 0, "red": 0}
 
 
 async def test_clusters_that_cannot_be_set_up_are_red_with_the_reason(
