@@ -39,7 +39,7 @@ from service.nifi.stored import (
 router = APIRouter(prefix="/api/nifi/instances", tags=["nifi"])
 
 Name = Annotated[str, Field(min_length=1, max_length=255)]
-Path = Annotated[str, Field(min_length=1, max_length=1024)]
+FilePath = Annotated[str, Field(min_length=1, max_length=1024)]
 Url = Annotated[str, Field(min_length=1, max_length=2048)]
 ConnectTimeout = Annotated[float, Field(gt=0, le=300)]
 ReadTimeout = Annotated[float, Field(gt=0, le=3600)]
@@ -70,11 +70,11 @@ class InstanceIn(_InstanceFields):
     url: Url
     auth_mode: AuthMode = AuthMode.NONE
     credential_id: int | None = None
-    client_cert_path: Path | None = None
-    client_key_path: Path | None = None
+    client_cert_path: FilePath | None = None
+    client_key_path: FilePath | None = None
     oidc_discovery_url: Url | None = None
     verify_tls: bool = True
-    ca_bundle: Path | None = None
+    ca_bundle: FilePath | None = None
     check_hostname: bool = True
     connect_timeout: ConnectTimeout = 5.0
     read_timeout: ReadTimeout = 30.0
@@ -90,11 +90,11 @@ class InstanceUpdate(_InstanceFields):
     url: Url | None = None
     auth_mode: AuthMode | None = None
     credential_id: int | None = None
-    client_cert_path: Path | None = None
-    client_key_path: Path | None = None
+    client_cert_path: FilePath | None = None
+    client_key_path: FilePath | None = None
     oidc_discovery_url: Url | None = None
     verify_tls: bool | None = None
-    ca_bundle: Path | None = None
+    ca_bundle: FilePath | None = None
     check_hostname: bool | None = None
     connect_timeout: ConnectTimeout | None = None
     read_timeout: ReadTimeout | None = None
