@@ -7,12 +7,16 @@ saved (no ``..``, no absolute paths) and written in one commit per run, under th
 repository's lock, naming the run; files whose content did not change are not committed,
 so a run delivered twice (a worker died after committing) makes no second commit. Each
 device's target row says ``changed``, ``unchanged`` or ``failed`` with a diff summary.
+With ``timestamp_custom_field`` set, every device backed up gets today's date in that
+Nautobot custom field.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -36,11 +40,14 @@ from service.gitstore.paths import (
 from service.gitstore.repositories import open_store
 from service.gitstore.store import FileResult, FileWrite, WriteOutcome
 from service.inventory.device import Device
+from service.inventory.nautobot import NautobotError
 
 logger = logging.getLogger(__name__)
 
 #: Backup-index rows per INSERT (7 parameters each, well under the protocol's limit).
 INDEX_BATCH = 1000
+#: Nautobot PATCH requests in flight at once for the timestamp write-back.
+TIMESTAMP_CONCURRENCY = 10
 
 
 class Config(BaseModel):
@@ -53,6 +60,10 @@ class Config(BaseModel):
     startup_path: str | None = Field(default=DEFAULT_STARTUP_PATH, max_length=1024)
     credential_id: int | None = Field(default=None, ge=1)
     concurrency: int | None = Field(default=None, ge=1, le=10_000)
+    # A Nautobot custom field (its key) set to today's date (UTC) on every device backed up.
+    timestamp_custom_field: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64
+    )
 
     @field_validator("running_path", "startup_path")
     @classmethod
@@ -181,8 +192,9 @@ async def execute(job: JobContext[Config]) -> JobResult:
     written = await store.write_files(
         writes, message=f"Backup of {len(fetched)} device(s) by opsjobs run {job.run_id}"
     )
-    counts = await _report_devices(job, fetched, written)
+    counts, backed_up = await _report_devices(job, fetched, written)
     counts["failed"] += total - len(fetched)
+    timestamps = await _write_timestamps(job, backed_up)
     data: dict[str, Any] = {
         "repository": {"id": repository.id, "name": repository.name},
         "commit": written.commit,
@@ -192,6 +204,8 @@ async def execute(job: JobContext[Config]) -> JobResult:
         "total": total,
         **counts,
     }
+    if timestamps is not None:
+        data["timestamp_update"] = timestamps
     job.checkpoint(data)
     if total and counts["failed"] == total:
         first = written.error or next(
@@ -204,21 +218,29 @@ async def execute(job: JobContext[Config]) -> JobResult:
     )
     if not total:
         summary = "the targets matched no device"
-    outcome = Outcome.WARNING if counts["failed"] or written.warnings or not total else Outcome.OK
+    timestamps_failed = bool(timestamps and timestamps["failed"])
+    warned = counts["failed"] or written.warnings or timestamps_failed or not total
+    outcome = Outcome.WARNING if warned else Outcome.OK
     return JobResult(outcome=outcome, summary=summary, data=data)
 
 
 async def _report_devices(
     job: JobContext[Config], fetched: dict[str, Fetched], written: WriteOutcome
-) -> dict[str, int]:
-    """Record each fetched device's final status on its target row and the backup index."""
+) -> tuple[dict[str, int], list[str]]:
+    """Record each fetched device's final status on its target row and the backup index.
+
+    Returns the counts per status and the ids of the devices backed up.
+    """
     by_key = {result.key: result for result in written.files}
     counts = {"changed": 0, "unchanged": 0, "failed": 0}
+    backed_up: list[str] = []
     index_rows: list[dict[str, Any]] = []
     for key, item in fetched.items():
         files = [by_key[f.key] for f in item.files]
         status = _device_status(files)
         counts[status] += 1
+        if status != "failed":
+            backed_up.append(item.device.id)
         added = sum(f.added for f in files)
         removed = sum(f.removed for f in files)
         error = next((f.error for f in files if f.error), None)
@@ -249,7 +271,39 @@ async def _report_devices(
             if f.status != "failed"
         )
     await _record_index(job, index_rows)
-    return counts
+    return counts, backed_up
+
+
+async def _write_timestamps(
+    job: JobContext[Config], device_ids: list[str]
+) -> dict[str, Any] | None:
+    """Set the configured custom field to today's date on every device backed up.
+
+    A failure is reported in the result (and makes the outcome a warning); the backups
+    themselves stand. Setting the same date again is harmless, so a re-delivery may repeat it.
+    """
+    field = job.config.timestamp_custom_field
+    if field is None:
+        return None
+    today = datetime.now(UTC).date().isoformat()
+    limit = asyncio.Semaphore(TIMESTAMP_CONCURRENCY)
+    errors: list[str] = []
+
+    async def stamp(device_id: str) -> None:
+        async with limit:
+            try:
+                await job.services.nautobot.update_custom_fields(device_id, {field: today})
+            except NautobotError as exc:
+                errors.append(f"{device_id}: {exc.message}")
+
+    await asyncio.gather(*(stamp(device_id) for device_id in device_ids))
+    return {
+        "custom_field": field,
+        "value": today,
+        "updated": len(device_ids) - len(errors),
+        "failed": len(errors),
+        "errors": errors[:10],
+    }
 
 
 async def _record_index(job: JobContext[Config], rows: list[dict[str, Any]]) -> None:

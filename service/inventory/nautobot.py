@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 
@@ -76,7 +77,8 @@ class NautobotClient:
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be positive")
-        self._endpoint = url.rstrip("/") + "/api/graphql/"
+        self._base = url.rstrip("/")
+        self._endpoint = self._base + "/api/graphql/"
         self._headers = {
             "Authorization": f"Token {token}",
             "Accept": "application/json",
@@ -134,6 +136,27 @@ class NautobotClient:
         if not isinstance(data, dict):
             raise NautobotError("Nautobot answered without a GraphQL data object")
         return data
+
+    async def update_custom_fields(self, device_id: str, values: Mapping[str, Any]) -> None:
+        """Set custom fields of one device (REST ``PATCH /api/dcim/devices/<id>/``)."""
+        url = f"{self._base}/api/dcim/devices/{quote(device_id, safe='')}/"
+        try:
+            response = await self._http.patch(
+                url,
+                json={"custom_fields": dict(values)},
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except httpx.TimeoutException:
+            raise NautobotError(f"Nautobot did not answer within {self._timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            raise NautobotError(f"cannot reach Nautobot at {url}: {exc}") from None
+        if response.status_code in (401, 403):
+            raise NautobotError(f"Nautobot refused the API token (HTTP {response.status_code})")
+        if response.status_code != 200:
+            raise NautobotError(
+                f"Nautobot answered HTTP {response.status_code}: {response.text[:200]}"
+            )
 
     async def _paged(
         self, field: str, arguments: Mapping[str, GraphQLValue], selection: str

@@ -1,4 +1,5 @@
-"""A Nautobot GraphQL simulator: ``POST /api/graphql/`` with ``Authorization: Token …``.
+"""A Nautobot GraphQL simulator: ``POST /api/graphql/`` with ``Authorization: Token …``,
+and ``PATCH /api/dcim/devices/<id>/`` for custom fields.
 
 It serves a :class:`LabInventory` (locations with parents, roles, statuses, platforms with
 ``network_driver``, device types and manufacturers, tags, custom fields including
@@ -227,9 +228,38 @@ class NautobotLab:
             return JSONResponse({"data": None, "errors": [{"message": str(exc)}]})
         return JSONResponse({"data": data})
 
+    async def _patch_device(self, request: Request) -> JSONResponse:
+        """``PATCH /api/dcim/devices/<id>/`` with ``{"custom_fields": {...}}``, as Nautobot."""
+        if request.headers.get("authorization", "") != f"Token {self.token}":
+            return JSONResponse({"detail": "Invalid token"}, status_code=403)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+        device_id = request.path_params["device_id"]
+        device = next((d for d in self.inventory.devices if d.id == device_id), None)
+        if device is None:
+            return JSONResponse({"detail": "Not found."}, status_code=404)
+        try:
+            body = await request.json()
+            changes = dict(body["custom_fields"])
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"custom_fields": ["This field is required."]}, 400)
+        unknown = sorted(set(changes) - self.inventory.custom_fields)
+        if unknown:
+            message = f"Unknown field name '{unknown[0]}' in custom field data."
+            return JSONResponse({"custom_fields": [message]}, status_code=400)
+        self.requests += 1
+        device.custom_fields.update(changes)
+        return JSONResponse(device.payload())
+
     async def start(self) -> None:
         """Bind the port and start serving."""
-        app = Starlette(routes=[Route("/api/graphql/", self._graphql, methods=["POST"])])
+        app = Starlette(
+            routes=[
+                Route("/api/graphql/", self._graphql, methods=["POST"]),
+                Route("/api/dcim/devices/{device_id}/", self._patch_device, methods=["PATCH"]),
+            ]
+        )
         config = uvicorn.Config(
             app,
             log_level="warning",

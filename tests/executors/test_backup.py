@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -201,6 +202,40 @@ async def test_all_devices_failing_fails_the_backup(
     assert run.result is not None
     assert run.result["failed"] == 8
     assert len(await target_rows(services, run.id)) == 8
+
+
+async def test_backed_up_devices_get_the_date_in_a_nautobot_custom_field(
+    services: Services, device_lab: DeviceLab
+) -> None:
+    credential = await add_credential(services)
+    repository = await add_repository(services)
+    device_lab.inventory.custom_fields.add("last_backup")
+    device_lab.fleet.device("fra1-edge-0003").refuse_logins = True
+    run = await backup(
+        services, device_lab, repository, credential, timestamp_custom_field="last_backup"
+    )
+    assert run.status == RunStatus.COMPLETED
+    today = datetime.now(UTC).date().isoformat()
+    stamped = {d.name: d.custom_fields.get("last_backup") for d in device_lab.inventory.devices}
+    assert stamped.pop("fra1-edge-0003") is None
+    assert set(stamped.values()) == {today}
+    assert run.result is not None
+    assert run.result["timestamp_update"] == {
+        "custom_field": "last_backup",
+        "value": today,
+        "updated": 7,
+        "failed": 0,
+        "errors": [],
+    }
+
+    # A field Nautobot does not know: the backups stand, the run says why with a warning.
+    run = await backup(services, device_lab, repository, credential, timestamp_custom_field="nope")
+    assert run.status == RunStatus.COMPLETED
+    assert run.outcome == Outcome.WARNING
+    assert run.result is not None
+    update = run.result["timestamp_update"]
+    assert (update["updated"], update["failed"]) == (0, 7)
+    assert "Unknown field name 'nope'" in update["errors"][0]
 
 
 @pytest.mark.parametrize(
