@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from arq.connections import ArqRedis
-from sqlalchemy import ColumnElement, Float, and_, cast, func, select
+from sqlalchemy import ColumnElement, Float, cast, func, select
+from sqlalchemy.dialects import postgresql
 
 from service.db.engine import SessionFactory
 from service.db.models import TERMINAL_STATUSES, JobRun
@@ -72,43 +73,51 @@ def _duration() -> ColumnElement[float]:
     return cast(func.extract("epoch", JobRun.finished_at - JobRun.started_at), Float)
 
 
+# width_bucket(-duration, these) counts the bounds at or above the duration (NULL for a run
+# without one): the duration is computed once per row, and each row lands in one group.
+_NEGATED_BOUNDS = postgresql.array([-bound for bound in reversed(DURATION_BUCKETS)], type_=Float)
+
+
 async def _run_families(sessions: SessionFactory) -> list[Family]:
-    timed = and_(JobRun.started_at.is_not(None), JobRun.finished_at.is_not(None))
     duration = _duration()
-    bucket_columns = [
-        func.count().filter(and_(timed, duration <= bound)) for bound in DURATION_BUCKETS
-    ]
+    bounds_above = func.width_bucket(-duration, _NEGATED_BOUNDS).label("bounds_above")
     query = select(
         JobRun.job_type,
         JobRun.status,
         JobRun.outcome,
+        bounds_above,
         func.count(),
         func.count(JobRun.started_at),
-        func.count().filter(timed),
-        func.coalesce(func.sum(duration).filter(timed), 0.0),
-        *bucket_columns,
-    ).group_by(JobRun.job_type, JobRun.status, JobRun.outcome)
+        func.coalesce(func.sum(duration), 0.0),
+    ).group_by(JobRun.job_type, JobRun.status, JobRun.outcome, bounds_above)
     async with sessions() as session:
         rows = (await session.execute(query)).all()
 
+    bounds = len(DURATION_BUCKETS)
     started: dict[str, int] = defaultdict(int)
-    buckets: dict[str, list[int]] = defaultdict(lambda: [0] * len(DURATION_BUCKETS))
+    ended: dict[tuple[str, str, str], int] = defaultdict(int)
+    buckets: dict[str, list[int]] = defaultdict(lambda: [0] * bounds)
     timed_count: dict[str, int] = defaultdict(int)
     duration_sum: dict[str, float] = defaultdict(float)
+    for job_type, status, outcome, above, count, started_count, total in rows:
+        started[job_type] += started_count
+        if status in _TERMINAL:
+            ended[(job_type, status, outcome or "none")] += count
+        if above is None:
+            continue
+        timed_count[job_type] += count
+        duration_sum[job_type] += float(total)
+        # A duration within the top ``above`` bounds counts in each of their buckets.
+        for index in range(bounds - above, bounds):
+            buckets[job_type][index] += count
+
     finished = Family(
         "opsjobs_runs_finished_total",
         "counter",
         "Runs that ended, by job type, status and outcome (runs the database holds).",
     )
-    for job_type, status, outcome, count, started_count, timed_runs, total, *in_bucket in rows:
-        started[job_type] += started_count
-        if status in _TERMINAL:
-            finished.add(count, job_type=job_type, status=status, outcome=outcome or "none")
-        timed_count[job_type] += timed_runs
-        duration_sum[job_type] += float(total)
-        for index, value in enumerate(in_bucket):
-            buckets[job_type][index] += value
-
+    for (job_type, status, outcome), count in sorted(ended.items()):
+        finished.add(count, job_type=job_type, status=status, outcome=outcome)
     started_family = Family(
         "opsjobs_runs_started_total",
         "counter",
@@ -121,13 +130,12 @@ async def _run_families(sessions: SessionFactory) -> list[Family]:
         "histogram",
         "Time from start to end of finished runs, by job type.",
     )
-    for job_type in sorted(timed_count):
+    for job_type in sorted(started):  # every job type seen, with or without durations
         for bound, value in zip(DURATION_BUCKETS, buckets[job_type], strict=True):
             histogram.add(value, "_bucket", job_type=job_type, le=_number(bound))
         histogram.add(timed_count[job_type], "_bucket", job_type=job_type, le="+Inf")
         histogram.add(duration_sum[job_type], "_sum", job_type=job_type)
         histogram.add(timed_count[job_type], "_count", job_type=job_type)
-    finished.samples.sort()
     return [started_family, finished, histogram]
 
 

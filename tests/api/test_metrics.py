@@ -75,6 +75,8 @@ async def test_runs_queues_and_scheduler(anonymous: httpx.AsyncClient, services:
     await add_run(services, "diag.echo", RunStatus.COMPLETED, outcome="ok", duration=0.3)
     await add_run(services, "diag.echo", RunStatus.COMPLETED, outcome="ok", duration=2)
     await add_run(services, "diag.echo", RunStatus.FAILED, outcome="unknown", duration=45)
+    # Exactly on a bucket bound: counted in that bucket (``le``, less than or equal).
+    await add_run(services, "diag.echo", RunStatus.FAILED, outcome="unknown", duration=5)
     await add_run(services, "diag.progress", RunStatus.RUNNING)
     await add_run(services, "diag.progress", RunStatus.PENDING)
     await add_run(services, "diag.progress", RunStatus.CANCELLED)
@@ -91,30 +93,34 @@ async def test_runs_queues_and_scheduler(anonymous: httpx.AsyncClient, services:
     assert types["opsjobs_run_duration_seconds"] == "histogram"
     assert types["opsjobs_queue_pending_runs"] == "gauge"
 
-    assert samples['opsjobs_runs_started_total{job_type="diag.echo"}'] == 3
+    assert samples['opsjobs_runs_started_total{job_type="diag.echo"}'] == 4
     assert samples['opsjobs_runs_started_total{job_type="diag.progress"}'] == 1
     prefix = "opsjobs_runs_finished_total"
     finished = {key[len(prefix) :]: value for key, value in samples.items() if prefix in key}
     assert finished == {
         '{job_type="diag.echo",status="completed",outcome="ok"}': 2,
-        '{job_type="diag.echo",status="failed",outcome="unknown"}': 1,
+        '{job_type="diag.echo",status="failed",outcome="unknown"}': 2,
         '{job_type="diag.progress",status="cancelled",outcome="none"}': 1,
     }
     echo = 'opsjobs_run_duration_seconds_bucket{job_type="diag.echo",le="%s"}'
     assert samples[echo % "0.1"] == 0
     assert samples[echo % "0.5"] == 1
-    assert samples[echo % "5"] == 2
-    assert samples[echo % "30"] == 2
-    assert samples[echo % "60"] == 3
-    assert samples[echo % "+Inf"] == 3
-    assert samples['opsjobs_run_duration_seconds_count{job_type="diag.echo"}'] == 3
-    assert abs(samples['opsjobs_run_duration_seconds_sum{job_type="diag.echo"}'] - 47.3) < 0.01
+    assert samples[echo % "1"] == 1
+    assert samples[echo % "5"] == 3
+    assert samples[echo % "30"] == 3
+    assert samples[echo % "60"] == 4
+    assert samples[echo % "21600"] == 4
+    assert samples[echo % "+Inf"] == 4
+    assert samples['opsjobs_run_duration_seconds_count{job_type="diag.echo"}'] == 4
+    assert abs(samples['opsjobs_run_duration_seconds_sum{job_type="diag.echo"}'] - 52.3) < 0.01
+    # Runs that never ran have no duration.
+    assert samples['opsjobs_run_duration_seconds_count{job_type="diag.progress"}'] == 0
 
     default = services.settings.queues.default
     assert samples[f'opsjobs_queue_pending_runs{{queue="{default}"}}'] == 1
     assert samples[f'opsjobs_queue_running_runs{{queue="{default}"}}'] == 1
     # Every enqueued run still has its job in the arq queue: nothing consumed them.
-    assert samples[f'opsjobs_queue_arq_jobs{{queue="{default}"}}'] == 6
+    assert samples[f'opsjobs_queue_arq_jobs{{queue="{default}"}}'] == 7
     assert samples[f'opsjobs_queue_oldest_pending_age_seconds{{queue="{default}"}}'] >= 0
     assert samples["opsjobs_scheduler_lag_seconds"] == 0.25
     assert 0 <= samples["opsjobs_scheduler_last_tick_age_seconds"] < 5
