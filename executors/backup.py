@@ -24,12 +24,13 @@ from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 
 from executors.base import Executor, JobContext, JobResult, ResolveContext, Target, TargetResult
+from service.credentials import load_credential
 from service.db.device_models import DeviceBackupFile, GitRepository
 from service.db.models import Outcome, TargetStatus
 from service.devices.logins import run_credential_id, ssh_credentials
 from service.devices.results import ConfigResult
 from service.devices.targeting import DeviceTargetSpec, interleave_by_site, resolve_run_devices
-from service.errors import NotFound, OpsjobsError
+from service.errors import InvalidInput, NotFound, OpsjobsError
 from service.gitstore.paths import (
     DEFAULT_RUNNING_PATH,
     DEFAULT_STARTUP_PATH,
@@ -37,6 +38,7 @@ from service.gitstore.paths import (
     render_device_path,
     validate_path_template,
 )
+from service.gitstore.remote_auth import remote_environment
 from service.gitstore.repositories import open_store
 from service.gitstore.store import FileResult, FileWrite, WriteOutcome
 from service.inventory.device import Device
@@ -187,11 +189,8 @@ async def execute(job: JobContext[Config]) -> JobResult:
     outcomes = await job.fan_out(fetch, concurrency=concurrency, targets=order)
     total = len(outcomes)
     writes = [file for item in fetched.values() for file in item.files]
-    store = open_store(services.settings.git, repository, services.git_locks)
     await job.reporter.progress(total, total, "committing to git")
-    written = await store.write_files(
-        writes, message=f"Backup of {len(fetched)} device(s) by opsjobs run {job.run_id}"
-    )
+    written = await _commit(job, repository, writes, devices=len(fetched))
     counts, backed_up = await _report_devices(job, fetched, written)
     counts["failed"] += total - len(fetched)
     timestamps = await _write_timestamps(job, backed_up)
@@ -222,6 +221,28 @@ async def execute(job: JobContext[Config]) -> JobResult:
     warned = counts["failed"] or written.warnings or timestamps_failed or not total
     outcome = Outcome.WARNING if warned else Outcome.OK
     return JobResult(outcome=outcome, summary=summary, data=data)
+
+
+async def _commit(
+    job: JobContext[Config], repository: GitRepository, writes: list[FileWrite], *, devices: int
+) -> WriteOutcome:
+    """Write the files in one commit, logging in to the remote with the repository's
+    credential (decrypted here, just before use); a login that cannot serve the remote
+    fails every file with the reason, like any other repository failure."""
+    services = job.services
+    message = f"Backup of {devices} device(s) by opsjobs run {job.run_id}"
+    try:
+        login = None
+        if repository.credential_id is not None:
+            login = await load_credential(
+                services.sessions, services.keys, repository.credential_id
+            )
+        async with remote_environment(repository.url, login, services.settings.ssh) as env:
+            store = open_store(services.settings.git, repository, services.git_locks, env)
+            return await store.write_files(writes, message=message)
+    except (InvalidInput, NotFound) as exc:
+        failed = tuple(FileResult(w.key, w.path, "failed", error=exc.message) for w in writes)
+        return WriteOutcome(failed, error=exc.message)
 
 
 async def _report_devices(

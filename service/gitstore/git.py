@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +79,11 @@ async def run_git(
     stdin: bytes | None = None,
     time_limit: float = 120.0,
     check: bool = True,
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[int, bytes, str]:
     """Run ``git <args>`` in ``cwd``; returns ``(returncode, stdout, stderr)``.
+
+    ``extra_env`` adds variables (remote authentication) to the built environment.
 
     Raises :class:`GitError` on a timeout, or on a non-zero exit when ``check``.
     """
@@ -89,7 +92,7 @@ async def run_git(
         *_SAFE_OPTIONS,
         *args,
         cwd=cwd,
-        env=git_environment(identity),
+        env={**git_environment(identity), **(extra_env or {})},
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -11,6 +11,7 @@ allow it. A URL carrying a password is refused: secrets belong in credentials.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from service.db.device_models import GitRepository
@@ -70,20 +71,35 @@ def checkout_path(settings: GitSettings, repository: GitRepository) -> Path:
     return settings.checkout_root / (repository.local_path or f"repo-{repository.id}")
 
 
-def repository_spec(settings: GitSettings, repository: GitRepository) -> RepositorySpec:
-    """The store's view of a stored repository; the lock is per repository id."""
+def repository_spec(
+    settings: GitSettings,
+    repository: GitRepository,
+    environment: Mapping[str, str] | None = None,
+    *,
+    remote: bool = True,
+) -> RepositorySpec:
+    """The store's view of a stored repository; the lock is per repository id.
+
+    ``remote=False`` works on the local checkout alone (no fetch, no push).
+    """
     return RepositorySpec(
         key=f"repository-{repository.id}",
         path=checkout_path(settings, repository),
-        url=repository.url,
+        url=repository.url if remote else None,
         branch=repository.branch,
         identity=GitIdentity(name=repository.author_name, email=repository.author_email),
+        environment=dict(environment or {}),
     )
 
 
 def open_store(
-    settings: GitSettings, repository: GitRepository, locks: RepositoryLocks
+    settings: GitSettings,
+    repository: GitRepository,
+    locks: RepositoryLocks,
+    environment: Mapping[str, str] | None = None,
+    *,
+    remote: bool = True,
 ) -> GitConfigStore:
-    """A store for ``repository`` with the configured git timeout."""
-    spec = repository_spec(settings, repository)
+    """A store for ``repository`` with the configured git timeout (and remote auth)."""
+    spec = repository_spec(settings, repository, environment, remote=remote)
     return GitConfigStore(spec, locks, git_timeout=settings.timeout)

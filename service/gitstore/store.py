@@ -16,7 +16,7 @@ import asyncio
 import difflib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +42,8 @@ class RepositorySpec:
     url: str | None = None
     branch: str = "main"
     identity: GitIdentity = field(default_factory=GitIdentity)
+    #: Extra git environment for the remote (authentication); may hold secrets.
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class GitConfigStore:
             args,
             cwd=self.spec.path,
             identity=self.spec.identity,
+            extra_env=self.spec.environment,
             stdin=stdin,
             time_limit=self._timeout,
             check=check,

@@ -2,7 +2,7 @@
 
 Backup runs record which file of which repository holds each device's running and startup
 configuration; the versions are that file's commits, newest first, and the diff compares
-two of them.
+two of them. Versions are read from the checkout under ``git.checkout_root`` on this host.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from service.db.device_models import DeviceBackupFile, GitRepository
 from service.errors import NotFound
 from service.gitstore.locks import RepositoryLocks
 from service.gitstore.repositories import open_store
+from service.gitstore.store import GitConfigStore
+from service.settings import Settings
 
 router = APIRouter(prefix="/api/devices", tags=["device-backups"])
 
@@ -79,6 +81,14 @@ async def _backup_files(
     return rows
 
 
+def _reader(
+    settings: Settings, repository: GitRepository, locks: RepositoryLocks
+) -> GitConfigStore:
+    """A store reading versions: synced from the remote unless that needs the repository's
+    credential, which only workers decrypt; then the checkout the workers wrote."""
+    return open_store(settings.git, repository, locks, remote=repository.credential_id is None)
+
+
 @router.get("/{device_id}/backups", response_model=BackupsOut)
 async def list_backups(
     device_id: str,
@@ -94,7 +104,7 @@ async def list_backups(
     locks = RepositoryLocks(redis, wait=settings.git.lock_wait)
     files = []
     for backup, repository in rows:
-        store = open_store(settings.git, repository, locks)
+        store = _reader(settings, repository, locks)
         history = await store.history(backup.path, limit=MAX_VERSIONS)
         files.append(
             BackupFileOut(
@@ -132,7 +142,7 @@ async def diff_backups(
     """The unified diff of one backed-up file between two of its versions."""
     rows = await _backup_files(session, device_id, repository_id, kind)
     backup, repository = rows[0]
-    store = open_store(settings.git, repository, RepositoryLocks(redis))
+    store = _reader(settings, repository, RepositoryLocks(redis))
     diff = await store.diff_versions(backup.path, from_commit, to_commit)
     return DiffOut(
         device_id=device_id,
