@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +146,28 @@ async def test_a_pending_run_cancelled_ends_the_stream_from_its_row(
         events, _ = parse_sse((await response.aread()).decode())
     assert [(event.id, event.event) for event in events] == [(None, "state")]
     assert events[0].data["status"] == "cancelled"
+
+
+async def wait_for_event_readers(services: Services, *, present: bool) -> None:
+    """Wait until a Redis connection that last ran XREAD is (or no longer is) open."""
+    db = str(services.redis.connection_pool.connection_kwargs.get("db", 0))
+    async with asyncio.timeout(5):
+        while True:
+            clients = await services.redis.client_list()
+            readers = [c for c in clients if c.get("cmd") == "xread" and c.get("db") == db]
+            if bool(readers) == present:
+                return
+            await asyncio.sleep(0.02)
+
+
+async def test_a_watcher_that_goes_away_frees_its_redis_connection(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    run_id = await start_progress_run(client, delay=0)  # stays pending: no worker
+    async with client.stream("GET", f"/api/job-runs/{run_id}/events", timeout=30) as response:
+        assert response.status_code == 200
+        await wait_for_event_readers(services, present=True)
+    await wait_for_event_readers(services, present=False)
 
 
 async def test_unknown_run_and_bad_resume_ids(client: httpx.AsyncClient) -> None:
