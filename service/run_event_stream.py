@@ -123,7 +123,8 @@ async def follow_run_events(
     cursor = after
     final = known_final
     last_write = time.monotonic()
-    wait_ms = int(min(STATUS_CHECK_INTERVAL, heartbeat) * 1000)
+    # At least 1 ms: BLOCK 0 would wait forever.
+    wait_ms = max(1, int(min(STATUS_CHECK_INTERVAL, heartbeat) * 1000))
     try:
         while True:
             reply = await cast(
