@@ -115,17 +115,18 @@ class JobContext(Generic[ConfigT]):
                         extra={"run_id": self.run_id, "target": target.key},
                     )
                     result = TargetResult(outcome=Outcome.UNKNOWN, error=_describe(exc))
-                status = TargetStatus.FAILED if result.error else TargetStatus.SUCCEEDED
-                await self.reporter.target_finished(
-                    target.key,
-                    status=status,
-                    outcome=result.outcome.value,
-                    result=result.data,
-                    error=result.error,
-                )
-                outcomes[index] = TargetOutcome(target=target, status=status, result=result)
-                done += 1
-                await self.reporter.progress(done, total, f"{target.name} finished")
+            # Recorded after the slot is free: the next target's work need not wait for it.
+            status = TargetStatus.FAILED if result.error else TargetStatus.SUCCEEDED
+            await self.reporter.target_finished(
+                target.key,
+                status=status,
+                outcome=result.outcome.value,
+                result=result.data,
+                error=result.error,
+            )
+            outcomes[index] = TargetOutcome(target=target, status=status, result=result)
+            done += 1
+            await self.reporter.progress(done, total, f"{target.name} finished")
 
         async with asyncio.TaskGroup() as group:
             for index, target in enumerate(chosen):

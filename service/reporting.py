@@ -16,7 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy import func, update
 
-from service.db.engine import SessionFactory
+from service.db.engine import SessionFactory, single_statement
 from service.db.models import JobRun, JobRunTarget, TargetStatus
 from service.settings import EventSettings
 
@@ -102,8 +102,8 @@ class RunReporter:
         progress = self.last_progress
         if progress is None:
             return
-        async with self._sessions.begin() as session:
-            await session.execute(
+        async with single_statement(self._sessions) as conn:
+            await conn.execute(
                 update(JobRun)
                 .where(JobRun.id == self.run_id, JobRun.attempt == self.attempt)
                 .values(
@@ -120,8 +120,8 @@ class RunReporter:
         )
 
     async def target_started(self, key: str) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
+        async with single_statement(self._sessions) as conn:
+            await conn.execute(
                 update(JobRunTarget)
                 .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
                 .values(status=TargetStatus.RUNNING.value, started_at=func.now())
@@ -137,8 +137,8 @@ class RunReporter:
         result: dict[str, Any] | None,
         error: str | None,
     ) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
+        async with single_statement(self._sessions) as conn:
+            await conn.execute(
                 update(JobRunTarget)
                 .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
                 .values(
