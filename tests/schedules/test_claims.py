@@ -360,3 +360,18 @@ async def test_claims_follow_the_wall_clock_across_spring_forward(services: Serv
     assert (run.scheduled_for, run.status) == (fire, "pending")
     schedule = await _schedule(services, schedule_id)
     assert schedule.next_run_at == datetime(2026, 3, 30, 0, 30, tzinfo=UTC)  # 02:30 CEST
+
+
+async def test_a_template_of_a_job_type_no_longer_known_fails_each_fire(
+    services: Services,
+) -> None:
+    template_id = await make_template(services.sessions, job_type="retired.type")
+    schedule_id = await make_schedule(services.sessions, template_id, NOW)
+
+    report = await claim_due_schedules(services, NOW, 10)
+
+    (run,) = await _runs(services, schedule_id)
+    assert (run.status, run.job_type) == (RunStatus.FAILED.value, "retired.type")
+    assert "unknown job_type 'retired.type'" in (run.error or "")
+    assert (report.failed, report.queued) == (1, ())
+    assert (await _schedule(services, schedule_id)).next_run_at == NOW + timedelta(minutes=10)
