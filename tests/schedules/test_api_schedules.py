@@ -278,3 +278,17 @@ async def test_private_schedules_belong_to_their_owner(
         assert (await olga.get(f"/api/job-schedules/{mine['id']}")).status_code == 404
         assert (await olga.post(f"/api/job-schedules/{mine['id']}/run")).status_code == 404
     assert (await client.get(f"/api/job-schedules/{mine['id']}")).json()["owner"] == "otto"
+
+
+async def test_a_private_template_is_scheduled_only_by_those_who_see_it(
+    as_role: Callable[[Role, str], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+    services: Services,
+) -> None:
+    template_id = await make_template(services.sessions, is_global=False, owner="otto")
+    fields = {"template_id": template_id, "schedule_type": "hourly"}
+    async with as_role(Role.OPERATOR, "olga") as olga:
+        refused = await olga.post("/api/job-schedules", json={**fields, "job_identifier": "o"})
+        assert refused.status_code == 422
+        assert refused.json()["error"]["details"][0]["loc"] == ["body", "template_id"]
+    async with as_role(Role.OPERATOR, "otto") as otto:
+        await _create(otto, **fields, job_identifier="otto's own")

@@ -108,9 +108,10 @@ def _validated_request(
         raise _body_details(exc) from None
 
 
-async def _template(session: AsyncSession, template_id: int) -> JobTemplate:
+async def _template(session: AsyncSession, template_id: int, caller: Principal) -> JobTemplate:
+    """The template a new schedule runs; another user's private template does not exist."""
     template = await session.get(JobTemplate, template_id)
-    if template is None:
+    if template is None or not caller.may_see(template.is_global, template.owner):
         raise InvalidInput(
             f"template {template_id} does not exist",
             details=[{"loc": ["body", "template_id"], "msg": "no such template"}],
@@ -157,7 +158,7 @@ async def create_schedule(
     """
     spec = validated_spec(body.model_dump(include=set(SPEC_FIELDS)))
     now = datetime.now(UTC)
-    template = await _template(session, body.template_id)
+    template = await _template(session, body.template_id, caller)
     schedule = JobSchedule(
         **body.model_dump(exclude={*SPEC_FIELDS, "owner"}),
         **spec_columns(spec),
