@@ -29,7 +29,12 @@ from service.db.device_models import DeviceBackupFile, GitRepository
 from service.db.models import Outcome, TargetStatus
 from service.devices.logins import run_credential_id, ssh_credentials
 from service.devices.results import ConfigResult
-from service.devices.targeting import DeviceTargetSpec, interleave_by_site, resolve_run_devices
+from service.devices.targeting import (
+    DeviceTargetSpec,
+    from_cache,
+    interleave_by_site,
+    resolve_run_devices,
+)
 from service.errors import InvalidInput, NotFound, OpsjobsError
 from service.gitstore.paths import (
     DEFAULT_RUNNING_PATH,
@@ -96,8 +101,11 @@ class Fetched:
 
 async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
     """The target devices, keyed by Nautobot id, each carrying its record."""
-    devices = await resolve_run_devices(ctx.services, config.targets, run_id=ctx.run_id)
-    return [Target(key=d.id, name=d.name, data={"device": d}) for d in devices]
+    resolution = await resolve_run_devices(ctx.services, config.targets, run_id=ctx.run_id)
+    return [
+        Target(key=d.id, name=d.name, data={"device": d, "from_cache": resolution.cached})
+        for d in resolution.devices
+    ]
 
 
 def _device_data(device: Device, config: ConfigResult | None = None) -> dict[str, Any]:
@@ -202,6 +210,7 @@ async def execute(job: JobContext[Config]) -> JobResult:
         "git_error": written.error,
         "total": total,
         **counts,
+        "targets_from_cache": from_cache([t.data for t in job.targets]),
     }
     if timestamps is not None:
         data["timestamp_update"] = timestamps

@@ -27,7 +27,12 @@ from service.db.device_models import CommandTemplate
 from service.db.models import Outcome, TargetStatus
 from service.devices.command_templates import TemplateRefused, compile_template, render_commands
 from service.devices.logins import run_credential_id, ssh_credentials
-from service.devices.targeting import DeviceTargetSpec, interleave_by_site, resolve_run_devices
+from service.devices.targeting import (
+    DeviceTargetSpec,
+    from_cache,
+    interleave_by_site,
+    resolve_run_devices,
+)
 from service.errors import NotFound, OpsjobsError
 from service.inventory.device import Device
 
@@ -56,8 +61,11 @@ class AllDevicesFailed(OpsjobsError):
 
 async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
     """The target devices, keyed by Nautobot id, each carrying its record."""
-    devices = await resolve_run_devices(ctx.services, config.targets, run_id=ctx.run_id)
-    return [Target(key=d.id, name=d.name, data={"device": d}) for d in devices]
+    resolution = await resolve_run_devices(ctx.services, config.targets, run_id=ctx.run_id)
+    return [
+        Target(key=d.id, name=d.name, data={"device": d, "from_cache": resolution.cached})
+        for d in resolution.devices
+    ]
 
 
 def _clip(text: str) -> str:
@@ -125,6 +133,7 @@ async def execute(job: JobContext[Config]) -> JobResult:
         "succeeded": total - len(failed),
         "failed": len(failed),
         "failed_devices": [o.target.name for o in failed][:100],
+        "targets_from_cache": from_cache([t.data for t in job.targets]),
     }
     job.checkpoint(data)
     if total and len(failed) == total:

@@ -9,9 +9,9 @@ Every failure raises :class:`InventoryResolutionError`, which fails the run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.asyncio import Redis
@@ -176,7 +176,7 @@ async def load_inventory_tree(sessions: SessionFactory, inventory_id: int) -> In
 
 async def resolve_run_devices(
     services: Services, spec: DeviceTargetSpec, *, run_id: int
-) -> list[Device]:
+) -> Resolution:
     """The devices a run's target spec names (for an executor's ``resolve_targets``)."""
     resolver = DeviceResolver(services.nautobot, services.redis, services.settings.nautobot)
     resolution = await resolver.resolve_spec(services.sessions, spec)
@@ -185,7 +185,12 @@ async def resolve_run_devices(
         len(resolution.devices),
         extra={"run_id": run_id, "cached": resolution.cached},
     )
-    return resolution.devices
+    return resolution
+
+
+def from_cache(targets: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the device records of resolved targets' data came from the device cache."""
+    return bool(targets) and all(data.get("from_cache") for data in targets)
 
 
 def interleave_by_site(items: Sequence[ItemT], site: Callable[[ItemT], str | None]) -> list[ItemT]:

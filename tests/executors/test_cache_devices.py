@@ -104,3 +104,5 @@ async def test_runs_take_device_records_from_the_fresh_cache(
     assert len(await target_rows(services, run.id)) == 8
     # "All devices" came from the cache: Nautobot was not asked.
     assert device_lab.nautobot.requests == requests_before
+    assert run.result is not None
+    assert run.result["targets_from_cache"] is True

@@ -68,6 +68,7 @@ async def test_commands_run_on_every_device_the_inventory_selects(
     assert leaf.result["platform"] == "cisco_nxos"
     assert run.result is not None
     assert run.result["command_template"]["version"] == 1
+    assert run.result["targets_from_cache"] is False
     assert device_lab.fleet.device("ams1-leaf-0005").logins == 0
 
 
