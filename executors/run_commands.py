@@ -11,6 +11,7 @@ a failed run — with every row and the summary kept.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,7 @@ from service.db.device_models import CommandTemplate
 from service.db.models import Outcome, TargetStatus
 from service.devices.command_templates import TemplateRefused, compile_template, render_commands
 from service.devices.logins import run_credential_id, ssh_credentials
+from service.devices.results import CommandOutput
 from service.devices.targeting import (
     DeviceTargetSpec,
     from_cache,
@@ -38,8 +40,9 @@ from service.inventory.device import Device
 
 logger = logging.getLogger(__name__)
 
-#: Characters of one command's output kept in the target row (the rest is cut, and said so).
-MAX_OUTPUT_CHARS = 256_000
+#: Characters of output kept per device in its target row (the rest is cut, and said so):
+#: target rows are records, not a log archive, and a fan-out holds them until it ends.
+MAX_DEVICE_OUTPUT_CHARS = 1_000_000
 
 
 class Config(BaseModel):
@@ -68,10 +71,17 @@ async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
     ]
 
 
-def _clip(text: str) -> str:
-    if len(text) <= MAX_OUTPUT_CHARS:
-        return text
-    return text[:MAX_OUTPUT_CHARS] + f"\n... {len(text) - MAX_OUTPUT_CHARS} more character(s)"
+def _kept_outputs(outputs: Sequence[CommandOutput]) -> list[dict[str, str]]:
+    """Every command with its output, cut once the device's output budget is spent."""
+    left = MAX_DEVICE_OUTPUT_CHARS
+    kept = []
+    for item in outputs:
+        text = item.output
+        if len(text) > left:
+            text = text[: max(left, 0)] + f"\n... {len(text) - max(left, 0)} more character(s)"
+        left -= len(item.output)
+        kept.append({"command": item.command, "output": text})
+    return kept
 
 
 async def _load_template(job: JobContext[Config]) -> CommandTemplate:
@@ -114,7 +124,7 @@ async def execute(job: JobContext[Config]) -> JobResult:
             "port": result.port,
             "platform": result.platform,
             "rendered_commands": commands,
-            "outputs": [{"command": o.command, "output": _clip(o.output)} for o in result.outputs],
+            "outputs": _kept_outputs(result.outputs),
             "error_code": result.error_code,
             "duration": round(result.duration, 3),
         }

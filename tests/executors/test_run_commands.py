@@ -274,3 +274,30 @@ async def test_a_private_credential_serves_only_its_owner(
         services, device_lab, "run_commands", parameters, executed_by="olga"
     )
     assert owned.status == RunStatus.COMPLETED, owned.error
+
+
+async def test_a_device_output_is_kept_up_to_its_budget(
+    services: Services, device_lab: DeviceLab
+) -> None:
+    credential = await add_credential(services)
+    template = await add_command_template(services, "show logging\nshow version\n")
+    leaf = device_lab.fleet.device("fra1-leaf-0001")
+    leaf.outputs["show logging"] = "%LINK-3-UPDOWN: Interface Ethernet1/1, changed state\n" * 25_000
+    run = await run_device_job(
+        services,
+        device_lab,
+        "run_commands",
+        {
+            "targets": {"device_ids": [device_lab.inventory.device(leaf.name).id]},
+            "command_template_id": template,
+        },
+        credential_id=credential,
+    )
+    assert run.status == RunStatus.COMPLETED, run.error
+    row = (await target_rows(services, run.id))[leaf.name]
+    assert row.result is not None
+    logging_output, version_output = (o["output"] for o in row.result["outputs"])
+    assert len(logging_output) < 1_000_100
+    assert logging_output.endswith("more character(s)")
+    assert logging_output.startswith("%LINK-3-UPDOWN")
+    assert version_output.startswith("\n... ")
