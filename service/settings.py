@@ -51,7 +51,7 @@ class RedisSettings(BaseModel):
 class QueueSettings(BaseModel):
     default: str = "default"
     devices: str = "devices"
-    scheduler: str = "default"
+    scheduler: str = "scheduler"
 
     def names(self) -> list[str]:
         """Every distinct queue name, in a stable order."""

@@ -24,7 +24,7 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_the_shipped_settings_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPSJOBS_SETTINGS_FILE", str(Path(__file__).parent.parent / "settings.toml"))
     settings = Settings()
-    assert settings.queues.names() == ["default", "devices"]
+    assert settings.queues.names() == ["default", "devices", "scheduler"]
 
 
 @pytest.mark.parametrize(
