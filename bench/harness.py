@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import text
 
 from service.db.engine import SessionFactory, create_engine, create_session_factory
 from service.db.migrate import ensure_database, migrate
+from service.secrets import KeyRing
 from service.settings import (
     DatabaseSettings,
     QueueSettings,
+    SecretsSettings,
     Settings,
     WorkerSettings,
 )
@@ -32,8 +36,13 @@ BENCH_REDIS_URL = os.environ.get("OPSJOBS_BENCH_REDIS_URL", "redis://127.0.0.1:6
 BENCH_QUEUE = "bench"
 
 
+# The bench's own secrets key file, made on first use (workers load one at startup).
+BENCH_KEY_FILE = Path(tempfile.gettempdir()) / "opsjobs-bench" / "keys.json"
+
+
 def bench_settings() -> Settings:
     return Settings(
+        secrets=SecretsSettings(key_file=BENCH_KEY_FILE),
         database=DatabaseSettings(url=BENCH_DATABASE_URL, pool_size=20, max_overflow=10),
         redis=OpsRedisSettings(url=BENCH_REDIS_URL),
         queues=QueueSettings(default=BENCH_QUEUE, devices="bench-devices", scheduler="bench-sched"),
@@ -50,6 +59,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         "OPSJOBS_QUEUES__DEFAULT": settings.queues.default,
         "OPSJOBS_QUEUES__DEVICES": settings.queues.devices,
         "OPSJOBS_QUEUES__SCHEDULER": settings.queues.scheduler,
+        "OPSJOBS_SECRETS__KEY_FILE": str(settings.secrets.key_file),
     }
 
 
@@ -64,6 +74,7 @@ class BenchStores:
 async def bench_stores() -> AsyncIterator[BenchStores]:
     """A freshly migrated bench database and an empty bench Redis database."""
     settings = bench_settings()
+    await asyncio.to_thread(KeyRing.load, settings.secrets.key_file, create=True)
     await ensure_database(settings.database.url)
     engine = create_engine(settings.database)
     async with engine.begin() as conn:
