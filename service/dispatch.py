@@ -12,6 +12,7 @@ import contextlib
 import logging
 from typing import Any
 
+from arq.worker import Retry
 from pydantic import ValidationError
 
 from executors import get_executor
@@ -27,12 +28,19 @@ from service.worker_context import WorkerContext
 logger = logging.getLogger(__name__)
 
 WORKER_SHUTDOWN_REASON = "worker shut down; run returned to the queue"
+# How often a run queued behind another run of its schedule looks again.
+WAIT_RETRY_S = 5
 
 
 async def dispatch_job(ctx: WorkerContext, run_id: int) -> str:
     """Execute one run; returns the status it ended with (for arq's logs only)."""
     services = ctx["services"]
-    start = await runs.mark_running(services.sessions, run_id, services.worker_id)
+    try:
+        start = await runs.mark_running(services.sessions, run_id, services.worker_id)
+    except runs.RunMustWait as wait:
+        # Overlap policy "queue": try again later, still pending and cancellable meanwhile.
+        logger.info("run waits for run %s", wait.blocking_run_id, extra={"run_id": run_id})
+        raise Retry(defer=WAIT_RETRY_S) from None
     if start is None:
         logger.info("delivery of a run that is not pending ignored", extra={"run_id": run_id})
         return "ignored"

@@ -18,8 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from service import queueing
 from service.db.engine import SessionFactory, single_statement
@@ -53,6 +54,7 @@ class RunRequest:
     schedule_id: int | None = None
     scheduled_for: datetime | None = None
     retry_of_id: int | None = None
+    wait_for_run_id: int | None = None
     credential_id: int | None = None
     timeout_seconds: int | None = None
     max_attempts: int = 1
@@ -83,7 +85,7 @@ class RunEnd:
     progress: Progress | None = None
 
 
-def _row_values(request: RunRequest) -> dict[str, Any]:
+def row_values(request: RunRequest) -> dict[str, Any]:
     return {
         "job_type": request.job_type,
         "job_name": request.job_name,
@@ -95,6 +97,7 @@ def _row_values(request: RunRequest) -> dict[str, Any]:
         "schedule_id": request.schedule_id,
         "scheduled_for": request.scheduled_for,
         "retry_of_id": request.retry_of_id,
+        "wait_for_run_id": request.wait_for_run_id,
         "credential_id": request.credential_id,
         "timeout_seconds": request.timeout_seconds,
         "max_attempts": request.max_attempts,
@@ -109,7 +112,7 @@ async def insert_runs(session: AsyncSession, requests: Sequence[RunRequest]) -> 
         return []
     rows = await session.execute(
         insert(JobRun).returning(JobRun.id, sort_by_parameter_order=True),
-        [_row_values(request) for request in requests],
+        [row_values(request) for request in requests],
     )
     return [row.id for row in rows]
 
@@ -151,12 +154,17 @@ async def _current_status(session: AsyncSession, run_id: int) -> str | None:
 
 # Hot-path statements are built once (they are plain expressions, not resources) so each
 # execution skips statement construction.
+_BLOCKING = aliased(JobRun, name="blocking")
 _MARK_RUNNING = (
     update(JobRun)
     .where(
         JobRun.id == bindparam("run_id"),
         JobRun.status == RunStatus.PENDING.value,
         JobRun.cancel_requested_at.is_(None),
+        ~exists().where(
+            _BLOCKING.id == JobRun.wait_for_run_id,
+            _BLOCKING.status.in_([RunStatus.PENDING.value, RunStatus.RUNNING.value]),
+        ),
     )
     .values(
         status=RunStatus.RUNNING.value,
@@ -177,15 +185,38 @@ _MARK_RUNNING = (
 )
 
 
+class RunMustWait(Exception):
+    """The run queues behind another run of its schedule that has not ended yet."""
+
+    def __init__(self, blocking_run_id: int) -> None:
+        super().__init__(f"waiting for run {blocking_run_id}")
+        self.blocking_run_id = blocking_run_id
+
+
 async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) -> RunStart | None:
-    """Take a pending run (attempt + 1); None when it is not pending (duplicate delivery)."""
+    """Take a pending run (attempt + 1); None when it is not pending (duplicate delivery).
+
+    Raises :class:`RunMustWait` while the run it waits for is still pending or running.
+    """
     async with single_statement(sessions) as conn:
         row = (
             await conn.execute(_MARK_RUNNING, {"run_id": run_id, "worker_id": worker_id})
         ).one_or_none()
     if row is None:
         async with sessions() as session:
-            _refused(run_id, RunStatus.RUNNING, await _current_status(session, run_id))
+            current = (
+                await session.execute(
+                    select(JobRun.status, JobRun.wait_for_run_id).where(JobRun.id == run_id)
+                )
+            ).one_or_none()
+            if current is not None and current.status == RunStatus.PENDING.value:
+                blocking = current.wait_for_run_id
+                if blocking is not None and await _current_status(session, blocking) in (
+                    RunStatus.PENDING.value,
+                    RunStatus.RUNNING.value,
+                ):
+                    raise RunMustWait(blocking)
+            _refused(run_id, RunStatus.RUNNING, current.status if current else None)
         return None
     return RunStart(
         run_id=run_id,

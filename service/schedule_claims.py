@@ -17,8 +17,9 @@ are counted in the log.
 
 Overlap, judged against runs of the schedule that were pending or running before the claim:
 ``skip`` records the fire as skipped naming the blocking run; ``cancel_previous`` cancels
-the blocking run and runs; ``queue`` and ``allow`` run (a ``queue`` run waits in the job
-queue; fires of one ``run_all`` catch-up all run).
+the blocking run and runs; ``allow`` runs beside it; ``queue`` runs after it (the new run
+records ``wait_for_run_id`` and no worker takes it before that run has ended). Fires of one
+``run_all`` catch-up all run.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from service.db.engine import SessionFactory
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
 from service.errors import Conflict, InvalidInput, NotFound
 from service.run_requests import template_request
-from service.runs import RunRequest, request_cancel
+from service.runs import RunRequest, request_cancel, row_values
 from service.schedules import spec_of
 from service.scheduling import ScheduleSpec, due_fires, next_fire
 from service.settings import Settings
@@ -265,9 +266,12 @@ def _plan_schedule(
             reason = f"overlap: run {blocking[0]} is still {blocking[1]}"
             claim.rows.append(_row(request, fire, RunStatus.SKIPPED, now, reason=reason))
         else:
+            wait_for = None
             if blocking is not None and schedule.overlap_policy == "cancel_previous":
                 claim.cancels.append(blocking[0])
-            claim.rows.append(_row(request, fire, RunStatus.PENDING, now))
+            elif blocking is not None and schedule.overlap_policy == "queue":
+                wait_for = blocking[0]
+            claim.rows.append(_row(request, fire, RunStatus.PENDING, now, wait_for_run_id=wait_for))
             queued = True
     claim.advances.append(
         {"b_id": schedule.id, "b_next": plan.next_after, "b_last": now if queued else None}
@@ -313,20 +317,12 @@ def _row(
     *,
     reason: str | None = None,
     error: str | None = None,
+    wait_for_run_id: int | None = None,
 ) -> dict[str, Any]:
     return {
-        "job_type": request.job_type,
-        "job_name": request.job_name,
-        "queue": request.queue,
-        "parameters": dict(request.parameters),
-        "triggered_by": request.triggered_by.value,
-        "executed_by": request.executed_by,
-        "template_id": request.template_id,
-        "schedule_id": request.schedule_id,
+        **row_values(request),
         "scheduled_for": fire,
-        "credential_id": request.credential_id,
-        "timeout_seconds": request.timeout_seconds,
-        "max_attempts": request.max_attempts,
+        "wait_for_run_id": wait_for_run_id,
         "status": status.value,
         "reason": reason,
         "error": error,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import httpx
+import pytest
 from sqlalchemy import select
 
-from service import queueing, runs
+from service import dispatch, queueing, runs
 from service.db.models import JobRun, RunStatus, TriggeredBy
 from service.dispatch import dispatch_job
 from service.resources import Services
@@ -179,3 +181,22 @@ async def test_many_runs_complete_in_order_of_creation(services: Services) -> No
     assert sorted(row.result["message"] for row in rows if row.result) == sorted(
         f"m{i}" for i in range(50)
     )
+
+
+async def test_a_waiting_run_starts_once_the_run_it_waits_for_ends(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dispatch, "WAIT_RETRY_S", 0.1)
+    blocking = await runs.enqueue_run(services.sessions, services.redis, echo_request(services))
+    await queueing.discard_job(services.redis, blocking, services.settings.queues.default)
+    assert await runs.mark_running(services.sessions, blocking, "elsewhere") is not None
+    waiting_request = dataclasses.replace(echo_request(services), wait_for_run_id=blocking)
+    waiting = await runs.enqueue_run(services.sessions, services.redis, waiting_request)
+    async with running_worker(services.settings):
+        await asyncio.sleep(0.5)
+        async with services.sessions() as session:
+            assert (await session.get_one(JobRun, waiting)).status == RunStatus.PENDING
+        await runs.finish_run(services.sessions, blocking, 1, runs.RunEnd(RunStatus.COMPLETED))
+        finished = await wait_for_run(services.sessions, waiting, within=10)
+    assert finished.status == RunStatus.COMPLETED
+    assert finished.started_at is not None

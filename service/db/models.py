@@ -201,6 +201,10 @@ class JobRun(Base):
     retry_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("job_runs.id", ondelete="SET NULL"), index=True
     )
+    # Overlap policy "queue": this run starts only once that run has ended.
+    wait_for_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job_runs.id", ondelete="SET NULL")
+    )
     scheduled_for: Mapped[datetime | None] = mapped_column()
     job_name: Mapped[str] = mapped_column(String(255))
     job_type: Mapped[str] = mapped_column(String(64))

@@ -13,7 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from service import queueing
 from service.db.models import JobRun, JobSchedule, RunStatus, TriggeredBy
 from service.resources import Services
-from service.runs import RunRequest, insert_runs
+from service.runs import (
+    RunEnd,
+    RunMustWait,
+    RunRequest,
+    finish_run,
+    insert_runs,
+    mark_running,
+)
 from service.schedule_claims import MISSED, claim_due_schedules, last_tick, tick
 from service.settings import SchedulerSettings
 from tests.conftest import make_settings
@@ -247,6 +254,30 @@ async def test_overlap_queue_and_allow_run_beside_the_active_run(services: Servi
         assert statuses[blocking] == RunStatus.PENDING.value
         (new_run,) = report.queued
         assert statuses[new_run] == RunStatus.PENDING.value
+
+
+async def test_overlap_queue_starts_only_after_the_active_run_ends(services: Services) -> None:
+    template_id = await make_template(services.sessions)
+    schedule_id = await make_schedule(
+        services.sessions, template_id, NOW, overlap_policy="queue", job_identifier="serial"
+    )
+    blocking = await _blocking_run(services, schedule_id, template_id)
+    report = await claim_due_schedules(services, NOW, 10)
+    (waiting,) = report.queued
+    async with services.sessions() as session:
+        assert (await session.get_one(JobRun, waiting)).wait_for_run_id == blocking
+
+    with pytest.raises(RunMustWait) as raised:
+        await mark_running(services.sessions, waiting, "w")
+    assert raised.value.blocking_run_id == blocking
+    assert await mark_running(services.sessions, blocking, "w") is not None
+    with pytest.raises(RunMustWait):
+        await mark_running(services.sessions, waiting, "w")
+
+    await finish_run(services.sessions, blocking, 1, RunEnd(status=RunStatus.COMPLETED))
+    started = await mark_running(services.sessions, waiting, "w")
+    assert started is not None
+    assert started.attempt == 1
 
 
 async def test_parameters_the_template_rejects_fail_the_fire_visibly(services: Services) -> None:

@@ -142,6 +142,7 @@ def upgrade() -> None:
         sa.Column("template_id", sa.Integer(), nullable=True),
         sa.Column("schedule_id", sa.Integer(), nullable=True),
         sa.Column("retry_of_id", sa.BigInteger(), nullable=True),
+        sa.Column("wait_for_run_id", sa.BigInteger(), nullable=True),
         sa.Column("scheduled_for", sa.DateTime(timezone=True), nullable=True),
         sa.Column("job_name", sa.String(length=255), nullable=False),
         sa.Column("job_type", sa.String(length=64), nullable=False),
@@ -188,6 +189,12 @@ def upgrade() -> None:
             ["retry_of_id"],
             ["job_runs.id"],
             name=op.f("fk_job_runs_retry_of_id_job_runs"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["wait_for_run_id"],
+            ["job_runs.id"],
+            name=op.f("fk_job_runs_wait_for_run_id_job_runs"),
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
