@@ -16,7 +16,14 @@ from service.settings import Settings
 OPEN_PATHS = {"/healthz", "/readyz"}
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Routes a viewer may call although they are not GETs: read-only computations with a body.
-VIEWER_MAY = frozenset({("POST", "/api/job-schedules/preview")})
+# Previews only read (their POST carries an unsaved spec or tree).
+VIEWER_MAY = frozenset(
+    {
+        ("POST", "/api/job-schedules/preview"),
+        ("POST", "/api/inventories/preview"),
+        ("POST", "/api/inventories/1/preview"),
+    }
+)
 
 AsRole = Callable[[Role, str], AbstractAsyncContextManager[httpx.AsyncClient]]
 

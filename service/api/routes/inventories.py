@@ -209,7 +209,7 @@ async def create_inventory(
 
 @router.post("/preview", response_model=PreviewOut)
 async def preview_tree(
-    body: PreviewIn, caller: TemplatesWriter, resolver: ResolverDep, refresh: RefreshQuery = False
+    body: PreviewIn, caller: TemplatesReader, resolver: ResolverDep, refresh: RefreshQuery = False
 ) -> PreviewOut:
     """The devices an unsaved tree selects."""
     tree = parse_inventory_tree(body.tree)
@@ -226,7 +226,7 @@ async def get_inventory(
 @router.post("/{inventory_id}/preview", response_model=PreviewOut)
 async def preview_inventory(
     inventory_id: int,
-    caller: TemplatesWriter,
+    caller: TemplatesReader,
     session: SessionDep,
     resolver: ResolverDep,
     refresh: RefreshQuery = False,
