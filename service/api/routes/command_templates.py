@@ -24,6 +24,7 @@ from service.api.auth import (
     TemplatesWriter,
 )
 from service.api.deps import SessionDep
+from service.api.patching import refuse_nulls
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.db.device_models import CommandTemplate, CommandTemplateVersion
@@ -192,6 +193,7 @@ async def update_command_template(
     changes = body.model_dump(exclude_unset=True)
     note = changes.pop("change_note", None)
     content = changes.pop("content", None)
+    refuse_nulls(CommandTemplate, changes)
     for name, value in changes.items():
         setattr(row, name, value)
     if content is not None and content != row.content:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service.api.auth import Principal, TemplatesDeleter, TemplatesReader, TemplatesWriter
 from service.api.deps import SessionDep, SettingsDep
+from service.api.patching import refuse_nulls
 from service.api.routes.credentials import get_visible as get_visible_credential
 from service.api.schemas import Page
 from service.audit import record_audit
@@ -168,6 +169,7 @@ async def update_git_repository(
 ) -> GitRepositoryOut:
     row = await get_repository(session, repository_id)
     changes = body.model_dump(exclude_unset=True)
+    refuse_nulls(GitRepository, changes)
     await _check(changes, settings, session, caller)
     for name, value in changes.items():
         setattr(row, name, value)

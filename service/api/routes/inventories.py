@@ -24,6 +24,7 @@ from service.api.auth import (
     TemplatesWriter,
 )
 from service.api.deps import RedisDep, SessionDep, SettingsDep
+from service.api.patching import refuse_nulls
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.db.device_models import Inventory
@@ -248,6 +249,7 @@ async def update_inventory(
     row = await get_visible(session, caller, inventory_id)
     _may_change(caller, row)
     changes = body.model_dump(exclude_unset=True)
+    refuse_nulls(Inventory, changes)
     if "tree" in changes:
         changes["tree"] = _stored_tree(changes["tree"])
     for name, value in changes.items():

@@ -1,0 +1,26 @@
+"""Partial updates: a field sent as ``null`` may only clear a column that can be empty."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlalchemy.orm import DeclarativeBase
+
+from service.errors import InvalidInput
+
+
+def refuse_nulls(model: type[DeclarativeBase], changes: Mapping[str, Any]) -> None:
+    """A 422 naming every field sent as ``null`` whose column is NOT NULL."""
+    columns = cast(Table, model.__table__).columns
+    refused = [
+        name
+        for name, value in changes.items()
+        if value is None and name in columns and not columns[name].nullable
+    ]
+    if refused:
+        raise InvalidInput(
+            f"{', '.join(refused)} cannot be null",
+            details=[{"loc": ["body", name], "msg": "may not be null"} for name in refused],
+        )
