@@ -24,6 +24,9 @@ EDGES = tree_of(condition("role", "equals", "edge"))
         ("/api/command-templates", {"name": "show", "content": "show version"}, "name"),
         ("/api/inventories", {"name": "edges", "tree": EDGES}, "name"),
         ("/api/inventories", {"name": "edges", "tree": EDGES}, "tree"),
+        ("/api/job-templates", {"name": "echo", "job_type": "diag.echo"}, "name"),
+        ("/api/job-templates", {"name": "echo", "job_type": "diag.echo"}, "max_attempts"),
+        ("/api/job-templates", {"name": "echo", "job_type": "diag.echo"}, "is_global"),
     ],
 )
 async def test_null_for_a_required_field_is_422(

@@ -22,6 +22,7 @@ from service.api.auth import (
 )
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
+from service.api.patching import refuse_nulls
 from service.api.schemas import Page, RunOut
 from service.audit import record_audit
 from service.db.models import JobRun, JobSchedule, JobTemplate, TriggeredBy
@@ -212,6 +213,7 @@ async def update_template(
     if "config" in changes:
         executor = get_executor(template.job_type)
         changes["config"] = validate_config(executor, changes["config"] or {}, field="config")
+    refuse_nulls(JobTemplate, changes)
     for name, value in changes.items():
         setattr(template, name, value)
     try:
