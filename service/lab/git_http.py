@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from service.lab.http_server import LoopbackServer
 
 _UNAUTHORIZED = Response(
     "authentication required", status_code=401, headers={"WWW-Authenticate": 'Basic realm="lab"'}
@@ -34,16 +34,16 @@ class GitHttpLab:
         self._expected = "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode()
         self._host = host
         self.refused = 0
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._socket: socket.socket | None = None
+        self._server = LoopbackServer(
+            Starlette(routes=[Route("/{path:path}", self._serve, methods=["GET", "POST"])]),
+            host=host,
+        )
 
     def url(self, name: str) -> str:
         """The remote URL of the bare repository ``<root>/<name>.git``."""
-        if self._socket is None:
+        if not self._server.running:
             raise RuntimeError("the git lab is not started")
-        host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}/{name}.git"
+        return f"http://{self._server.host}:{self._server.port}/{name}.git"
 
     async def _serve(self, request: Request) -> Response:
         if request.headers.get("authorization") != self._expected:
@@ -89,29 +89,11 @@ class GitHttpLab:
 
     async def start(self) -> None:
         """Bind a free loopback port and start serving."""
-        app = Starlette(routes=[Route("/{path:path}", self._serve, methods=["GET", "POST"])])
-        config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", ws="none"
-        )
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((self._host, 0))
-        self._socket.listen(64)
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
-        while not self._server.started:
-            if self._task.done():
-                await self._task
-            await asyncio.sleep(0.01)
+        await self._server.start()
 
     async def stop(self) -> None:
         """Stop serving and release the port."""
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._task = None
+        await self._server.stop()
 
     async def __aenter__(self) -> Self:
         await self.start()

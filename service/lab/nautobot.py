@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from service.lab.http_server import LoopbackServer
 from service.lab.nautobot_inventory import LabDevice, LabInventory, LabLocation
 from service.lab.nautobot_query import FieldNode, GraphQLSyntaxError, parse_query, project
 
@@ -156,16 +155,6 @@ def execute(inventory: LabInventory, fields: tuple[FieldNode, ...]) -> dict[str,
     return data
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
-    # Created with an explicit IPPROTO_TCP so asyncio turns on TCP_NODELAY for accepted
-    # connections; without it every keep-alive response waits out a delayed ACK (~40 ms).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    return sock
-
-
 class NautobotLab:
     """The simulator's HTTP server on a loopback port (``port=0`` picks a free one).
 
@@ -187,19 +176,23 @@ class NautobotLab:
         self.fail_next = 0
         self.requests = 0
         self.queries: list[str] = []
-        self._host = host
-        self._port = port
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._socket: socket.socket | None = None
+        self._server = LoopbackServer(
+            Starlette(
+                routes=[
+                    Route("/api/graphql/", self._graphql, methods=["POST"]),
+                    Route("/api/dcim/devices/{device_id}/", self._patch_device, methods=["PATCH"]),
+                ]
+            ),
+            host=host,
+            port=port,
+        )
 
     @property
     def url(self) -> str:
         """The base URL (``http://127.0.0.1:<port>``) to give a Nautobot client."""
-        if self._socket is None:
+        if not self._server.running:
             raise RuntimeError("the Nautobot lab is not started")
-        host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self._server.host}:{self._server.port}"
 
     async def _graphql(self, request: Request) -> JSONResponse:
         if self.latency:
@@ -254,36 +247,11 @@ class NautobotLab:
 
     async def start(self) -> None:
         """Bind the port and start serving."""
-        app = Starlette(
-            routes=[
-                Route("/api/graphql/", self._graphql, methods=["POST"]),
-                Route("/api/dcim/devices/{device_id}/", self._patch_device, methods=["PATCH"]),
-            ]
-        )
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=1,
-        )
-        self._socket = _listening_socket(self._host, self._port)
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
-        while not self._server.started:
-            if self._task.done():
-                await self._task
-            await asyncio.sleep(0.01)
+        await self._server.start()
 
     async def stop(self) -> None:
         """Stop serving and release the port."""
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._task = None
+        await self._server.stop()
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -29,9 +29,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from service.lab.http_server import LoopbackServer, ServerTls
 from service.lab.nifi_app import build_app
 from service.lab.nifi_instance import DEFAULT_VERSION, FailureMode, LabInstance
-from service.lab.nifi_server import LoopbackServer, ServerTls
 from service.lab.nifi_topology import LabFlow
 
 __all__ = ["FailureMode", "LabFlow", "LabInstance", "NifiLab", "ServerTls"]
