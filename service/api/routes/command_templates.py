@@ -13,23 +13,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from service.api.auth import (
-    Forbidden,
-    Principal,
     TemplatesDeleter,
     TemplatesReader,
     TemplatesWriter,
 )
 from service.api.deps import SessionDep
+from service.api.ownership import get_visible, require_owner, visible_to
 from service.api.patching import refuse_nulls
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.db.device_models import CommandTemplate, CommandTemplateVersion
 from service.devices.command_templates import MAX_TEMPLATE_CHARS, validate_template
-from service.errors import Conflict, NotFound
+from service.errors import Conflict
 
 router = APIRouter(prefix="/api/command-templates", tags=["command-templates"])
 
@@ -82,30 +81,6 @@ class VersionOut(BaseModel):
     created_at: datetime
 
 
-def visible_to(caller: Principal) -> ColumnElement[bool]:
-    if caller.is_admin:
-        return CommandTemplate.id.is_not(None)
-    return or_(CommandTemplate.is_global, CommandTemplate.owner == caller.username)
-
-
-async def get_visible(
-    session: SessionDep, caller: Principal, template_id: int, *, for_update: bool = False
-) -> CommandTemplate:
-    """A template the caller may see, else 404 (private ones do not leak).
-
-    ``for_update`` locks the row, so two concurrent edits number their versions in turn.
-    """
-    row = await session.get(CommandTemplate, template_id, with_for_update=for_update)
-    if row is None or not caller.may_see(row.is_global, row.owner):
-        raise NotFound(f"command template {template_id} does not exist")
-    return row
-
-
-def _may_change(caller: Principal, row: CommandTemplate) -> None:
-    if not caller.is_admin and row.owner != caller.username:
-        raise Forbidden("only the owner or an admin may change this command template")
-
-
 def _conflict(name: str) -> Conflict:
     return Conflict(f"a command template named {name!r} already exists in this scope")
 
@@ -117,7 +92,7 @@ async def list_command_templates(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Page[CommandTemplateOut]:
-    condition = visible_to(caller)
+    condition = visible_to(CommandTemplate, caller)
     total = await session.scalar(select(func.count()).select_from(CommandTemplate).where(condition))
     rows = await session.scalars(
         select(CommandTemplate)
@@ -176,7 +151,9 @@ async def create_command_template(
 async def get_command_template(
     template_id: int, caller: TemplatesReader, session: SessionDep
 ) -> CommandTemplateOut:
-    return CommandTemplateOut.model_validate(await get_visible(session, caller, template_id))
+    return CommandTemplateOut.model_validate(
+        await get_visible(session, CommandTemplate, template_id, caller, label="command template")
+    )
 
 
 @router.patch("/{template_id}", response_model=CommandTemplateOut)
@@ -188,8 +165,10 @@ async def update_command_template(
     session: SessionDep,
 ) -> CommandTemplateOut:
     """Change a template; new content becomes the next version (old ones are kept)."""
-    row = await get_visible(session, caller, template_id, for_update=True)
-    _may_change(caller, row)
+    row = await get_visible(
+        session, CommandTemplate, template_id, caller, label="command template", for_update=True
+    )
+    require_owner(caller, row, label="command template")
     changes = body.model_dump(exclude_unset=True)
     note = changes.pop("change_note", None)
     content = changes.pop("content", None)
@@ -233,7 +212,7 @@ async def list_versions(
     template_id: int, caller: TemplatesReader, session: SessionDep
 ) -> list[VersionOut]:
     """Every version of the template, newest first."""
-    await get_visible(session, caller, template_id)
+    await get_visible(session, CommandTemplate, template_id, caller, label="command template")
     rows = await session.scalars(
         select(CommandTemplateVersion)
         .where(CommandTemplateVersion.template_id == template_id)
@@ -246,8 +225,8 @@ async def list_versions(
 async def delete_command_template(
     template_id: int, caller: TemplatesDeleter, request: Request, session: SessionDep
 ) -> Response:
-    row = await get_visible(session, caller, template_id)
-    _may_change(caller, row)
+    row = await get_visible(session, CommandTemplate, template_id, caller, label="command template")
+    require_owner(caller, row, label="command template")
     await session.delete(row)
     record_audit(
         session,

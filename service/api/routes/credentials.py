@@ -7,23 +7,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 
 from service.api.auth import (
     CredentialsDeleter,
     CredentialsReader,
     CredentialsWriter,
-    Forbidden,
-    Principal,
 )
 from service.api.deps import KeysDep, SessionDep
+from service.api.ownership import get_visible, require_owner, visible_to
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.credentials import check_secrets, credential_status, seal
 from service.db.security_models import Credential, CredentialType
-from service.errors import Conflict, NotFound
+from service.errors import Conflict
 
 router = APIRouter(prefix="/api/credentials", tags=["credentials"])
 
@@ -109,20 +107,6 @@ class CredentialOut(BaseModel):
 SECRET_NAMES = ("password", "ssh_key", "passphrase", "token")
 
 
-def visible_to(caller: Principal) -> ColumnElement[bool]:
-    if caller.is_admin:
-        return Credential.id.is_not(None)
-    return or_(Credential.is_global, Credential.owner == caller.username)
-
-
-async def get_visible(session: SessionDep, caller: Principal, credential_id: int) -> Credential:
-    """A credential the caller may see and use, else 404 (private ones do not leak)."""
-    row = await session.get(Credential, credential_id)
-    if row is None or not caller.may_see(row.is_global, row.owner):
-        raise NotFound(f"credential {credential_id} does not exist")
-    return row
-
-
 @router.get("", response_model=Page[CredentialOut])
 async def list_credentials(
     caller: CredentialsReader,
@@ -133,7 +117,7 @@ async def list_credentials(
     return await paginate(
         session,
         Credential,
-        where=[visible_to(caller)],
+        where=[visible_to(Credential, caller)],
         order_by=[Credential.name, Credential.id],
         page=page,
         page_size=page_size,
@@ -186,12 +170,9 @@ async def create_credential(
 async def get_credential(
     credential_id: int, caller: CredentialsReader, session: SessionDep
 ) -> CredentialOut:
-    return CredentialOut.of(await get_visible(session, caller, credential_id))
-
-
-def _may_change(caller: Principal, row: Credential) -> None:
-    if not caller.is_admin and row.owner != caller.username:
-        raise Forbidden("only the owner or an admin may change this credential")
+    return CredentialOut.of(
+        await get_visible(session, Credential, credential_id, caller, label="credential")
+    )
 
 
 @router.patch("/{credential_id}", response_model=CredentialOut)
@@ -203,8 +184,8 @@ async def update_credential(
     session: SessionDep,
     keys: KeysDep,
 ) -> CredentialOut:
-    row = await get_visible(session, caller, credential_id)
-    _may_change(caller, row)
+    row = await get_visible(session, Credential, credential_id, caller, label="credential")
+    require_owner(caller, row, label="credential")
     changes = body.model_dump(exclude_unset=True)
     new_secrets = {name: changes.pop(name) for name in SECRET_NAMES if name in changes}
     for name, value in changes.items():
@@ -234,8 +215,8 @@ async def update_credential(
 async def delete_credential(
     credential_id: int, caller: CredentialsDeleter, request: Request, session: SessionDep
 ) -> Response:
-    row = await get_visible(session, caller, credential_id)
-    _may_change(caller, row)
+    row = await get_visible(session, Credential, credential_id, caller, label="credential")
+    require_owner(caller, row, label="credential")
     await session.delete(row)
     try:
         await session.flush()

@@ -18,11 +18,12 @@ from sqlalchemy.exc import IntegrityError
 
 from service.api.auth import Principal, TemplatesDeleter, TemplatesReader, TemplatesWriter
 from service.api.deps import SessionDep, SettingsDep
+from service.api.ownership import get_visible
 from service.api.patching import refuse_nulls
-from service.api.routes.credentials import get_visible as get_visible_credential
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.db.device_models import GitRepository
+from service.db.security_models import Credential
 from service.errors import Conflict, NotFound
 from service.gitstore.repositories import validate_branch, validate_local_path, validate_remote_url
 from service.settings import Settings
@@ -86,7 +87,7 @@ async def _check(
     if values.get("branch") is not None:
         validate_branch(values["branch"])
     if values.get("credential_id") is not None:
-        await get_visible_credential(session, caller, values["credential_id"])
+        await get_visible(session, Credential, values["credential_id"], caller, label="credential")
 
 
 async def get_repository(session: SessionDep, repository_id: int) -> GitRepository:

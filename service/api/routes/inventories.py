@@ -13,23 +13,22 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from service.api.auth import (
-    Forbidden,
-    Principal,
     TemplatesDeleter,
     TemplatesReader,
     TemplatesWriter,
 )
 from service.api.deps import RedisDep, SessionDep, SettingsDep
+from service.api.ownership import get_visible, require_owner, visible_to
 from service.api.patching import refuse_nulls
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.db.device_models import Inventory
 from service.devices.targeting import DeviceResolver, Resolution
-from service.errors import Conflict, NotFound
+from service.errors import Conflict
 from service.inventory.conditions import parse_inventory_tree
 from service.inventory.device import Device
 from service.inventory.nautobot import NautobotClient
@@ -134,25 +133,6 @@ def _stored_tree(raw: Any) -> dict[str, Any]:
     return tree
 
 
-def visible_to(caller: Principal) -> ColumnElement[bool]:
-    if caller.is_admin:
-        return Inventory.id.is_not(None)
-    return or_(Inventory.is_global, Inventory.owner == caller.username)
-
-
-async def get_visible(session: SessionDep, caller: Principal, inventory_id: int) -> Inventory:
-    """An inventory the caller may see, else 404 (private ones do not leak)."""
-    row = await session.get(Inventory, inventory_id)
-    if row is None or not caller.may_see(row.is_global, row.owner):
-        raise NotFound(f"inventory {inventory_id} does not exist")
-    return row
-
-
-def _may_change(caller: Principal, row: Inventory) -> None:
-    if not caller.is_admin and row.owner != caller.username:
-        raise Forbidden("only the owner or an admin may change this inventory")
-
-
 @router.get("", response_model=Page[InventoryOut])
 async def list_inventories(
     caller: TemplatesReader,
@@ -160,7 +140,7 @@ async def list_inventories(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Page[InventoryOut]:
-    condition = visible_to(caller)
+    condition = visible_to(Inventory, caller)
     total = await session.scalar(select(func.count()).select_from(Inventory).where(condition))
     rows = await session.scalars(
         select(Inventory)
@@ -221,7 +201,9 @@ async def preview_tree(
 async def get_inventory(
     inventory_id: int, caller: TemplatesReader, session: SessionDep
 ) -> InventoryOut:
-    return InventoryOut.model_validate(await get_visible(session, caller, inventory_id))
+    return InventoryOut.model_validate(
+        await get_visible(session, Inventory, inventory_id, caller, label="inventory")
+    )
 
 
 @router.post("/{inventory_id}/preview", response_model=PreviewOut)
@@ -233,7 +215,7 @@ async def preview_inventory(
     refresh: RefreshQuery = False,
 ) -> PreviewOut:
     """The devices a saved inventory selects now."""
-    row = await get_visible(session, caller, inventory_id)
+    row = await get_visible(session, Inventory, inventory_id, caller, label="inventory")
     tree = parse_inventory_tree(row.tree)
     return PreviewOut.of(await resolver.resolve_tree(tree, refresh=refresh))
 
@@ -246,8 +228,8 @@ async def update_inventory(
     request: Request,
     session: SessionDep,
 ) -> InventoryOut:
-    row = await get_visible(session, caller, inventory_id)
-    _may_change(caller, row)
+    row = await get_visible(session, Inventory, inventory_id, caller, label="inventory")
+    require_owner(caller, row, label="inventory")
     changes = body.model_dump(exclude_unset=True)
     refuse_nulls(Inventory, changes)
     if "tree" in changes:
@@ -276,8 +258,8 @@ async def update_inventory(
 async def delete_inventory(
     inventory_id: int, caller: TemplatesDeleter, request: Request, session: SessionDep
 ) -> Response:
-    row = await get_visible(session, caller, inventory_id)
-    _may_change(caller, row)
+    row = await get_visible(session, Inventory, inventory_id, caller, label="inventory")
+    require_owner(caller, row, label="inventory")
     await session.delete(row)
     record_audit(
         session,

@@ -7,26 +7,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from executors import get_executor, job_types
 from service import runs
 from service.api.auth import (
-    Forbidden,
-    Principal,
     RunsExecutor,
     TemplatesDeleter,
     TemplatesReader,
     TemplatesWriter,
 )
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
+from service.api.ownership import get_visible, require_owner, visible_to
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.patching import refuse_nulls
 from service.api.schemas import Page, RunOut
 from service.audit import record_audit
 from service.db.models import JobRun, JobSchedule, JobTemplate, TriggeredBy
-from service.errors import Conflict, NotFound
+from service.errors import Conflict
 from service.run_requests import queue_for, template_request, validate_config
 
 router = APIRouter(prefix="/api/job-templates", tags=["job-templates"])
@@ -95,25 +94,6 @@ class RunTemplateIn(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
-def visible_to(caller: Principal) -> ColumnElement[bool]:
-    if caller.is_admin:
-        return JobTemplate.id.is_not(None)
-    return or_(JobTemplate.is_global, JobTemplate.owner == caller.username)
-
-
-async def get_visible(session: SessionDep, caller: Principal, template_id: int) -> JobTemplate:
-    """A template the caller may see and use, else 404 (private ones do not leak)."""
-    template = await session.get(JobTemplate, template_id)
-    if template is None or not caller.may_see(template.is_global, template.owner):
-        raise NotFound(f"job template {template_id} does not exist")
-    return template
-
-
-def _may_change(caller: Principal, template: JobTemplate) -> None:
-    if not caller.is_admin and template.owner != caller.username:
-        raise Forbidden("only the owner or an admin may change this template")
-
-
 def _name_taken(name: str) -> Conflict:
     return Conflict(f"a job template named {name!r} already exists in this scope")
 
@@ -142,7 +122,7 @@ async def list_templates(
     page_size: PageSizeQuery = 50,
     job_type: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[TemplateOut]:
-    conditions = [visible_to(caller)]
+    conditions = [visible_to(JobTemplate, caller)]
     if job_type:
         conditions.append(JobTemplate.job_type == job_type)
     return await paginate(
@@ -196,7 +176,9 @@ async def create_template(
 async def get_template(
     template_id: int, caller: TemplatesReader, session: SessionDep
 ) -> TemplateOut:
-    return TemplateOut.model_validate(await get_visible(session, caller, template_id))
+    return TemplateOut.model_validate(
+        await get_visible(session, JobTemplate, template_id, caller, label="job template")
+    )
 
 
 @router.patch("/{template_id}", response_model=TemplateOut)
@@ -207,8 +189,8 @@ async def update_template(
     request: Request,
     session: SessionDep,
 ) -> TemplateOut:
-    template = await get_visible(session, caller, template_id)
-    _may_change(caller, template)
+    template = await get_visible(session, JobTemplate, template_id, caller, label="job template")
+    require_owner(caller, template, label="job template")
     changes = body.model_dump(exclude_unset=True)
     if "config" in changes:
         executor = get_executor(template.job_type)
@@ -246,8 +228,8 @@ async def delete_template(
 
     Its runs stay, keeping their name and type snapshots.
     """
-    template = await get_visible(session, caller, template_id)
-    _may_change(caller, template)
+    template = await get_visible(session, JobTemplate, template_id, caller, label="job template")
+    require_owner(caller, template, label="job template")
     schedule_ids = list(
         await session.scalars(select(JobSchedule.id).where(JobSchedule.template_id == template_id))
     )
@@ -285,7 +267,9 @@ async def run_template(
 ) -> RunOut:
     """Run a template now, with parameter overrides validated against its Config."""
     async with sessions() as session:
-        template = await get_visible(session, caller, template_id)
+        template = await get_visible(
+            session, JobTemplate, template_id, caller, label="job template"
+        )
     run_request = template_request(
         settings,
         template,
