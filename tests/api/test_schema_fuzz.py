@@ -65,7 +65,7 @@ def api_process(services: Services) -> Iterator[str]:
         "OPSJOBS_API__PORT": str(port),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "--log-level", "CRITICAL", "api"], env=env
+        [sys.executable, "-m", "service.cli", "--log-level", "ERROR", "api"], env=env
     )
     url = f"http://127.0.0.1:{port}"
     try:
