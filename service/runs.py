@@ -18,13 +18,20 @@ from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy import bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import Update, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from service import queueing
 from service.db.engine import SessionFactory, single_statement
-from service.db.models import JobRun, JobRunTarget, RunStatus, TargetStatus, TriggeredBy
+from service.db.models import (
+    TERMINAL_STATUSES,
+    JobRun,
+    JobRunTarget,
+    RunStatus,
+    TargetStatus,
+    TriggeredBy,
+)
 from service.errors import Conflict, NotFound
 from service.reporting import Progress
 
@@ -229,27 +236,36 @@ async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) ->
     )
 
 
-_FINISH = (
-    update(JobRun)
-    .where(
-        JobRun.id == bindparam("p_run_id"),
-        JobRun.attempt == bindparam("p_attempt"),
-        JobRun.status.in_(bindparam("p_allowed", expanding=True)),
+def _finish_statement(status: RunStatus) -> Update:
+    """The guarded UPDATE ending a run as ``status`` (one per status: no per-call expansion)."""
+    return (
+        update(JobRun)
+        .where(
+            JobRun.id == bindparam("p_run_id"),
+            JobRun.attempt == bindparam("p_attempt"),
+            JobRun.status.in_([allowed.value for allowed in ALLOWED_FROM[status]]),
+        )
+        .values(
+            status=status.value,
+            outcome=bindparam("p_outcome"),
+            summary=bindparam("p_summary"),
+            result=bindparam("p_result", type_=JobRun.result.type),
+            error=bindparam("p_error"),
+            reason=bindparam("p_reason"),
+            finished_at=func.now(),
+            progress_current=func.coalesce(
+                bindparam("p_progress_current"), JobRun.progress_current
+            ),
+            progress_total=func.coalesce(bindparam("p_progress_total"), JobRun.progress_total),
+            progress_message=func.coalesce(
+                bindparam("p_progress_message"), JobRun.progress_message
+            ),
+        )
+        .returning(JobRun.id)
     )
-    .values(
-        status=bindparam("p_status"),
-        outcome=bindparam("p_outcome"),
-        summary=bindparam("p_summary"),
-        result=bindparam("p_result", type_=JobRun.result.type),
-        error=bindparam("p_error"),
-        reason=bindparam("p_reason"),
-        finished_at=func.now(),
-        progress_current=func.coalesce(bindparam("p_progress_current"), JobRun.progress_current),
-        progress_total=func.coalesce(bindparam("p_progress_total"), JobRun.progress_total),
-        progress_message=func.coalesce(bindparam("p_progress_message"), JobRun.progress_message),
-    )
-    .returning(JobRun.id)
-)
+
+
+_FINISH = {status: _finish_statement(status) for status in TERMINAL_STATUSES}
 
 
 async def finish_run(
@@ -264,8 +280,6 @@ async def finish_run(
     params = {
         "p_run_id": run_id,
         "p_attempt": attempt,
-        "p_allowed": [status.value for status in ALLOWED_FROM[end.status]],
-        "p_status": end.status.value,
         "p_outcome": end.outcome,
         "p_summary": end.summary,
         "p_result": end.result,
@@ -277,14 +291,14 @@ async def finish_run(
     }
     if not has_targets:
         async with single_statement(sessions) as conn:
-            recorded = (await conn.execute(_FINISH, params)).first() is not None
+            recorded = (await conn.execute(_FINISH[end.status], params)).first() is not None
         if not recorded:
             async with sessions() as session:
                 _refused(run_id, end.status, await _current_status(session, run_id))
         return recorded
     async with sessions.begin() as session:
         conn = await session.connection()
-        if (await conn.execute(_FINISH, params)).first() is None:
+        if (await conn.execute(_FINISH[end.status], params)).first() is None:
             _refused(run_id, end.status, await _current_status(session, run_id))
             return False
         # Targets that never finished end with the run: nothing stays "running" forever.

@@ -39,8 +39,9 @@ async def single_statement(sessions: SessionFactory) -> AsyncIterator[AsyncConne
 
     Saves the BEGIN and COMMIT round trips a session transaction would add.
     """
-    async with sessions() as session:
-        yield await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    engine: AsyncEngine = sessions.kw["bind"]
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def redacted_url(url: str) -> str:

@@ -177,17 +177,11 @@ class JobRun(Base):
             text("queued_at DESC"),
             text("id DESC"),
         ),
-        Index(
-            "ix_job_runs_heartbeat",
-            "heartbeat_at",
-            postgresql_where=text("status = 'running'"),
-        ),
-        Index("ix_job_runs_pending", "queued_at", postgresql_where=text("status = 'pending'")),
         # The scheduler's overlap check: the active run of each claimed schedule.
         Index(
             "ix_job_runs_active_schedule",
             "schedule_id",
-            postgresql_where=text("status IN ('pending', 'running')"),
+            postgresql_where=text("schedule_id IS NOT NULL AND status IN ('pending', 'running')"),
         ),
     )
 
@@ -195,8 +189,9 @@ class JobRun(Base):
     template_id: Mapped[int | None] = mapped_column(
         ForeignKey("job_templates.id", ondelete="SET NULL"), index=True
     )
+    # Indexed by uq_job_runs_schedule_fire, whose first column it is.
     schedule_id: Mapped[int | None] = mapped_column(
-        ForeignKey("job_schedules.id", ondelete="SET NULL"), index=True
+        ForeignKey("job_schedules.id", ondelete="SET NULL")
     )
     retry_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("job_runs.id", ondelete="SET NULL"), index=True

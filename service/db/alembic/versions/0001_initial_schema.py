@@ -213,13 +213,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("schedule_id", "scheduled_for", name="uq_job_runs_schedule_fire"),
     )
     op.create_index(
-        "ix_job_runs_heartbeat",
-        "job_runs",
-        ["heartbeat_at"],
-        unique=False,
-        postgresql_where=sa.text("status = 'running'"),
-    )
-    op.create_index(
         "ix_job_runs_job_type_queued_at",
         "job_runs",
         ["job_type", sa.literal_column("queued_at DESC")],
@@ -241,14 +234,7 @@ def upgrade() -> None:
         "job_runs",
         ["schedule_id"],
         unique=False,
-        postgresql_where=sa.text("status IN ('pending', 'running')"),
-    )
-    op.create_index(
-        "ix_job_runs_pending",
-        "job_runs",
-        ["queued_at"],
-        unique=False,
-        postgresql_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("schedule_id IS NOT NULL AND status IN ('pending', 'running')"),
     )
     op.create_index(
         "ix_job_runs_queued_at_id",
@@ -257,7 +243,6 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(op.f("ix_job_runs_retry_of_id"), "job_runs", ["retry_of_id"], unique=False)
-    op.create_index(op.f("ix_job_runs_schedule_id"), "job_runs", ["schedule_id"], unique=False)
     op.create_index(
         "ix_job_runs_status_queued_at",
         "job_runs",
@@ -303,20 +288,11 @@ def downgrade() -> None:
     op.drop_table("job_run_targets")
     op.drop_index(op.f("ix_job_runs_template_id"), table_name="job_runs")
     op.drop_index("ix_job_runs_status_queued_at", table_name="job_runs")
-    op.drop_index(op.f("ix_job_runs_schedule_id"), table_name="job_runs")
     op.drop_index(op.f("ix_job_runs_retry_of_id"), table_name="job_runs")
     op.drop_index("ix_job_runs_queued_at_id", table_name="job_runs")
     op.drop_index("ix_job_runs_active_schedule", table_name="job_runs")
-    op.drop_index(
-        "ix_job_runs_pending", table_name="job_runs", postgresql_where=sa.text("status = 'pending'")
-    )
     op.drop_index("ix_job_runs_job_type_status_queued_at", table_name="job_runs")
     op.drop_index("ix_job_runs_job_type_queued_at", table_name="job_runs")
-    op.drop_index(
-        "ix_job_runs_heartbeat",
-        table_name="job_runs",
-        postgresql_where=sa.text("status = 'running'"),
-    )
     op.drop_table("job_runs")
     op.drop_index(op.f("ix_job_schedules_template_id"), table_name="job_schedules")
     op.drop_index(op.f("ix_job_schedules_owner"), table_name="job_schedules")
