@@ -12,7 +12,7 @@ worker that lost its run to the reaper (the ``attempt`` guard), changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -137,11 +137,27 @@ async def enqueue_runs(
 
 async def enqueue_run(sessions: SessionFactory, redis: ArqRedis, request: RunRequest) -> int:
     """Create one pending run and queue it; returns the run id."""
-    (run_id,) = await enqueue_runs(sessions, redis, [request])
+    run_id = (await enqueue_run_row(sessions, redis, request)).id
     logger.info(
         "run queued", extra={"run_id": run_id, "job_type": request.job_type, "queue": request.queue}
     )
     return run_id
+
+
+async def enqueue_run_row(
+    sessions: SessionFactory,
+    redis: ArqRedis,
+    request: RunRequest,
+    *,
+    with_run: Callable[[AsyncSession, JobRun], None] | None = None,
+) -> JobRun:
+    """``enqueue_run`` returning the new row; ``with_run`` adds to its transaction (audit)."""
+    async with sessions.begin() as session:
+        run = (await session.scalars(insert(JobRun).returning(JobRun), [row_values(request)])).one()
+        if with_run is not None:
+            with_run(session, run)
+    await queueing.enqueue_dispatch(redis, run.id, request.queue)
+    return run
 
 
 def _refused(run_id: int, to: RunStatus, current: str | None) -> None:

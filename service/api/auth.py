@@ -15,9 +15,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
-from service.db.engine import SessionFactory
+from service.db.engine import SessionFactory, single_statement
 from service.db.security_models import ApiToken, Role
 from service.errors import OpsjobsError
 
@@ -113,6 +113,20 @@ async def create_token(
     return row, token
 
 
+# One autocommit SELECT per request; last_used_at is written only when it is stale.
+_TOKEN_LOOKUP = select(
+    ApiToken.id,
+    ApiToken.username,
+    ApiToken.role,
+    (
+        ApiToken.last_used_at.is_(None)
+        | (ApiToken.last_used_at < func.now() - LAST_USED_RESOLUTION)
+    ).label("stale"),
+).where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None))
+_TOUCH_TOKEN = (
+    update(ApiToken).where(ApiToken.id == bindparam("token_id")).values(last_used_at=func.now())
+)
+
 _bearer = HTTPBearer(auto_error=False, description="An opsjobs API token (ojt_…)")
 
 
@@ -125,26 +139,12 @@ async def authenticate(
         raise Unauthorized("missing bearer token")
     sessions: SessionFactory = request.state.sessions
     digest = hash_token(credentials.credentials)
-    async with sessions() as session:
-        row = (
-            await session.execute(
-                select(ApiToken.id, ApiToken.username, ApiToken.role, ApiToken.last_used_at).where(
-                    ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None)
-                )
-            )
-        ).one_or_none()
+    async with single_statement(sessions) as conn:
+        row = (await conn.execute(_TOKEN_LOOKUP, {"digest": digest})).one_or_none()
         if row is None:
             raise Unauthorized("invalid or revoked token")
-        await session.execute(
-            update(ApiToken)
-            .where(
-                ApiToken.id == row.id,
-                (ApiToken.last_used_at.is_(None))
-                | (ApiToken.last_used_at < func.now() - LAST_USED_RESOLUTION),
-            )
-            .values(last_used_at=func.now())
-        )
-        await session.commit()
+        if row.stale:
+            await conn.execute(_TOUCH_TOKEN, {"token_id": row.id})
     return Principal(username=row.username, role=Role(row.role), token_id=row.id)
 
 

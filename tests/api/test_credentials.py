@@ -153,3 +153,13 @@ async def test_rotation_keeps_running_readers_working(
         assert set(key_file["keys"]) == set(rotated.keys)
     finally:
         ring.save()
+
+
+@pytest.mark.parametrize("field", ["name", "is_active"])
+async def test_null_for_a_required_field_is_422(client: httpx.AsyncClient, field: str) -> None:
+    created = (
+        await client.post("/api/credentials", json={"name": "n", "type": "token", "token": "t"})
+    ).json()
+    response = await client.patch(f"/api/credentials/{created['id']}", json={field: None})
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["loc"][-1] == field

@@ -17,6 +17,7 @@ from service.api.auth import (
 from service.api.deps import KeysDep, SessionDep
 from service.api.ownership import get_visible, require_owner, visible_to
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
+from service.api.patching import refuse_nulls
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.credentials import check_secrets, credential_status, seal
@@ -188,6 +189,7 @@ async def update_credential(
     require_owner(caller, row, label="credential")
     changes = body.model_dump(exclude_unset=True)
     new_secrets = {name: changes.pop(name) for name in SECRET_NAMES if name in changes}
+    refuse_nulls(Credential, changes)
     for name, value in changes.items():
         setattr(row, name, value)
     if new_secrets:

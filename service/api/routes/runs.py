@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import runs
 from service.api.auth import RunsExecutor, RunsReader
@@ -87,18 +88,19 @@ async def create_run(
         queue=body.queue,
         timeout_seconds=body.timeout_seconds,
     )
-    run_id = await runs.enqueue_run(sessions, redis, run_request)
-    async with sessions.begin() as session:
+
+    def audit(session: AsyncSession, run: JobRun) -> None:
         record_audit(
             session,
             actor=caller.username,
             action="run",
             resource_type="job_run",
-            resource_id=run_id,
+            resource_id=run.id,
             request=request,
-            details={"job_type": run_request.job_type},
+            details={"job_type": run.job_type},
         )
-        run = await session.get_one(JobRun, run_id)
+
+    run = await runs.enqueue_run_row(sessions, redis, run_request, with_run=audit)
     return RunOut.of(run)
 
 
