@@ -6,6 +6,7 @@ Same poll delay, concurrency and Redis as the opsjobs worker in the same bench r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from typing import Any
 
@@ -25,15 +26,16 @@ async def main(queue: str) -> None:
         functions=[func(noop, name="noop", keep_result=0)],
         queue_name=queue,
         redis_settings=RedisSettings.from_dsn(settings.redis.url),
-        burst=True,
-        handle_signals=False,
+        burst=False,
         max_jobs=settings.worker.max_jobs,
         poll_delay=settings.worker.poll_delay,
         keep_result=0,
         log_results=False,
     )
+    # Runs until SIGTERM, like an opsjobs worker; the bench measures it once it is polling.
     try:
-        await worker.main()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker.async_run()
     finally:
         await worker.close()
 
