@@ -35,8 +35,9 @@ class WorkersOut(BaseModel):
 @router.get("", response_model=WorkersOut)
 async def list_workers(caller: QueuesReader, redis: RedisDep) -> WorkersOut:
     """Live workers (heartbeat not expired), by queue, with the runs each is running."""
-    now = datetime.now(UTC)
     workers = await live_workers(redis)
+    # Read after the beats, so no beat is younger than "now".
+    now = datetime.now(UTC)
     by_queue: dict[str, int] = {}
     for worker in workers:
         by_queue[worker.queue] = by_queue.get(worker.queue, 0) + 1
@@ -51,7 +52,7 @@ async def list_workers(caller: QueuesReader, redis: RedisDep) -> WorkersOut:
                 version=worker.version,
                 started_at=worker.started_at,
                 beat_at=worker.beat_at,
-                beat_age_seconds=round((now - worker.beat_at).total_seconds(), 3),
+                beat_age_seconds=max(0.0, round((now - worker.beat_at).total_seconds(), 3)),
             )
             for worker in workers
         ],
