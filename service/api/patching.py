@@ -1,4 +1,5 @@
-"""Partial updates: a field sent as ``null`` may only clear a column that can be empty."""
+"""Writes from the API: ``null`` may only clear a column that can be empty, and a
+violated constraint is a 409 rather than a 500."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from sqlalchemy import Table
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
-from service.errors import InvalidInput
+from service.errors import Conflict, InvalidInput
 
 
 def refuse_nulls(model: type[DeclarativeBase], changes: Mapping[str, Any]) -> None:
@@ -24,3 +27,11 @@ def refuse_nulls(model: type[DeclarativeBase], changes: Mapping[str, Any]) -> No
             f"{', '.join(refused)} cannot be null",
             details=[{"loc": ["body", name], "msg": "may not be null"} for name in refused],
         )
+
+
+async def flush_or_conflict(session: AsyncSession, conflict: Conflict) -> None:
+    """Flush pending changes; a unique or foreign-key violation becomes ``conflict`` (409)."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise conflict from None

@@ -14,7 +14,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from service.api.auth import (
     TemplatesDeleter,
@@ -23,7 +22,7 @@ from service.api.auth import (
 )
 from service.api.deps import SessionDep
 from service.api.ownership import get_visible, require_owner, visible_to
-from service.api.patching import refuse_nulls
+from service.api.patching import flush_or_conflict, refuse_nulls
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.db.device_models import CommandTemplate, CommandTemplateVersion
@@ -126,10 +125,7 @@ async def create_command_template(
         owner=caller.username,
     )
     session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _conflict(body.name) from None
+    await flush_or_conflict(session, _conflict(body.name))
     session.add(
         CommandTemplateVersion(
             template_id=row.id, version=1, content=body.content, created_by=caller.username
@@ -189,10 +185,7 @@ async def update_command_template(
             )
         )
         changes["content"] = True
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _conflict(row.name) from None
+    await flush_or_conflict(session, _conflict(row.name))
     record_audit(
         session,
         actor=caller.username,

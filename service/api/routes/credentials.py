@@ -17,7 +17,7 @@ from service.api.auth import (
 from service.api.deps import KeysDep, SessionDep
 from service.api.ownership import get_visible, require_owner, visible_to
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
-from service.api.patching import refuse_nulls
+from service.api.patching import flush_or_conflict, refuse_nulls
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.credentials import check_secrets, credential_status, seal
@@ -108,6 +108,10 @@ class CredentialOut(BaseModel):
 SECRET_NAMES = ("password", "ssh_key", "passphrase", "token")
 
 
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"a credential named {name!r} already exists in this scope")
+
+
 @router.get("", response_model=Page[CredentialOut])
 async def list_credentials(
     caller: CredentialsReader,
@@ -151,10 +155,7 @@ async def create_credential(
         secret_fields=fields,
     )
     session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"a credential named {body.name!r} already exists in this scope") from None
+    await flush_or_conflict(session, _name_taken(body.name))
     record_audit(
         session,
         actor=caller.username,
@@ -195,10 +196,7 @@ async def update_credential(
     if new_secrets:
         secrets = check_secrets(CredentialType(row.type), new_secrets)
         row.key_id, row.ciphertext, row.secret_fields = seal(keys, secrets)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"a credential named {row.name!r} already exists in this scope") from None
+    await flush_or_conflict(session, _name_taken(row.name))
     record_audit(
         session,
         actor=caller.username,

@@ -14,12 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from service.api.auth import Principal, TemplatesDeleter, TemplatesReader, TemplatesWriter
 from service.api.deps import SessionDep, SettingsDep
 from service.api.ownership import get_visible
-from service.api.patching import refuse_nulls
+from service.api.patching import flush_or_conflict, refuse_nulls
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.db.device_models import GitRepository
@@ -136,10 +135,7 @@ async def create_git_repository(
     await _check(values, settings, session, caller)
     row = GitRepository(**values)
     session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _conflict(body.name) from None
+    await flush_or_conflict(session, _conflict(body.name))
     record_audit(
         session,
         actor=caller.username,
@@ -174,10 +170,7 @@ async def update_git_repository(
     await _check(changes, settings, session, caller)
     for name, value in changes.items():
         setattr(row, name, value)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _conflict(row.name) from None
+    await flush_or_conflict(session, _conflict(row.name))
     record_audit(
         session,
         actor=caller.username,

@@ -14,7 +14,6 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from service.api.auth import (
     TemplatesDeleter,
@@ -23,7 +22,7 @@ from service.api.auth import (
 )
 from service.api.deps import RedisDep, SessionDep, SettingsDep
 from service.api.ownership import get_visible, require_owner, visible_to
-from service.api.patching import refuse_nulls
+from service.api.patching import flush_or_conflict, refuse_nulls
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.db.device_models import Inventory
@@ -133,6 +132,10 @@ def _stored_tree(raw: Any) -> dict[str, Any]:
     return tree
 
 
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"an inventory named {name!r} already exists in this scope")
+
+
 @router.get("", response_model=Page[InventoryOut])
 async def list_inventories(
     caller: TemplatesReader,
@@ -172,10 +175,7 @@ async def create_inventory(
         tree=_stored_tree(body.tree),
     )
     session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"an inventory named {body.name!r} already exists in this scope") from None
+    await flush_or_conflict(session, _name_taken(body.name))
     record_audit(
         session,
         actor=caller.username,
@@ -236,10 +236,7 @@ async def update_inventory(
         changes["tree"] = _stored_tree(changes["tree"])
     for name, value in changes.items():
         setattr(row, name, value)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"an inventory named {row.name!r} already exists in this scope") from None
+    await flush_or_conflict(session, _name_taken(row.name))
     record_audit(
         session,
         actor=caller.username,

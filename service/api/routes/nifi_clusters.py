@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.api.auth import NifiReader, NifiWriter
 from service.api.deps import SessionDep
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
+from service.api.patching import flush_or_conflict
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.errors import Conflict, InvalidInput, NotFound
@@ -220,10 +221,7 @@ async def create_cluster(
 ) -> ClusterOut:
     row = NifiClusterRow(**body.model_dump(exclude={"members"}))
     session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"a NiFi cluster named {body.name!r} already exists") from None
+    await flush_or_conflict(session, Conflict(f"a NiFi cluster named {body.name!r} already exists"))
     await _set_members(session, row.id, body.members)
     record_audit(
         session,
@@ -260,10 +258,7 @@ async def update_cluster(
         )
     for name, value in changes.items():
         setattr(row, name, value)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"a NiFi cluster named {row.name!r} already exists") from None
+    await flush_or_conflict(session, Conflict(f"a NiFi cluster named {row.name!r} already exists"))
     fields = sorted(changes)
     if body.members is not None:
         await _set_members(session, row.id, body.members)

@@ -15,12 +15,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.auth import NifiReader, NifiWriter, Principal
 from service.api.deps import KeysDep, SessionDep, SessionsDep
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
+from service.api.patching import flush_or_conflict
 from service.api.schemas import Page
 from service.audit import record_audit
 from service.db.security_models import Credential, CredentialType
@@ -193,10 +193,7 @@ async def _get(session: AsyncSession, instance_id: int) -> NifiInstanceRow:
 
 
 async def _flush(session: AsyncSession, name: str) -> None:
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"a NiFi instance named {name!r} already exists") from None
+    await flush_or_conflict(session, Conflict(f"a NiFi instance named {name!r} already exists"))
 
 
 @router.get("", response_model=Page[InstanceOut])

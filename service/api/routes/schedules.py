@@ -23,6 +23,7 @@ from service.api.auth import (
 )
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
 from service.api.pagination import PageQuery, PageSizeQuery
+from service.api.patching import flush_or_conflict
 from service.api.schedule_schemas import (
     FireOut,
     PreviewIn,
@@ -175,10 +176,7 @@ async def create_schedule(
         schedule.last_run_at = now
     session.add(schedule)
     run_ids: list[int] = []
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _duplicate(body.job_identifier) from None
+    await flush_or_conflict(session, _duplicate(body.job_identifier))
     if runs_now:
         once = dataclasses.replace(
             run_request,

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
 from executors import get_executor, job_types
 from service import runs
@@ -21,7 +20,7 @@ from service.api.auth import (
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
 from service.api.ownership import get_visible, require_owner, visible_to
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
-from service.api.patching import refuse_nulls
+from service.api.patching import flush_or_conflict, refuse_nulls
 from service.api.schemas import Page, RunOut
 from service.audit import record_audit
 from service.db.models import JobRun, JobSchedule, JobTemplate, TriggeredBy
@@ -154,10 +153,7 @@ async def create_template(
         max_attempts=body.max_attempts,
     )
     session.add(template)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _name_taken(body.name) from None
+    await flush_or_conflict(session, _name_taken(body.name))
     record_audit(
         session,
         actor=caller.username,
@@ -198,10 +194,7 @@ async def update_template(
     refuse_nulls(JobTemplate, changes)
     for name, value in changes.items():
         setattr(template, name, value)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _name_taken(template.name) from None
+    await flush_or_conflict(session, _name_taken(template.name))
     record_audit(
         session,
         actor=caller.username,
