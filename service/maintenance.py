@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from service import queueing
-from service.db.models import JobRun, JobRunTarget, Outcome, RunStatus, TargetStatus
+from service.db.models import JobRun, Outcome, RunStatus
 from service.resources import Services
+from service.runs import close_open_targets
 from service.worker_context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -94,16 +95,7 @@ async def reap_lost_runs(services: Services) -> ReapReport:
             if values["status"] != RunStatus.PENDING.value:
                 values["finished_at"] = func.now()
             await session.execute(update(JobRun).where(*guard).values(**values))
-            await session.execute(
-                update(JobRunTarget)
-                .where(
-                    JobRunTarget.run_id == row.id,
-                    JobRunTarget.status.in_(
-                        [TargetStatus.PENDING.value, TargetStatus.RUNNING.value]
-                    ),
-                )
-                .values(status=TargetStatus.CANCELLED.value, finished_at=func.now())
-            )
+            await close_open_targets(session, row.id)
     for run_id, queue in retried:
         # The dead worker's job still sits in Redis under its in-progress key; clear it so
         # the run can be queued afresh under the same job id.

@@ -317,16 +317,20 @@ async def finish_run(
         if (await conn.execute(_FINISH[end.status], params)).first() is None:
             _refused(run_id, end.status, await _current_status(session, run_id))
             return False
-        # Targets that never finished end with the run: nothing stays "running" forever.
-        await session.execute(
-            update(JobRunTarget)
-            .where(
-                JobRunTarget.run_id == run_id,
-                JobRunTarget.status.in_([TargetStatus.PENDING.value, TargetStatus.RUNNING.value]),
-            )
-            .values(status=TargetStatus.CANCELLED.value, finished_at=func.now())
-        )
+        await close_open_targets(session, run_id)
     return True
+
+
+async def close_open_targets(session: AsyncSession, run_id: int) -> None:
+    """Targets that never finished end with their run: nothing stays "running" forever."""
+    await session.execute(
+        update(JobRunTarget)
+        .where(
+            JobRunTarget.run_id == run_id,
+            JobRunTarget.status.in_([TargetStatus.PENDING.value, TargetStatus.RUNNING.value]),
+        )
+        .values(status=TargetStatus.CANCELLED.value, finished_at=func.now())
+    )
 
 
 async def return_to_pending(
