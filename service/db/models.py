@@ -72,7 +72,8 @@ class TargetStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-def _values(enum_cls: type[enum.StrEnum]) -> str:
+def sql_values(enum_cls: type[enum.StrEnum]) -> str:
+    """The enum's values as a SQL list for CHECK constraints."""
     return ", ".join(f"'{member.value}'" for member in enum_cls)
 
 
@@ -160,9 +161,9 @@ class JobSchedule(Base):
 class JobRun(Base):
     __tablename__ = "job_runs"
     __table_args__ = (
-        CheckConstraint(f"status IN ({_values(RunStatus)})", name="status"),
-        CheckConstraint(f"outcome IS NULL OR outcome IN ({_values(Outcome)})", name="outcome"),
-        CheckConstraint(f"triggered_by IN ({_values(TriggeredBy)})", name="triggered_by"),
+        CheckConstraint(f"status IN ({sql_values(RunStatus)})", name="status"),
+        CheckConstraint(f"outcome IS NULL OR outcome IN ({sql_values(Outcome)})", name="outcome"),
+        CheckConstraint(f"triggered_by IN ({sql_values(TriggeredBy)})", name="triggered_by"),
         # Invariant 8: one run per schedule fire, whatever the number of schedulers.
         UniqueConstraint("schedule_id", "scheduled_for", name="uq_job_runs_schedule_fire"),
         Index("ix_job_runs_queued_at_id", text("queued_at DESC"), text("id DESC")),
@@ -234,8 +235,8 @@ class JobRunTarget(Base):
     __tablename__ = "job_run_targets"
     __table_args__ = (
         UniqueConstraint("run_id", "key", name="uq_job_run_targets_run_key"),
-        CheckConstraint(f"status IN ({_values(TargetStatus)})", name="status"),
-        CheckConstraint(f"outcome IS NULL OR outcome IN ({_values(Outcome)})", name="outcome"),
+        CheckConstraint(f"status IN ({sql_values(TargetStatus)})", name="status"),
+        CheckConstraint(f"outcome IS NULL OR outcome IN ({sql_values(Outcome)})", name="outcome"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

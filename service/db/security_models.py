@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db.models import Base
+from service.db.models import Base, sql_values
 
 
 class Role(enum.StrEnum):
@@ -37,15 +37,11 @@ class CredentialType(enum.StrEnum):
     USERNAME_PASSWORD = "username_password"
 
 
-def _values(enum_cls: type[enum.StrEnum]) -> str:
-    return ", ".join(f"'{member.value}'" for member in enum_cls)
-
-
 class ApiToken(Base):
     """A bearer token; only its SHA-256 is stored."""
 
     __tablename__ = "api_tokens"
-    __table_args__ = (CheckConstraint(f"role IN ({_values(Role)})", name="role"),)
+    __table_args__ = (CheckConstraint(f"role IN ({sql_values(Role)})", name="role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
@@ -64,7 +60,7 @@ class Credential(Base):
 
     __tablename__ = "credentials"
     __table_args__ = (
-        CheckConstraint(f"type IN ({_values(CredentialType)})", name="type"),
+        CheckConstraint(f"type IN ({sql_values(CredentialType)})", name="type"),
         Index(
             "uq_credentials_global_name", "name", unique=True, postgresql_where=text("is_global")
         ),
