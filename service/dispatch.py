@@ -82,7 +82,7 @@ async def dispatch_job(ctx: WorkerContext, run_id: int) -> str:
 async def _run_with_heartbeat(services: Services, start: RunStart, reporter: RunReporter) -> RunEnd:
     partial: dict[str, Any] = {}
     work = asyncio.create_task(_execute(services, start, reporter, partial))
-    heartbeat = asyncio.create_task(_heartbeat(services, start, work))
+    heartbeat = _Heartbeat(services, start, work)
     timeout = _timeout_for(services, start)
     try:
         async with asyncio.timeout(timeout):
@@ -112,9 +112,7 @@ async def _run_with_heartbeat(services: Services, start: RunStart, reporter: Run
         logger.exception("executor raised", extra={"run_id": start.run_id})
         return _failed(f"{type(exc).__name__}: {exc}", partial)
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
+        await heartbeat.stop()
         if not work.done():
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -191,17 +189,42 @@ def _keep_requested(resolved: list[Target], requested: list[Any]) -> list[Target
     return [by_key[key] for key in wanted]
 
 
-async def _heartbeat(services: Services, start: RunStart, work: asyncio.Task[JobResult]) -> None:
-    """Refresh the run's heartbeat; stop the work when a cancel is requested or the run is lost."""
-    interval = services.settings.worker.heartbeat_interval
-    while not work.done():
-        await asyncio.sleep(interval)
-        beat = await runs.record_heartbeat(services.sessions, start.run_id, start.attempt)
-        if beat.cancel_requested or not beat.still_ours:
-            logger.info(
-                "stopping run: %s",
-                "cancel requested" if beat.cancel_requested else "run no longer ours",
-                extra={"run_id": start.run_id},
-            )
-            work.cancel()
-            return
+class _Heartbeat:
+    """Refreshes the run's heartbeat every interval while its work runs.
+
+    Until the first beat is due only a timer exists: most runs end before it, and a task
+    per run would cost more than the run's own statements.
+    """
+
+    def __init__(self, services: Services, start: RunStart, work: asyncio.Task[JobResult]) -> None:
+        self._services = services
+        self._start = start
+        self._work = work
+        self._interval = services.settings.worker.heartbeat_interval
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(self._interval, self._begin)
+
+    def _begin(self) -> None:
+        self._task = asyncio.create_task(self._beat())
+
+    async def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _beat(self) -> None:
+        """Beat; stop the work when a cancel is requested or the run is lost."""
+        start = self._start
+        while not self._work.done():
+            beat = await runs.record_heartbeat(self._services.sessions, start.run_id, start.attempt)
+            if beat.cancel_requested or not beat.still_ours:
+                logger.info(
+                    "stopping run: %s",
+                    "cancel requested" if beat.cancel_requested else "run no longer ours",
+                    extra={"run_id": start.run_id},
+                )
+                self._work.cancel()
+                return
+            await asyncio.sleep(self._interval)

@@ -12,18 +12,29 @@ worker that lost its run to the reaper (the ``attempt`` guard), changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy import Update, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from service import queueing
-from service.db.engine import SessionFactory, single_statement
+from service.db.engine import DriverStatement, SessionFactory, single_statement
 from service.db.models import (
     TERMINAL_STATUSES,
     JobRun,
@@ -177,8 +188,16 @@ async def _current_status(session: AsyncSession, run_id: int) -> str | None:
 
 # Hot-path statements are built once (they are plain expressions, not resources) so each
 # execution skips statement construction.
+
+
+def _one_of(values: Iterable[str]) -> list[BindParameter[str]]:
+    """Fixed ``IN`` values as separate parameters: a plain ``in_(list)`` is re-expanded by
+    SQLAlchemy at every execution, which costs more than the statement's round trip."""
+    return [literal(value) for value in values]
+
+
 _BLOCKING = aliased(JobRun, name="blocking")
-_MARK_RUNNING = (
+_MARK_RUNNING = DriverStatement(
     update(JobRun)
     .where(
         JobRun.id == bindparam("run_id"),
@@ -186,7 +205,7 @@ _MARK_RUNNING = (
         JobRun.cancel_requested_at.is_(None),
         ~exists().where(
             _BLOCKING.id == JobRun.wait_for_run_id,
-            _BLOCKING.status.in_([RunStatus.PENDING.value, RunStatus.RUNNING.value]),
+            _BLOCKING.status.in_(_one_of([RunStatus.PENDING.value, RunStatus.RUNNING.value])),
         ),
     )
     .values(
@@ -221,10 +240,7 @@ async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) ->
 
     Raises :class:`RunMustWait` while the run it waits for is still pending or running.
     """
-    async with single_statement(sessions) as conn:
-        row = (
-            await conn.execute(_MARK_RUNNING, {"run_id": run_id, "worker_id": worker_id})
-        ).one_or_none()
+    row = await _MARK_RUNNING.fetchrow(sessions, run_id=run_id, worker_id=worker_id)
     if row is None:
         async with sessions() as session:
             current = (
@@ -243,12 +259,12 @@ async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) ->
         return None
     return RunStart(
         run_id=run_id,
-        attempt=row.attempt,
-        job_type=row.job_type,
-        parameters=row.parameters,
-        timeout_seconds=row.timeout_seconds,
-        credential_id=row.credential_id,
-        targets=row.targets,
+        attempt=row["attempt"],
+        job_type=row["job_type"],
+        parameters=row["parameters"],
+        timeout_seconds=row["timeout_seconds"],
+        credential_id=row["credential_id"],
+        targets=row["targets"],
     )
 
 
@@ -259,7 +275,7 @@ def _finish_statement(status: RunStatus) -> Update:
         .where(
             JobRun.id == bindparam("p_run_id"),
             JobRun.attempt == bindparam("p_attempt"),
-            JobRun.status.in_([allowed.value for allowed in ALLOWED_FROM[status]]),
+            JobRun.status.in_(_one_of(allowed.value for allowed in ALLOWED_FROM[status])),
         )
         .values(
             status=status.value,
@@ -282,6 +298,10 @@ def _finish_statement(status: RunStatus) -> Update:
 
 
 _FINISH = {status: _finish_statement(status) for status in TERMINAL_STATUSES}
+_FINISH_ALONE = {
+    status: DriverStatement(statement, json_params={"p_result"})
+    for status, statement in _FINISH.items()
+}
 
 
 async def finish_run(
@@ -306,8 +326,7 @@ async def finish_run(
         "p_progress_message": progress.message if progress else None,
     }
     if not has_targets:
-        async with single_statement(sessions) as conn:
-            recorded = (await conn.execute(_FINISH[end.status], params)).first() is not None
+        recorded = await _FINISH_ALONE[end.status].fetchrow(sessions, **params) is not None
         if not recorded:
             async with sessions() as session:
                 _refused(run_id, end.status, await _current_status(session, run_id))

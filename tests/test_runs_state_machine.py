@@ -89,3 +89,8 @@ async def test_cancel_of_running_run_is_a_request(services: Services) -> None:
 async def test_cancel_of_missing_run(services: Services) -> None:
     with pytest.raises(NotFound):
         await runs.request_cancel(services.sessions, services.redis, 12345, None)
+
+
+async def test_hot_path_statement_refuses_a_missing_parameter(services: Services) -> None:
+    with pytest.raises(TypeError, match="worker_id"):
+        await runs._MARK_RUNNING.fetchrow(services.sessions, run_id=1)
