@@ -6,6 +6,7 @@ PostgreSQL is the record of truth; these helpers only move run ids through Redis
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from arq.connections import ArqRedis
@@ -16,28 +17,79 @@ from arq.constants import (
     result_key_prefix,
     retry_key_prefix,
 )
+from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
+
+from service.redis_scripts import Arg, LuaScript
 
 logger = logging.getLogger(__name__)
 
 DISPATCH_FUNCTION = "dispatch_job"
 # A queued job key outliving a long backlog; the reconciler covers anything older.
 JOB_EXPIRY = timedelta(days=7)
+_EXPIRY_MS = int(JOB_EXPIRY.total_seconds() * 1000)
 
 
 def job_id(run_id: int) -> str:
     return f"run:{run_id}"
 
 
+# arq's enqueue_job in one round trip: refused while the job (or its result) exists,
+# else the serialized job is stored with its expiry and its id queued at its score.
+_ENQUEUE = LuaScript(
+    """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+)
+# How many jobs one pipeline of enqueue_dispatches carries.
+ENQUEUE_BATCH = 500
+
+
+def _enqueue_call(redis: ArqRedis, run_id: int, queue: str) -> tuple[list[str], list[Arg]]:
+    jid = job_id(run_id)
+    now = timestamp_ms()
+    job = serialize_job(
+        DISPATCH_FUNCTION, (run_id,), {}, None, now, serializer=redis.job_serializer
+    )
+    keys = [job_key_prefix + jid, result_key_prefix + jid, queue]
+    return keys, [_EXPIRY_MS, job, now, jid]
+
+
+def _queued(run_id: int, queue: str, answer: object) -> bool:
+    if answer == 1:
+        return True
+    logger.info("run already queued", extra={"run_id": run_id, "queue": queue})
+    return False
+
+
 async def enqueue_dispatch(redis: ArqRedis, run_id: int, queue: str) -> bool:
     """Queue ``dispatch_job(run_id)``; False when a job for this run is already queued."""
-    job = await redis.enqueue_job(
-        DISPATCH_FUNCTION, run_id, _job_id=job_id(run_id), _queue_name=queue, _expires=JOB_EXPIRY
-    )
-    if job is None:
-        logger.info("run already queued", extra={"run_id": run_id, "queue": queue})
-        return False
-    return True
+    keys, args = _enqueue_call(redis, run_id, queue)
+    return _queued(run_id, queue, await _ENQUEUE(redis, keys, args))
+
+
+async def enqueue_dispatches(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -> list[bool]:
+    """:func:`enqueue_dispatch` for many ``(run_id, queue)``, a pipeline per batch."""
+    queued: list[bool] = []
+    if not jobs:
+        return queued
+    await _ENQUEUE.load(redis)
+    for start in range(0, len(jobs), ENQUEUE_BATCH):
+        batch = jobs[start : start + ENQUEUE_BATCH]
+        async with redis.pipeline(transaction=False) as pipe:
+            for run_id, queue in batch:
+                _ENQUEUE.queue(pipe, *_enqueue_call(redis, run_id, queue))
+            answers = await pipe.execute(raise_on_error=False)
+        for (run_id, queue), answer in zip(batch, answers, strict=True):
+            if isinstance(answer, Exception):
+                # The script cache was flushed meanwhile (or Redis refused): one by one.
+                queued.append(await enqueue_dispatch(redis, run_id, queue))
+            else:
+                queued.append(_queued(run_id, queue, answer))
+    return queued
 
 
 async def is_queued(redis: ArqRedis, run_id: int) -> bool:

@@ -141,8 +141,9 @@ async def enqueue_runs(
     """Invariant 2: commit the pending rows, then queue one job per run."""
     async with sessions.begin() as session:
         run_ids = await insert_runs(session, requests)
-    for run_id, request in zip(run_ids, requests, strict=True):
-        await queueing.enqueue_dispatch(redis, run_id, request.queue)
+    await queueing.enqueue_dispatches(
+        redis, [(run_id, request.queue) for run_id, request in zip(run_ids, requests, strict=True)]
+    )
     return run_ids
 
 

@@ -12,7 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix
@@ -20,7 +20,6 @@ from arq.cron import CronJob, cron
 from arq.typing import WorkerCoroutine
 from arq.utils import timestamp_ms
 from arq.worker import Function, Worker, func
-from redis.commands.core import AsyncScript
 
 from service.db.engine import create_engine, create_session_factory
 from service.devices.clients import load_known_hosts, make_nautobot_client, make_ssh_runner
@@ -30,6 +29,7 @@ from service.inventory.cache_schedule import cache_devices_cron, interval_fields
 from service.maintenance import reaper_cron, reconciler_cron
 from service.nifi.pool import NifiClientPool
 from service.queueing import DISPATCH_FUNCTION
+from service.redis_scripts import LuaScript
 from service.resources import Services
 from service.retention import retention_cron, retention_minutes
 from service.schedule_claims import scheduler_cron
@@ -51,24 +51,22 @@ ARQ_TIMEOUT_MARGIN_S = 60
 # one job after another, in the loop that feeds every job slot. This script does the same
 # check-and-set atomically in one: the job must still be queued and due, and not in
 # progress; the in-progress key is then set. It returns the job's score, or nil.
-_CLAIM_JOB = """
+_CLAIM_JOB = LuaScript(
+    """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
 redis.call('PSETEX', KEYS[1], ARGV[3], '1')
 return score
 """
+)
 
 
 class OpsjobsWorker(Worker):
     """arq's worker, taking each job in one Redis round trip instead of four."""
 
-    _claim: AsyncScript | None = None
-
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         # Same bookkeeping as arq 0.28's start_jobs (pinned in pyproject.toml).
-        if self._claim is None:
-            self._claim = self.pool.register_script(_CLAIM_JOB)
         for job_id_b in job_ids:
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
@@ -76,9 +74,10 @@ class OpsjobsWorker(Worker):
                 return
             self.job_counter += 1
             job_id = job_id_b.decode()
-            score = await self._claim(
-                keys=[in_progress_key_prefix + job_id, self.queue_name],
-                args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
+            score = await _CLAIM_JOB(
+                self.pool,
+                [in_progress_key_prefix + job_id, self.queue_name],
+                [job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
             )
             if score is None:
                 # Taken by another worker, finished meanwhile, or deferred again.
@@ -86,7 +85,7 @@ class OpsjobsWorker(Worker):
                 self.sem.release()
                 logger.debug("job %s already running elsewhere", job_id)
                 continue
-            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
+            task = self.loop.create_task(self.run_job(job_id, int(float(cast(bytes, score)))))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job_id] = task
 
