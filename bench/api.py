@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import statistics
@@ -20,6 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import text
@@ -121,37 +123,84 @@ async def api_child(stores: BenchStores, key_file: Path) -> AsyncIterator[str]:
         await process.wait()
 
 
+class LoadClient:
+    """One keep-alive HTTP/1.1 connection sending the same request again and again.
+
+    The load generator shares the machine's cores with the server and PostgreSQL, so it
+    is kept lean: the request is encoded once and a response is read by its
+    Content-Length (the API answers every route here that way).
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def connect(cls, url: str) -> LoadClient:
+        parts = urlsplit(url)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        return cls(reader, writer)
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        self._writer.write(request)
+        status_line = await self._reader.readline()
+        if not status_line:
+            raise RuntimeError("the server closed the connection")
+        status = int(status_line.split()[1])
+        length = 0
+        while (line := await self._reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self._reader.readexactly(length)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def encode_request(url: str, token: str, method: str, path: str) -> bytes:
+    parts = urlsplit(url)
+    body = b""
+    if method == "POST":
+        body = json.dumps({"job_type": "diag.echo", "parameters": {"message": "bench"}}).encode()
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: application/json\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 async def measure(
     url: str, token: str, method: str, path: str, *, requests: int, concurrency: int
 ) -> Measured:
-    """Latencies and rate of ``requests`` calls spread over ``concurrency`` clients."""
-    headers = {"Authorization": f"Bearer {token}"}
-    body = {"job_type": "diag.echo", "parameters": {"message": "bench"}}
+    """Latencies and rate of ``requests`` calls spread over ``concurrency`` connections."""
+    request = encode_request(url, token, method, path)
     latencies: list[float] = []
     expected = 202 if method == "POST" else 200
     per_client = requests // concurrency
 
-    async def client_loop(http: httpx.AsyncClient, count: int, record: bool) -> None:
+    async def client_loop(client: LoadClient, count: int, record: bool) -> None:
         for _ in range(count):
             started = time.perf_counter()
-            if method == "POST":
-                response = await http.post(path, json=body)
-            else:
-                response = await http.get(path)
+            status, body = await client.send(request)
             elapsed = time.perf_counter() - started
-            if response.status_code != expected:
-                raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
+            if status != expected:
+                raise RuntimeError(f"{method} {path}: {status} {body[:500]!r}")
             if record:
                 latencies.append(elapsed)
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as http:
+    clients = [await LoadClient.connect(url) for _ in range(concurrency)]
+    try:
         await asyncio.gather(
-            *(client_loop(http, WARMUP // concurrency, False) for _ in range(concurrency))
+            *(client_loop(client, max(1, WARMUP // concurrency), False) for client in clients)
         )
         started = time.perf_counter()
-        await asyncio.gather(*(client_loop(http, per_client, True) for _ in range(concurrency)))
+        await asyncio.gather(*(client_loop(client, per_client, True) for client in clients))
         elapsed = time.perf_counter() - started
+    finally:
+        for client in clients:
+            client.close()
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     return Measured(
         p50_ms=statistics.median(latencies) * 1000,

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.security_models import AuditEvent
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An audit row whose resource id is known only once the change is written."""
+
+    actor: str | None
+    action: str
+    resource_type: str
+    source_ip: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def source_ip(request: Request | None) -> str | None:
+    return request.client.host if request is not None and request.client else None
 
 
 def record_audit(
@@ -21,7 +37,7 @@ def record_audit(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Add an audit row to the caller's transaction (it commits with the change itself)."""
-    source = request.client.host if request is not None and request.client else None
+    source = source_ip(request)
     session.add(
         AuditEvent(
             actor=actor,

@@ -12,7 +12,7 @@ worker that lost its run to the reaper (the ``attempt`` guard), changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,8 +20,10 @@ from typing import Any
 from arq.connections import ArqRedis
 from sqlalchemy import (
     BindParameter,
+    String,
     Update,
     bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -34,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from service import queueing
+from service.audit import AuditEntry
 from service.db.engine import DriverStatement, SessionFactory, single_statement
 from service.db.models import (
     TERMINAL_STATUSES,
@@ -43,6 +46,7 @@ from service.db.models import (
     TargetStatus,
     TriggeredBy,
 )
+from service.db.security_models import AuditEvent
 from service.errors import Conflict, NotFound
 from service.reporting import Progress
 
@@ -103,6 +107,35 @@ class RunEnd:
     progress: Progress | None = None
 
 
+def _insert_run_statements() -> tuple[DriverStatement, DriverStatement]:
+    """INSERT of one pending run, alone and with its audit row (one statement each)."""
+    columns = JobRun.__table__.c
+    names = list(row_values(RunRequest("", "", "", {}, TriggeredBy.API)))
+    insert_run = (
+        insert(JobRun)
+        .values({name: bindparam(name, type_=columns[name].type) for name in names})
+        .returning(*columns)
+    )
+    new_run = insert_run.cte("new_run")
+    audit_row = insert(AuditEvent).from_select(
+        ["actor", "action", "resource_type", "resource_id", "source_ip", "details"],
+        select(
+            bindparam("audit_actor", type_=String),
+            bindparam("audit_action", type_=String),
+            bindparam("audit_resource_type", type_=String),
+            cast(new_run.c.id, String),
+            bindparam("audit_source_ip", type_=String),
+            bindparam("audit_details", type_=AuditEvent.__table__.c.details.type),
+        ).select_from(new_run),
+    )
+    audited = select(new_run).add_cte(audit_row.cte("audit_row"))
+    json_params = {"parameters", "targets"}
+    return (
+        DriverStatement(insert_run, json_params=json_params),
+        DriverStatement(audited, json_params=json_params | {"audit_details"}),
+    )
+
+
 def row_values(request: RunRequest) -> dict[str, Any]:
     return {
         "job_type": request.job_type,
@@ -122,6 +155,9 @@ def row_values(request: RunRequest) -> dict[str, Any]:
         "targets": list(request.targets) if request.targets is not None else None,
         "status": RunStatus.PENDING.value,
     }
+
+
+_INSERT_RUN, _INSERT_AUDITED_RUN = _insert_run_statements()
 
 
 async def insert_runs(session: AsyncSession, requests: Sequence[RunRequest]) -> list[int]:
@@ -161,13 +197,24 @@ async def enqueue_run_row(
     redis: ArqRedis,
     request: RunRequest,
     *,
-    with_run: Callable[[AsyncSession, JobRun], None] | None = None,
+    audit: AuditEntry | None = None,
 ) -> JobRun:
-    """``enqueue_run`` returning the new row; ``with_run`` adds to its transaction (audit)."""
-    async with sessions.begin() as session:
-        run = (await session.scalars(insert(JobRun).returning(JobRun), [row_values(request)])).one()
-        if with_run is not None:
-            with_run(session, run)
+    """``enqueue_run`` returning the new row; ``audit`` is written by the same statement."""
+    values = row_values(request)
+    if audit is None:
+        record = await _INSERT_RUN.fetchrow(sessions, **values)
+    else:
+        record = await _INSERT_AUDITED_RUN.fetchrow(
+            sessions,
+            **values,
+            audit_actor=audit.actor,
+            audit_action=audit.action,
+            audit_resource_type=audit.resource_type,
+            audit_source_ip=audit.source_ip,
+            audit_details=audit.details,
+        )
+    assert record is not None  # an INSERT … RETURNING returns its row
+    run = JobRun(**dict(record))
     await queueing.enqueue_dispatch(redis, run.id, request.queue)
     return run
 

@@ -56,7 +56,7 @@ _ASYNCPG_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 class DriverStatement:
     """A Core statement compiled once and executed straight on the asyncpg connection.
 
-    For the few statements every run executes (taking and finishing it): SQLAlchemy's
+    For the few statements every run executes (creating, taking, finishing it): SQLAlchemy's
     per-execution work (execution context, parameter processing, result wrapping) costs
     more CPU than the round trip itself. The statement is still written in SQLAlchemy;
     only its execution is lean. One statement, autocommit, like :func:`single_statement`.
@@ -71,6 +71,13 @@ class DriverStatement:
         binds = {name: compiled.binds[name] for name in self._names}
         self._defaults = {name: bind.effective_value for name, bind in binds.items()}
         self._required = frozenset(name for name, bind in binds.items() if bind.required)
+        # Python-side column defaults, which SQLAlchemy would fill in per execution.
+        prefetch = [(column, column.default) for column in compiled.insert_prefetch]
+        prefetch += [(column, column.onupdate) for column in compiled.update_prefetch]
+        for column, default in prefetch:
+            if default is None or not default.is_scalar:
+                raise ValueError(f"{column} needs a value computed per execution; pass it")
+            self._defaults[column.key] = default.arg  # type: ignore[attr-defined]
         self._json = frozenset(json_params)
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:

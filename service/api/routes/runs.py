@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import runs
 from service.api.auth import RunsExecutor, RunsReader
@@ -25,7 +24,7 @@ from service.api.schemas import (
     TargetOut,
     target_out,
 )
-from service.audit import record_audit
+from service.audit import AuditEntry, record_audit, source_ip
 from service.db.models import (
     TERMINAL_STATUSES,
     JobRun,
@@ -89,18 +88,14 @@ async def create_run(
         timeout_seconds=body.timeout_seconds,
     )
 
-    def audit(session: AsyncSession, run: JobRun) -> None:
-        record_audit(
-            session,
-            actor=caller.username,
-            action="run",
-            resource_type="job_run",
-            resource_id=run.id,
-            request=request,
-            details={"job_type": run.job_type},
-        )
-
-    run = await runs.enqueue_run_row(sessions, redis, run_request, with_run=audit)
+    audit = AuditEntry(
+        actor=caller.username,
+        action="run",
+        resource_type="job_run",
+        source_ip=source_ip(request),
+        details={"job_type": run_request.job_type},
+    )
+    run = await runs.enqueue_run_row(sessions, redis, run_request, audit=audit)
     return RunOut.of(run)
 
 
