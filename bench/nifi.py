@@ -5,7 +5,7 @@ The lab runs in a child process (``bench.nifi_lab_server``) so its CPU does not 
 against the client. Figures, each next to what it is compared with:
 
 * ideal = requests × latency / concurrency (one status request per cluster);
-* plain httpx: the same GETs from one ``httpx.AsyncClient``, nothing else (context);
+* plain aiohttp: the same GETs from bare ``aiohttp`` sessions, nothing else (context);
 * NiFi client fan-out: ``service.nifi.checks.check_queues`` with a worker's client pool,
   cold (first use: TCP connects) and warm (the steady state of a worker);
 * the whole run: a ``check_queues`` run through an in-process worker, from the run row's
@@ -26,8 +26,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import aiohttp
 from sqlalchemy import select
+from yarl import URL
 
 from bench.harness import BenchStores, report
 from service import runs
@@ -109,26 +110,25 @@ class Timing:
     cold: float | None = None
 
 
-async def plain_httpx(urls: list[str]) -> Timing:
-    """Warm median of the bare minimum: per instance one ``httpx.AsyncClient`` (the
+async def plain_aiohttp(urls: list[str]) -> Timing:
+    """Warm median of the bare minimum: per instance one ``aiohttp.ClientSession`` (the
     connection layout of the client pool), one GET, JSON decoded; a semaphore."""
     limit = asyncio.Semaphore(CONCURRENCY)
     async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(base_url=url, trust_env=False, timeout=30)
-            )
-            for url in urls
+        sessions = [
+            await stack.enter_async_context(aiohttp.ClientSession(trust_env=False)) for _ in urls
         ]
+        targets = [URL(f"{url}/{STATUS_PATH}").update_query(recursive="true") for url in urls]
 
-        async def one(http: httpx.AsyncClient) -> None:
-            async with limit:
-                response = await http.get(STATUS_PATH, params={"recursive": "true"})
+        async def one(http: aiohttp.ClientSession, url: URL) -> None:
+            async with limit, http.get(url) as response:
                 response.raise_for_status()
-                response.json()
+                await response.json()
 
         async def all_of_them() -> None:
-            await asyncio.gather(*(one(http) for http in clients))
+            await asyncio.gather(
+                *(one(http, url) for http, url in zip(sessions, targets, strict=True))
+            )
 
         await all_of_them()  # warm-up: connections open
         warm = await median_of(all_of_them)
@@ -227,7 +227,7 @@ async def run(stores: BenchStores) -> bool:
     settings = stores.settings.model_copy(update={"secrets": SecretsSettings(key_file=key_file)})
     async with lab_process() as urls:
         small = [url for name, url in urls.items() if name != "big"]
-        baseline = await plain_httpx(small)
+        baseline = await plain_aiohttp(small)
         ours = await client_fan_out(small)
         cluster_ids = await store_clusters(stores, urls)
         fan_out_config = CheckQueuesConfig(
@@ -254,7 +254,7 @@ async def run(stores: BenchStores) -> bool:
         f"request, concurrency {CONCURRENCY} (lab in its own process)",
         [
             ("ideal (requests x latency / concurrency)", f"{ideal * 1000:7.1f} ms"),
-            ("plain httpx, warm (GET + JSON only)", ratio_row(baseline.warm, ideal)),
+            ("plain aiohttp, warm (GET + JSON only)", ratio_row(baseline.warm, ideal)),
             ("NiFi client fan-out, cold", ratio_row(ours.cold, ideal)),
             (
                 "NiFi client fan-out, warm",
@@ -262,7 +262,7 @@ async def run(stores: BenchStores) -> bool:
             ),
             ("whole check_queues run (worker, target rows)", ratio_row(whole_run, ideal)),
             (
-                "client CPU per request: plain httpx / ours",
+                "client CPU per request: plain aiohttp / ours",
                 f"{baseline.cpu_per_request * 1000:7.2f} / {ours.cpu_per_request * 1000:.2f} ms"
                 f"  (at most {budget * 1000:.2f} ms keeps {CONCURRENCY} requests in flight)",
             ),

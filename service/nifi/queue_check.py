@@ -143,7 +143,13 @@ def evaluate_connection(
             thresholds.bytes_yellow_mb * BYTES_PER_MB,
             thresholds.bytes_red_mb * BYTES_PER_MB,
         )
-    status = worst(c for c in (count_status, bytes_status) if c is not None)
+    # Run per connection of every canvas: the two colours are compared directly.
+    if count_status is None:
+        status = bytes_status or Colour.GREEN
+    elif bytes_status is None or _RANK[count_status] >= _RANK[bytes_status]:
+        status = count_status
+    else:
+        status = bytes_status
     return ConnectionVerdict(connection, status, count_status, bytes_status)
 
 

@@ -8,13 +8,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from service.nifi.endpoints import NifiEndpoint
 from service.nifi.tls import TlsContextCache, TlsSettings
 from service.nifi.tokens import OidcProvider, discover_provider
 
-IDP_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+IDP_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=30.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +49,11 @@ class SharedResources:
         self.retry = retry
         self.clock = clock
         self.tls = TlsContextCache()
-        self._idp_clients: dict[TlsSettings, httpx.AsyncClient] = {}
+        self._idp_clients: dict[TlsSettings, aiohttp.ClientSession] = {}
         self._providers: dict[str, OidcProvider] = {}
         self._lock = asyncio.Lock()
 
-    async def idp_http(self, endpoint: NifiEndpoint) -> httpx.AsyncClient:
+    async def idp_http(self, endpoint: NifiEndpoint) -> aiohttp.ClientSession:
         """The HTTP client for ``endpoint``'s identity provider (one per TLS setting)."""
         settings = TlsSettings.for_identity_provider(endpoint)
         client = self._idp_clients.get(settings)
@@ -63,7 +63,11 @@ class SharedResources:
         async with self._lock:
             client = self._idp_clients.get(settings)
             if client is None:
-                client = httpx.AsyncClient(verify=context, timeout=IDP_TIMEOUT, trust_env=False)
+                client = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(ssl=context),
+                    timeout=IDP_TIMEOUT,
+                    trust_env=False,
+                )
                 self._idp_clients[settings] = client
             return client
 
@@ -81,4 +85,4 @@ class SharedResources:
         clients = list(self._idp_clients.values())
         self._idp_clients.clear()
         for client in clients:
-            await client.aclose()
+            await client.close()

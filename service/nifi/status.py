@@ -149,8 +149,9 @@ def parse_queue_status(entity: Mapping[str, Any]) -> list[ConnectionQueue]:
     while stack:
         group, path, prefix = stack.pop()
         for item in group.get("connectionStatusSnapshots") or ():
-            snapshot = item.get("connectionStatusSnapshot") if isinstance(item, Mapping) else None
-            if isinstance(snapshot, Mapping):
+            # dict, not Mapping: a decoded JSON document, and the ABC check is slow here.
+            snapshot = item.get("connectionStatusSnapshot") if isinstance(item, dict) else None
+            if isinstance(snapshot, dict):
                 connections.append(connection_from_snapshot(snapshot, path))
         children = group.get("processGroupStatusSnapshots") or ()
         for item in reversed(children):

@@ -13,7 +13,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from service.nifi.endpoints import NifiEndpoint
 from service.nifi.errors import NifiAuthError, NifiRequestError
@@ -67,25 +68,31 @@ def jwt_expiry(token: str) -> float | None:
     return None
 
 
-def _raise_for_login(response: httpx.Response, what: str, endpoint: NifiEndpoint) -> None:
-    # 5xx is the server's trouble, not the credentials': let the caller retry/fail over.
-    if response.status_code >= 500:
-        response.raise_for_status()
-    if response.status_code >= 400:
-        raise NifiAuthError(f"{endpoint.name}: {what} refused with HTTP {response.status_code}")
+class LoginUnavailable(Exception):
+    """A login or discovery answered 5xx: the server's trouble, not the credentials'; the
+    client retries and fails over as for any unavailable answer."""
+
+    def __init__(self, what: str, status: int) -> None:
+        super().__init__(f"{what} answered HTTP {status}")
+
+
+def _raise_for_login(status: int, what: str, endpoint: NifiEndpoint) -> None:
+    if status >= 500:
+        raise LoginUnavailable(what, status)
+    if status >= 400:
+        raise NifiAuthError(f"{endpoint.name}: {what} refused with HTTP {status}")
 
 
 async def login_with_password(
-    http: httpx.AsyncClient, endpoint: NifiEndpoint, now: float
+    http: aiohttp.ClientSession, url: URL, endpoint: NifiEndpoint, now: float
 ) -> AccessToken:
-    """``POST /access/token`` with the form fields ``username`` and ``password``; NiFi
-    answers ``201`` with the JWT as plain text."""
-    response = await http.post(
-        "access/token",
-        data={"username": endpoint.username or "", "password": endpoint.password or ""},
-    )
-    _raise_for_login(response, "login", endpoint)
-    value = response.text.strip()
+    """``POST /access/token`` (``url``) with the form fields ``username`` and ``password``;
+    NiFi answers ``201`` with the JWT as plain text."""
+    form = {"username": endpoint.username or "", "password": endpoint.password or ""}
+    async with http.post(url, data=form) as response:
+        status, body = response.status, await response.read()
+    _raise_for_login(status, "login", endpoint)
+    value = body.decode(errors="replace").strip()
     if not value:
         raise NifiAuthError(f"{endpoint.name}: login answered without a token")
     expires_at = jwt_expiry(value) or now + DEFAULT_TOKEN_LIFETIME
@@ -101,15 +108,16 @@ class OidcProvider:
     auth_methods: tuple[str, ...]
 
 
-async def discover_provider(http: httpx.AsyncClient, discovery_url: str) -> OidcProvider:
+async def discover_provider(http: aiohttp.ClientSession, discovery_url: str) -> OidcProvider:
     """Read ``token_endpoint`` from the provider's ``/.well-known/openid-configuration``."""
-    response = await http.get(discovery_url)
-    if response.status_code >= 500:
-        response.raise_for_status()
-    if response.status_code >= 400:
-        raise NifiAuthError(f"OIDC discovery answered HTTP {response.status_code}")
+    async with http.get(discovery_url) as response:
+        status, body = response.status, await response.read()
+    if status >= 500:
+        raise LoginUnavailable("OIDC discovery", status)
+    if status >= 400:
+        raise NifiAuthError(f"OIDC discovery answered HTTP {status}")
     try:
-        document: Any = response.json()
+        document: Any = json.loads(body)
     except ValueError as exc:
         raise NifiRequestError("OIDC discovery document is not JSON") from exc
     token_endpoint = document.get("token_endpoint") if isinstance(document, dict) else None
@@ -123,7 +131,7 @@ async def discover_provider(http: httpx.AsyncClient, discovery_url: str) -> Oidc
 
 
 async def login_with_client_credentials(
-    http: httpx.AsyncClient, provider: OidcProvider, endpoint: NifiEndpoint, now: float
+    http: aiohttp.ClientSession, provider: OidcProvider, endpoint: NifiEndpoint, now: float
 ) -> AccessToken:
     """OAuth 2 client-credentials grant at the provider's token endpoint.
 
@@ -133,16 +141,16 @@ async def login_with_client_credentials(
     client_id = endpoint.oidc_client_id or ""
     secret = endpoint.oidc_client_secret or ""
     form = {"grant_type": "client_credentials"}
+    auth = None
     if provider.auth_methods and "client_secret_post" not in provider.auth_methods:
-        response = await http.post(
-            provider.token_endpoint, data=form, auth=httpx.BasicAuth(client_id, secret)
-        )
+        auth = aiohttp.BasicAuth(client_id, secret)
     else:
         form |= {"client_id": client_id, "client_secret": secret}
-        response = await http.post(provider.token_endpoint, data=form)
-    _raise_for_login(response, "OIDC token request", endpoint)
+    async with http.post(provider.token_endpoint, data=form, auth=auth) as response:
+        status, content = response.status, await response.read()
+    _raise_for_login(status, "OIDC token request", endpoint)
     try:
-        body: Any = response.json()
+        body: Any = json.loads(content)
     except ValueError as exc:
         raise NifiAuthError(f"{endpoint.name}: OIDC token answer is not JSON") from exc
     value = body.get("access_token") if isinstance(body, dict) else None

@@ -230,7 +230,7 @@ async def test_a_hanging_instance_is_not_retried(
     node = lab.add_instance(unique("hang"))
     node.fail(FailureMode.HANG)
     client = pool.get(endpoint_for(node.name, node.url, read_timeout=0.2))
-    with pytest.raises(NifiUnavailable, match="ReadTimeout"):
+    with pytest.raises(NifiUnavailable, match="Timeout on reading"):
         await client.about()
     assert node.request_count == 1
 
@@ -240,7 +240,7 @@ async def test_connection_refused_is_unavailable(pool: NifiClientPool) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     client = pool.get(endpoint_for("nobody", f"http://127.0.0.1:{port}"))
-    with pytest.raises(NifiUnavailable, match="ConnectError"):
+    with pytest.raises(NifiUnavailable, match="Cannot connect"):
         await client.about()
 
 
