@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -130,6 +131,14 @@ async def _migrate(settings: Settings) -> None:
     await asyncio.to_thread(KeyRing.load, settings.secrets.key_file, create=True)
 
 
+def _freeze_startup_objects() -> None:
+    """Move everything alive after start-up (modules, app, routes) out of the collector's
+    reach: a full collection then walks only what requests create, instead of stalling
+    every request in flight for tens of milliseconds."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _serve_api(settings: Settings) -> None:
     import uvicorn
 
@@ -145,7 +154,10 @@ async def _serve_api(settings: Settings) -> None:
         log_config=None,
         access_log=False,
     )
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config)
+    config.load()
+    _freeze_startup_objects()
+    await server.serve()
 
 
 async def _run_worker(settings: Settings, queue: str, burst: bool) -> None:

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from service import runs
+from service.api.schemas import EXACT_TOTAL_LIMIT
 from service.db.models import TriggeredBy
 from service.resources import Services
 from service.runs import RunRequest
@@ -140,3 +141,31 @@ async def test_progress_endpoint_shape(client: httpx.AsyncClient) -> None:
         "percent": None,
         "message": None,
     }
+
+
+async def test_totals_are_exact_up_to_the_limit_then_a_lower_bound(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    def echo(i: int) -> RunRequest:
+        return RunRequest(
+            job_type="diag.echo",
+            job_name="diag.echo",
+            queue=services.settings.queues.default,
+            parameters={"message": str(i)},
+            triggered_by=TriggeredBy.API if i else TriggeredBy.MANUAL,
+        )
+
+    async with services.sessions.begin() as session:
+        await runs.insert_runs(session, [echo(i) for i in range(EXACT_TOTAL_LIMIT + 1)])
+
+    every = (await client.get("/api/job-runs", params={"page_size": 100})).json()
+    assert every["total"] == EXACT_TOTAL_LIMIT
+    assert every["total_exact"] is False
+    assert every["total_pages"] == EXACT_TOTAL_LIMIT // 100
+    assert len(every["items"]) == 100
+    # Pages past the counted ones still answer: the total is "at least".
+    beyond = (await client.get("/api/job-runs", params={"page_size": 100, "page": 11})).json()
+    assert len(beyond["items"]) == 1
+
+    one = (await client.get("/api/job-runs", params={"triggered_by": "manual"})).json()
+    assert (one["total"], one["total_exact"]) == (1, True)

@@ -1,4 +1,10 @@
-"""One way to page a query: ``{items, total, page, page_size, total_pages}``."""
+"""One way to page a query: ``{items, total, total_exact, page, page_size, total_pages}``.
+
+``total`` is exact up to :data:`EXACT_TOTAL_LIMIT` matching rows. Beyond that it is that
+limit and ``total_exact`` is false ("at least"): counting every row of a large table costs
+more than the page itself on every request; exact counts per status and job type over a
+window are what `GET /api/job-runs/stats` is for.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,11 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
-from service.api.schemas import Page
+from service.api.schemas import EXACT_TOTAL_LIMIT, Page
 
 ItemT = TypeVar("ItemT")
 
@@ -28,19 +34,25 @@ async def paginate(
     page: int,
     page_size: int,
     to_item: Callable[[Any], ItemT],
+    as_rows: bool = False,
 ) -> Page[ItemT]:
-    """Count the matching rows of ``model`` and return the requested page of them."""
-    total = await session.scalar(select(func.count()).select_from(model).where(*where)) or 0
-    rows = await session.scalars(
-        select(model)
-        .where(*where)
-        .order_by(*order_by)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
+    """Count the matching rows of ``model`` (up to the limit) and return the requested page.
+
+    ``as_rows`` hands ``to_item`` plain rows of the table's columns instead of ORM
+    instances, for the long lists whose items never need the ORM.
+    """
+    matching = select(literal(1)).select_from(model).where(*where).limit(EXACT_TOTAL_LIMIT + 1)
+    total = await session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    total_exact = total <= EXACT_TOTAL_LIMIT
+    total = min(total, EXACT_TOTAL_LIMIT)
+    query = select(*model.__table__.c) if as_rows else select(model)
+    page_query = query.where(*where).order_by(*order_by).offset((page - 1) * page_size)
+    result = await session.execute(page_query.limit(page_size))
+    rows = result.all() if as_rows else result.scalars().all()
     return Page[ItemT](
         items=[to_item(row) for row in rows],
         total=total,
+        total_exact=total_exact,
         page=page,
         page_size=page_size,
         total_pages=math.ceil(total / page_size),

@@ -6,16 +6,22 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Row
 
 from service.db.models import JobRun, JobRunTarget, Outcome, RunStatus, TargetStatus, TriggeredBy
 from service.reporting import Progress
 
 ItemT = TypeVar("ItemT")
+# Page totals are counted exactly up to this many matches (see service/api/pagination.py).
+EXACT_TOTAL_LIMIT = 1_000
 
 
 class Page(BaseModel, Generic[ItemT]):
     items: list[ItemT]
-    total: int
+    total: int = Field(description="matching items; a lower bound when total_exact is false")
+    total_exact: bool = Field(
+        default=True, description=f"false when more than {EXACT_TOTAL_LIMIT:,} match"
+    )
     page: int
     page_size: int
     total_pages: int
@@ -63,7 +69,7 @@ class RunOut(BaseModel):
     reason: str | None
 
     @classmethod
-    def of(cls, run: JobRun) -> RunOut:
+    def of(cls, run: JobRun | Row[Any]) -> RunOut:
         duration = None
         if run.started_at is not None and run.finished_at is not None:
             duration = round((run.finished_at - run.started_at).total_seconds(), 3)
@@ -76,9 +82,18 @@ class RunOut(BaseModel):
                 percent=snapshot.percent,
                 message=snapshot.message,
             )
-        values = {name: getattr(run, name) for name in cls.model_fields if hasattr(run, name)}
+        # A page holds up to 100 runs: read a row's mapping or an instance's own dict
+        # (ORM attribute access costs more than the rest of this method), the attribute
+        # only for a column an instance has not loaded.
+        loaded = run._mapping if isinstance(run, Row) else run.__dict__
+        values = {
+            name: loaded[name] if name in loaded else getattr(run, name) for name in _RUN_COLUMNS
+        }
         values.update(duration_seconds=duration, progress=progress)
         return cls.model_validate(values)
+
+
+_RUN_COLUMNS = tuple(name for name in RunOut.model_fields if name in JobRun.__table__.c)
 
 
 class TargetOut(BaseModel):

@@ -134,6 +134,7 @@ async def list_runs(
         page=page,
         page_size=page_size,
         to_item=RunOut.of,
+        as_rows=True,
     )
 
 
