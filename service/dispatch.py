@@ -46,8 +46,7 @@ async def dispatch_job(ctx: WorkerContext, run_id: int) -> str:
         return "ignored"
     reporter = RunReporter(
         sessions=services.sessions,
-        redis=services.redis,
-        events=services.settings.events,
+        events=services.events,
         run_id=run_id,
         attempt=start.attempt,
         min_db_interval=services.settings.worker.progress_min_interval,

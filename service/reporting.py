@@ -7,6 +7,7 @@ final flush) and target results on their rows, so PostgreSQL keeps what matters.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -42,20 +43,58 @@ class Progress:
         return round(min(100.0, 100.0 * self.current / self.total), 1)
 
 
-async def publish_event(
-    redis: Redis, settings: EventSettings, run_id: int, kind: str, data: dict[str, Any]
-) -> None:
-    """Append one event to the run's stream (bounded length, expires after the run)."""
-    key = event_stream_key(run_id)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.xadd(
-            key,
-            {"type": kind, "data": json.dumps(data, default=str)},
-            maxlen=settings.stream_maxlen,
-            approximate=True,
-        )
-        pipe.expire(key, int(settings.stream_ttl))
-        await pipe.execute()
+class EventPublisher:
+    """Appends run events to their streams, one pipeline for every event published in the
+    same turn of the event loop.
+
+    A busy worker has many runs reporting at once; a Redis round trip per event would make
+    the socket writes, not the runs, its bottleneck. Each ``publish`` still returns only
+    once its event is in Redis (or raises why not), so a run's events stay in order and
+    nothing is acknowledged before it is stored.
+    """
+
+    def __init__(self, redis: Redis, settings: EventSettings) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._pending: list[tuple[str, dict[str, str], asyncio.Future[None]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def publish(self, run_id: int, kind: str, data: dict[str, Any]) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        fields = {"type": kind, "data": json.dumps(data, default=str)}
+        self._pending.append((event_stream_key(run_id), fields, done))
+        if len(self._pending) == 1:
+            # Runs after every callback already due in this turn: their events join.
+            loop.call_soon(self._flush)
+        await done
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[str, dict[str, str], asyncio.Future[None]]]) -> None:
+        settings = self._settings
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, fields, _ in batch:
+                    pipe.xadd(key, fields, maxlen=settings.stream_maxlen, approximate=True)  # type: ignore[arg-type]
+                    pipe.expire(key, int(settings.stream_ttl))
+                await pipe.execute()
+        except asyncio.CancelledError:
+            for _, _, done in batch:
+                done.cancel()
+            raise
+        except Exception as exc:
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+        else:
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
 
 class RunReporter:
@@ -65,14 +104,12 @@ class RunReporter:
         self,
         *,
         sessions: SessionFactory,
-        redis: Redis,
-        events: EventSettings,
+        events: EventPublisher,
         run_id: int,
         attempt: int,
         min_db_interval: float,
     ) -> None:
         self._sessions = sessions
-        self._redis = redis
         self._events = events
         self.run_id = run_id
         self.attempt = attempt
@@ -81,7 +118,7 @@ class RunReporter:
         self.last_progress: Progress | None = None
 
     async def _publish(self, kind: str, data: dict[str, Any]) -> None:
-        await publish_event(self._redis, self._events, self.run_id, kind, data)
+        await self._events.publish(self.run_id, kind, data)
 
     async def progress(
         self, current: int, total: int | None = None, message: str | None = None

@@ -11,6 +11,7 @@ from service.devices.runner import SshRunner
 from service.gitstore.locks import RepositoryLocks
 from service.inventory.nautobot import NautobotClient
 from service.nifi.pool import NifiClientPool
+from service.reporting import EventPublisher
 from service.secrets import KeyStore
 from service.settings import Settings
 
@@ -28,3 +29,4 @@ class Services:
     nautobot: NautobotClient
     ssh: SshRunner
     git_locks: RepositoryLocks
+    events: EventPublisher

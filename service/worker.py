@@ -30,6 +30,7 @@ from service.maintenance import reaper_cron, reconciler_cron
 from service.nifi.pool import NifiClientPool
 from service.queueing import DISPATCH_FUNCTION
 from service.redis_scripts import LuaScript
+from service.reporting import EventPublisher
 from service.resources import Services
 from service.retention import retention_cron, retention_minutes
 from service.schedule_claims import scheduler_cron
@@ -177,6 +178,7 @@ async def on_startup(ctx: dict[Any, Any]) -> None:
         nautobot=make_nautobot_client(settings.nautobot),
         ssh=make_ssh_runner(settings.ssh, await load_known_hosts(settings.ssh)),
         git_locks=RepositoryLocks(ctx["redis"], wait=settings.git.lock_wait),
+        events=EventPublisher(ctx["redis"], settings.events),
     )
     # Every worker (not only the scheduler's) reports itself alive for GET /api/workers.
     ctx["heartbeat"] = start_heartbeat(ctx["services"], ctx["queue"])

@@ -28,6 +28,7 @@ from service.devices.clients import make_nautobot_client, make_ssh_runner
 from service.devices.host_keys import KnownHosts
 from service.gitstore.locks import RepositoryLocks
 from service.nifi.pool import NifiClientPool
+from service.reporting import EventPublisher
 from service.resources import Services
 from service.secrets import KeyRing, KeyStore
 from service.settings import (
@@ -129,6 +130,7 @@ async def services(
                 settings.ssh, KnownHosts(settings.ssh.known_hosts, "", accept_new=True)
             ),
             git_locks=RepositoryLocks(redis),
+            events=EventPublisher(redis, settings.events),
         )
 
 

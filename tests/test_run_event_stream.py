@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from service.reporting import publish_event
 from service.resources import Services
 from service.run_event_stream import START, RunEvent, follow_run_events, is_stream_id
 
@@ -29,8 +28,8 @@ async def test_heartbeats_while_idle_then_events_until_the_final_state(
     )
     async with asyncio.timeout(10):
         assert await anext(stream) is None  # nothing happened yet: a heartbeat
-        await publish_event(services.redis, settings.events, RUN_ID, "log", {"message": "hi"})
-        await publish_event(services.redis, settings.events, RUN_ID, "state", {"status": "failed"})
+        await services.events.publish(RUN_ID, "log", {"message": "hi"})
+        await services.events.publish(RUN_ID, "state", {"status": "failed"})
         events = [event async for event in stream if event is not None]
     assert [(event.type, event.data) for event in events] == [
         ("log", {"message": "hi"}),
