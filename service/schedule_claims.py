@@ -24,7 +24,6 @@ records ``wait_for_run_id`` and no worker takes it before that run has ended). F
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
@@ -53,8 +52,6 @@ logger = logging.getLogger(__name__)
 
 MISSED = "missed"
 TICK_KEY = "opsjobs:scheduler:last_tick"
-# Enqueues run concurrently in groups this large: fast, without a connection per run.
-ENQUEUE_CONCURRENCY = 16
 
 _SCHEDULES = cast(Table, JobSchedule.__table__)
 _ADVANCE = (
@@ -190,7 +187,7 @@ async def claim_due_schedules(services: SchedulerStores, now: datetime, batch: i
     for run_id in dict.fromkeys(claim.cancels):
         await _cancel_blocking(services, run_id)
     pending = [(row.id, row.queue) for row in inserted if row.status == RunStatus.PENDING.value]
-    await _enqueue_all(services.redis, pending)
+    await queueing.enqueue_dispatches(services.redis, pending)
     oldest = claimed[0][0].next_run_at
     return ClaimReport(
         claimed=len(claimed),
@@ -336,14 +333,6 @@ async def _cancel_blocking(services: SchedulerStores, run_id: int) -> None:
         await request_cancel(services.sessions, services.redis, run_id, "scheduler")
     except (Conflict, NotFound):
         return  # it ended on its own meanwhile
-
-
-async def _enqueue_all(redis: ArqRedis, runs: Sequence[tuple[int, str]]) -> None:
-    for start in range(0, len(runs), ENQUEUE_CONCURRENCY):
-        group = runs[start : start + ENQUEUE_CONCURRENCY]
-        await asyncio.gather(
-            *(queueing.enqueue_dispatch(redis, run_id, queue) for run_id, queue in group)
-        )
 
 
 @dataclass(frozen=True)
