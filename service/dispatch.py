@@ -51,7 +51,7 @@ async def dispatch_job(ctx: WorkerContext, run_id: int) -> str:
         attempt=start.attempt,
         min_db_interval=services.settings.worker.progress_min_interval,
     )
-    reporter.announce_state(RunStatus.RUNNING.value, attempt=start.attempt)
+    await reporter.state(RunStatus.RUNNING.value, attempt=start.attempt)
     end = await _run_with_heartbeat(services, start, reporter)
     recorded = await runs.finish_run(
         services.sessions,

@@ -43,54 +43,39 @@ class Progress:
         return round(min(100.0, 100.0 * self.current / self.total), 1)
 
 
-_Pending = tuple[str, dict[str, str], "asyncio.Future[None] | None"]
-
-
 class EventPublisher:
-    """Appends run events to their streams: one pipeline at a time carries every event
-    published while the one before it was on its way (group commit).
+    """Appends run events to their streams, one pipeline for every event published in the
+    same turn of the event loop.
 
     A busy worker has many runs reporting at once; a Redis round trip per event would make
-    the socket writes, not the runs, its bottleneck. Events leave in the order they were
-    published, so a run's events stay in order. ``publish`` returns once its event is
-    stored (or raises why not); ``announce`` does not wait, for an event the run need not
-    hold up for — its failure is logged, and a later ``publish`` of the run still waits
-    for everything before it.
+    the socket writes, not the runs, its bottleneck. Each ``publish`` still returns only
+    once its event is in Redis (or raises why not), so a run's events stay in order and
+    nothing is acknowledged before it is stored.
     """
 
     def __init__(self, redis: Redis, settings: EventSettings) -> None:
         self._redis = redis
         self._settings = settings
-        self._pending: list[_Pending] = []
-        self._sender: asyncio.Task[None] | None = None
+        self._pending: list[tuple[str, dict[str, str], asyncio.Future[None]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def publish(self, run_id: int, kind: str, data: dict[str, Any]) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._add(run_id, kind, data, done)
-        await done
-
-    def announce(self, run_id: int, kind: str, data: dict[str, Any]) -> None:
-        self._add(run_id, kind, data, None)
-
-    async def drain(self) -> None:
-        """Wait until every event handed over so far has been sent (worker shutdown)."""
-        while self._sender is not None and not self._sender.done():
-            await asyncio.shield(self._sender)
-
-    def _add(
-        self, run_id: int, kind: str, data: dict[str, Any], done: asyncio.Future[None] | None
-    ) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
         fields = {"type": kind, "data": json.dumps(data, default=str)}
         self._pending.append((event_stream_key(run_id), fields, done))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.get_running_loop().create_task(self._send_pending())
+        if len(self._pending) == 1:
+            # Runs after every callback already due in this turn: their events join.
+            loop.call_soon(self._flush)
+        await done
 
-    async def _send_pending(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            await self._send(batch)
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[_Pending]) -> None:
+    async def _send(self, batch: list[tuple[str, dict[str, str], asyncio.Future[None]]]) -> None:
         settings = self._settings
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -100,18 +85,15 @@ class EventPublisher:
                 await pipe.execute()
         except asyncio.CancelledError:
             for _, _, done in batch:
-                if done is not None:
-                    done.cancel()
+                done.cancel()
             raise
         except Exception as exc:
-            waiting = [done for _, _, done in batch if done is not None and not done.done()]
-            for done in waiting:
-                done.set_exception(exc)
-            if len(waiting) < len(batch):
-                logger.warning("run events not stored: %s", exc)
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
         else:
             for _, _, done in batch:
-                if done is not None and not done.done():
+                if not done.done():
                     done.set_result(None)
 
 
@@ -210,9 +192,5 @@ class RunReporter:
         )
 
     async def state(self, status: str, **data: Any) -> None:
-        """Publish a run state change (the terminal state) and wait until it is stored."""
+        """Announce a run state change (running, and the terminal state)."""
         await self._publish("state", {"status": status, **data})
-
-    def announce_state(self, status: str, **data: Any) -> None:
-        """Hand a state change (running) to the publisher without waiting for Redis."""
-        self._events.announce(self.run_id, "state", {"status": status, **data})

@@ -191,7 +191,6 @@ async def on_shutdown(ctx: dict[Any, Any]) -> None:
         await stop_heartbeat(ctx["services"], heartbeat)
     services: Services | None = ctx.get("services")
     if services is not None:
-        await services.events.drain()
         await services.nifi.aclose()
         await services.nautobot.aclose()
     engine = ctx.get("engine")
