@@ -110,7 +110,7 @@ class RunEnd:
 def _insert_run_statements() -> tuple[DriverStatement, DriverStatement]:
     """INSERT of one pending run, alone and with its audit row (one statement each)."""
     columns = JobRun.__table__.c
-    names = list(row_values(RunRequest("", "", "", {}, TriggeredBy.API)))
+    names = list(row_values(RunRequest("", "", "", {}, TriggeredBy.API)))  # the columns it sets
     insert_run = (
         insert(JobRun)
         .values({name: bindparam(name, type_=columns[name].type) for name in names})
@@ -234,16 +234,14 @@ async def _current_status(session: AsyncSession, run_id: int) -> str | None:
     return status
 
 
-# Hot-path statements are built once (they are plain expressions, not resources) so each
-# execution skips statement construction.
-
-
 def _one_of(values: Iterable[str]) -> list[BindParameter[str]]:
     """Fixed ``IN`` values as separate parameters: a plain ``in_(list)`` is re-expanded by
     SQLAlchemy at every execution, which costs more than the statement's round trip."""
     return [literal(value) for value in values]
 
 
+# Hot-path statements are built once (they are plain expressions, not resources) so each
+# execution skips statement construction.
 _BLOCKING = aliased(JobRun, name="blocking")
 _MARK_RUNNING = DriverStatement(
     update(JobRun)

@@ -10,6 +10,7 @@ from typing import Any, cast
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -94,10 +95,40 @@ class DriverStatement:
 
     async def fetchrow(self, sessions: SessionFactory, **params: Any) -> asyncpg.Record | None:
         engine: AsyncEngine = sessions.kw["bind"]
+        arguments = self.arguments(params)
         async with engine.connect() as conn:
             pooled = await conn.get_raw_connection()
             driver: asyncpg.Connection = pooled.driver_connection
-            return await driver.fetchrow(self.sql, *self.arguments(params))
+            try:
+                return await driver.fetchrow(self.sql, *arguments)
+            except Exception as error:
+                raise await _database_error(engine, conn, self.sql, error) from error
+
+
+async def _database_error(
+    engine: AsyncEngine, conn: AsyncConnection, sql: str, error: Exception
+) -> StatementError:
+    """The error SQLAlchemy would have raised for ``error`` (so callers and the API's error
+    handlers see one kind), with a broken connection taken out of the pool as it would."""
+    dialect = engine.dialect
+    pooled = await conn.get_raw_connection()
+    try:
+        pooled.dbapi_connection._handle_exception(error)  # type: ignore[union-attr]
+    except Exception as translated:
+        wrapped = DBAPIError.instance(
+            sql,
+            None,
+            translated,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(
+                cast(Any, translated), pooled.dbapi_connection, None
+            ),
+            dialect=dialect,
+        )
+        if isinstance(wrapped, DBAPIError) and wrapped.connection_invalidated:
+            await conn.invalidate()
+        return wrapped
+    raise AssertionError("the dialect re-raises every error")  # pragma: no cover
 
 
 def redacted_url(url: str) -> str:

@@ -16,6 +16,22 @@ async def test_values_postgresql_rejects_are_422(client: httpx.AsyncClient) -> N
         assert response.json()["error"]["code"] == "invalid_input"
 
 
+async def test_created_runs_with_values_postgresql_rejects_are_422(
+    client: httpx.AsyncClient,
+) -> None:
+    # Runs are created by a statement executed on the driver connection, not the ORM.
+    nul_queue = await client.post(
+        "/api/job-runs", json={"job_type": "diag.echo", "queue": "de\x00fault"}
+    )
+    nul_in_json = await client.post(
+        "/api/job-runs", json={"job_type": "diag.echo", "parameters": {"message": "a\x00b"}}
+    )
+    for response in (nul_queue, nul_in_json):
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "invalid_input"
+    assert (await client.get("/api/job-runs")).json()["total"] == 0
+
+
 async def test_bodies_that_are_not_json_answer_in_the_error_shape(
     client: httpx.AsyncClient,
 ) -> None:
