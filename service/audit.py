@@ -21,6 +21,17 @@ class AuditEntry:
     source_ip: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    def columns(self, resource_id: object = None) -> dict[str, Any]:
+        """The row's values (``audit_events`` column → value)."""
+        return {
+            "actor": self.actor,
+            "action": self.action,
+            "resource_type": self.resource_type,
+            "resource_id": None if resource_id is None else str(resource_id),
+            "source_ip": self.source_ip,
+            "details": self.details,
+        }
+
 
 def source_ip(request: Request | None) -> str | None:
     return request.client.host if request is not None and request.client else None
@@ -37,14 +48,5 @@ def record_audit(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Add an audit row to the caller's transaction (it commits with the change itself)."""
-    source = source_ip(request)
-    session.add(
-        AuditEvent(
-            actor=actor,
-            action=action,
-            resource_type=resource_type,
-            resource_id=None if resource_id is None else str(resource_id),
-            source_ip=source,
-            details=details or {},
-        )
-    )
+    entry = AuditEntry(actor, action, resource_type, source_ip(request), details or {})
+    session.add(AuditEvent(**entry.columns(resource_id)))

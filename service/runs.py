@@ -204,15 +204,11 @@ async def enqueue_run_row(
     if audit is None:
         record = await _INSERT_RUN.fetchrow(sessions, **values)
     else:
-        record = await _INSERT_AUDITED_RUN.fetchrow(
-            sessions,
-            **values,
-            audit_actor=audit.actor,
-            audit_action=audit.action,
-            audit_resource_type=audit.resource_type,
-            audit_source_ip=audit.source_ip,
-            audit_details=audit.details,
-        )
+        # The statement fills in resource_id: the new run's id.
+        columns = audit.columns()
+        del columns["resource_id"]
+        audit_values = {f"audit_{name}": value for name, value in columns.items()}
+        record = await _INSERT_AUDITED_RUN.fetchrow(sessions, **values, **audit_values)
     assert record is not None  # an INSERT … RETURNING returns its row
     run = JobRun(**dict(record))
     await queueing.enqueue_dispatch(redis, run.id, request.queue)

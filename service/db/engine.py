@@ -40,14 +40,19 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def engine_of(sessions: SessionFactory) -> AsyncEngine:
+    """The engine a session factory is bound to."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    return engine
+
+
 @asynccontextmanager
 async def single_statement(sessions: SessionFactory) -> AsyncIterator[AsyncConnection]:
     """A connection in autocommit mode for one atomic statement on a hot path.
 
     Saves the BEGIN and COMMIT round trips a session transaction would add.
     """
-    engine: AsyncEngine = sessions.kw["bind"]
-    async with engine.connect() as conn:
+    async with engine_of(sessions).connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
@@ -94,7 +99,7 @@ class DriverStatement:
         ]
 
     async def fetchrow(self, sessions: SessionFactory, **params: Any) -> asyncpg.Record | None:
-        engine: AsyncEngine = sessions.kw["bind"]
+        engine = engine_of(sessions)
         arguments = self.arguments(params)
         async with engine.connect() as conn:
             pooled = await conn.get_raw_connection()
