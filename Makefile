@@ -25,13 +25,13 @@ test: setup ## run the test suite against real PostgreSQL and Redis
 	$(BIN)/pytest
 
 lint: setup ## ruff and mypy --strict
-	$(BIN)/ruff check service executors tests bench
-	$(BIN)/ruff format --check service executors tests bench
+	$(BIN)/ruff check service executors lab tests bench
+	$(BIN)/ruff format --check service executors lab tests bench
 	$(BIN)/mypy
 
 fmt: setup ## format and autofix
-	$(BIN)/ruff format service executors tests bench
-	$(BIN)/ruff check --fix service executors tests bench
+	$(BIN)/ruff format service executors lab tests bench
+	$(BIN)/ruff check --fix service executors lab tests bench
 
 bench: setup ## throughput and latency benchmarks with in-run baselines
 	$(BIN)/python -m bench

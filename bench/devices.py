@@ -36,12 +36,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.harness import BenchStores, child_env, report
-from service import runs
-from service.credentials import seal
+from service.access.credentials import seal
 from service.db.device_models import CommandTemplate
 from service.db.models import JobRun, JobRunTarget, TargetStatus, TriggeredBy
 from service.db.security_models import Credential, CredentialType
-from service.runs import RunRequest
+from service.runs import lifecycle
+from service.runs.lifecycle import RunRequest
 from service.secrets import KeyRing, KeyStore
 
 DEVICES = 1000
@@ -145,7 +145,7 @@ async def measure(stores: BenchStores) -> dict[str, Any]:
         keys = KeyStore(await asyncio.to_thread(KeyRing.load, key_file, create=True))
         async with lab_process() as lab:
             credential_id, template_id = await prepare(stores, keys, lab)
-            run_id = await runs.enqueue_run(
+            run_id = await lifecycle.enqueue_run(
                 stores.sessions,
                 stores.redis,
                 RunRequest(

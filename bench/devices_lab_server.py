@@ -17,9 +17,9 @@ import logging
 import resource
 import sys
 
-from service.lab.devices import attach_ssh_ports, fleet_for
-from service.lab.nautobot import NautobotLab
-from service.lab.nautobot_inventory import generate_inventory
+from lab.devices import attach_ssh_ports, fleet_for
+from lab.nautobot import NautobotLab
+from lab.nautobot_inventory import generate_inventory
 
 TOKEN = "bench-nautobot-token"
 USERNAME = "bench"

@@ -31,7 +31,6 @@ from sqlalchemy import select
 from yarl import URL
 
 from bench.harness import BenchStores, report
-from service import runs
 from service.db.models import JobRun, JobRunTarget, TriggeredBy
 from service.nifi.checks import check_queues
 from service.nifi.configs import CheckQueuesConfig
@@ -39,10 +38,11 @@ from service.nifi.endpoints import ClusterMember, NifiCluster, NifiEndpoint
 from service.nifi.models import NifiClusterRow, NifiInstanceRow
 from service.nifi.pool import NifiClientPool
 from service.nifi.queue_check import QueueThresholds
-from service.runs import RunRequest
+from service.runs import lifecycle
+from service.runs.lifecycle import RunRequest
 from service.secrets import KeyRing
 from service.settings import SecretsSettings, Settings
-from service.worker import build_worker
+from service.worker.app import build_worker
 
 CLUSTERS = 200
 LATENCY = 0.05
@@ -177,7 +177,7 @@ async def store_clusters(stores: BenchStores, urls: dict[str, str]) -> dict[str,
 
 async def worker_run(settings: Settings, stores: BenchStores, config: CheckQueuesConfig) -> int:
     """Queue one ``check_queues`` run and execute it in an in-process burst worker."""
-    run_id = await runs.enqueue_run(
+    run_id = await lifecycle.enqueue_run(
         stores.sessions,
         stores.redis,
         RunRequest(

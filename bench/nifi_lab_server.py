@@ -23,7 +23,7 @@ import sys
 
 import httpx
 
-from service.lab.nifi import LabFlow, NifiLab
+from lab.nifi import LabFlow, NifiLab
 
 SMALL_CANVAS_CONNECTIONS = 20
 BIG_CANVAS_GROUPS = 50

@@ -17,9 +17,9 @@ from arq.constants import health_check_key_suffix
 from sqlalchemy import func, select
 
 from bench.harness import BenchStores, child_env, report
-from service import runs
 from service.db.models import JobRun, RunStatus, TriggeredBy
-from service.runs import RunRequest
+from service.runs import lifecycle
+from service.runs.lifecycle import RunRequest
 
 RUNS = 5000
 TARGET_RATIO = 0.5
@@ -87,7 +87,7 @@ async def pipeline_throughput(stores: BenchStores) -> float:
     args = ["service.cli", "--log-level", "WARNING", "worker", "--queue", queue]
     async with polling_worker(stores, queue, args):
         started = time.perf_counter()
-        await runs.enqueue_runs(stores.sessions, stores.redis, requests)
+        await lifecycle.enqueue_runs(stores.sessions, stores.redis, requests)
 
         async def all_completed() -> bool:
             async with stores.sessions() as session:

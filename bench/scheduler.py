@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from bench.harness import BenchStores, report
 from service.db.models import JobTemplate
-from service.schedule_claims import tick
+from service.scheduling.claims import tick
 
 DUE = 100
 SIZES = (1_000, 100_000)

@@ -24,7 +24,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 
 from executors.base import Executor, JobContext, JobResult, ResolveContext, Target, TargetResult
-from service.credentials import load_credential
+from service.access.credentials import load_credential
 from service.db.device_models import DeviceBackupFile, GitRepository
 from service.db.models import Outcome, TargetStatus
 from service.devices.logins import run_credential_id, ssh_credentials
@@ -101,7 +101,9 @@ class Fetched:
 
 async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
     """The target devices, keyed by Nautobot id, each carrying its record."""
-    resolution = await resolve_run_devices(ctx.services, config.targets, run_id=ctx.run_id)
+    resolution = await resolve_run_devices(
+        ctx.services.device_resolver(), ctx.services.sessions, config.targets, run_id=ctx.run_id
+    )
     return [
         Target(key=d.id, name=d.name, data={"device": d, "from_cache": resolution.cached})
         for d in resolution.devices

@@ -16,9 +16,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from executors.services import Services
 from service.db.models import Outcome, TargetStatus
-from service.reporting import RunReporter
-from service.resources import Services
+from service.runs.reporting import RunReporter
 
 logger = logging.getLogger(__name__)
 

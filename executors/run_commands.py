@@ -64,7 +64,9 @@ class AllDevicesFailed(OpsjobsError):
 
 async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
     """The target devices, keyed by Nautobot id, each carrying its record."""
-    resolution = await resolve_run_devices(ctx.services, config.targets, run_id=ctx.run_id)
+    resolution = await resolve_run_devices(
+        ctx.services.device_resolver(), ctx.services.sessions, config.targets, run_id=ctx.run_id
+    )
     return [
         Target(key=d.id, name=d.name, data={"device": d, "from_cache": resolution.cached})
         for d in resolution.devices

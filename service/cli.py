@@ -92,8 +92,8 @@ async def _create_token(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _rotate_keys(settings: Settings) -> None:
+    from service.access.credentials import reencrypt_all
     from service.backends import check_database
-    from service.credentials import reencrypt_all
     from service.db.engine import create_engine, create_session_factory
     from service.secrets import KeyStore
 
@@ -162,7 +162,7 @@ async def _serve_api(settings: Settings) -> None:
 
 async def _run_worker(settings: Settings, queue: str, burst: bool) -> None:
     from service.backends import check_database, check_redis
-    from service.worker import build_worker
+    from service.worker.app import build_worker
 
     await check_database(settings)
     await check_redis(settings)
@@ -182,7 +182,7 @@ async def _up(settings: Settings) -> None:
     await check_redis(settings)
     children = [ChildSpec("api", ("api",))]
     if settings.lab.enabled:
-        from service.lab.stack import prepare_lab_files
+        from lab.stack import prepare_lab_files
 
         # Before the workers start: they read known_hosts once, and it must trust the lab.
         await asyncio.to_thread(prepare_lab_files, settings)
@@ -202,9 +202,9 @@ async def _up(settings: Settings) -> None:
 async def _serve_lab(settings: Settings) -> None:
     import signal
 
+    from lab.stack import serve_lab
     from service.backends import check_database
     from service.db.engine import create_engine, create_session_factory
-    from service.lab.stack import serve_lab
     from service.secrets import KeyStore
 
     await check_database(settings)
@@ -221,7 +221,7 @@ async def _serve_lab(settings: Settings) -> None:
 
 
 async def _run_job(settings: Settings, args: argparse.Namespace) -> int:
-    from service.run_follow import follow_run, queue_adhoc_run
+    from service.client.follow import follow_run, queue_adhoc_run
 
     run_id, queue = await queue_adhoc_run(settings, args.job_type, dict(args.param), args.queue)
     print(f"run {run_id} queued on {queue}", file=sys.stderr)

@@ -17,6 +17,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from executors.services import Services
 from service.api.app import create_app
 from service.api.auth import create_token
 from service.db.all_models import MODEL_MODULES
@@ -28,8 +29,7 @@ from service.devices.clients import make_nautobot_client, make_ssh_runner
 from service.devices.host_keys import KnownHosts
 from service.gitstore.locks import RepositoryLocks
 from service.nifi.pool import NifiClientPool
-from service.reporting import EventPublisher
-from service.resources import Services
+from service.runs.reporting import EventPublisher
 from service.secrets import KeyRing, KeyStore
 from service.settings import (
     DatabaseSettings,

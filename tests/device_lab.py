@@ -15,19 +15,19 @@ import httpx
 import uvicorn
 from sqlalchemy import select
 
-from service import runs
+from executors.services import Services
+from lab.devices import DeviceFleet, attach_ssh_ports, fleet_for
+from lab.nautobot import NautobotLab
+from lab.nautobot_inventory import LabInventory, generate_inventory
+from service.access.credentials import seal
 from service.api.app import create_app
-from service.credentials import seal
 from service.db.device_models import CommandTemplate, CommandTemplateVersion, GitRepository
 from service.db.device_models import Inventory as InventoryRow
 from service.db.models import JobRun, JobRunTarget, TriggeredBy
 from service.db.security_models import Credential, CredentialType, Role
 from service.inventory.conditions import parse_inventory_tree
-from service.lab.devices import DeviceFleet, attach_ssh_ports, fleet_for
-from service.lab.nautobot import NautobotLab
-from service.lab.nautobot_inventory import LabInventory, generate_inventory
-from service.resources import Services
-from service.run_requests import adhoc_request
+from service.runs import lifecycle
+from service.runs.requests import adhoc_request
 from service.settings import GitSettings, NautobotSettings, Settings, SshSettings
 from tests.conftest import free_port, make_settings, token_for
 from tests.workers import drain
@@ -185,8 +185,8 @@ async def run_device_job(
         executed_by=executed_by,
     )
     if credential_id is not None:
-        request = runs.RunRequest(**{**request.__dict__, "credential_id": credential_id})
-    run_id = await runs.enqueue_run(services.sessions, services.redis, request)
+        request = lifecycle.RunRequest(**{**request.__dict__, "credential_id": credential_id})
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
     await drain(lab.settings, lab.devices_queue)
     return await load_run(services, run_id)
 

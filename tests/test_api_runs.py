@@ -5,11 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from service import runs
+from executors.services import Services
 from service.api.schemas import EXACT_TOTAL_LIMIT
 from service.db.models import TriggeredBy
-from service.resources import Services
-from service.runs import RunRequest
+from service.runs import lifecycle
+from service.runs.lifecycle import RunRequest
 
 
 async def test_probes(client: httpx.AsyncClient) -> None:
@@ -87,7 +87,7 @@ async def test_list_filters_and_pagination(client: httpx.AsyncClient, services: 
             triggered_by=trigger,
         )
 
-    ids = await runs.enqueue_runs(
+    ids = await lifecycle.enqueue_runs(
         services.sessions,
         services.redis,
         [request("diag.echo", {"message": str(i)}, TriggeredBy.API) for i in range(5)]
@@ -156,7 +156,7 @@ async def test_totals_are_exact_up_to_the_limit_then_a_lower_bound(
         )
 
     async with services.sessions.begin() as session:
-        await runs.insert_runs(session, [echo(i) for i in range(EXACT_TOTAL_LIMIT + 1)])
+        await lifecycle.insert_runs(session, [echo(i) for i in range(EXACT_TOTAL_LIMIT + 1)])
 
     every = (await client.get("/api/job-runs", params={"page_size": 100})).json()
     assert every["total"] == EXACT_TOTAL_LIMIT

@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 
-from service.resources import Services
+from executors.services import Services
 from tests.conftest import TEST_DATABASE_URL, TEST_KEY_FILE, TEST_REDIS_URL
 from tests.workers import running_worker
 

@@ -8,8 +8,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from service.reporting import EventPublisher, event_stream_key
-from service.resources import Services
+from executors.services import Services
+from service.runs.reporting import EventPublisher, event_stream_key
 from tests.conftest import free_port
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from service.resources import Services
-from service.run_event_stream import START, RunEvent, follow_run_events, is_stream_id
+from executors.services import Services
+from service.runs.events import START, RunEvent, follow_run_events, is_stream_id
 
 RUN_ID = 4242
 

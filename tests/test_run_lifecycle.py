@@ -9,12 +9,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from service import dispatch, queueing, runs
+from executors.services import Services
 from service.db.models import JobRun, RunStatus, TriggeredBy
-from service.dispatch import dispatch_job
-from service.resources import Services
-from service.runs import RunRequest
-from service.worker_context import WorkerContext
+from service.queue import transport
+from service.runs import lifecycle
+from service.runs.lifecycle import RunRequest
+from service.worker import dispatch
+from service.worker.context import WorkerContext
+from service.worker.dispatch import dispatch_job
 from tests.workers import drain, running_worker, wait_for_run
 
 
@@ -39,7 +41,7 @@ async def test_adhoc_run_is_pending_before_it_completes(
     assert created["status"] == "pending"
     assert created["queued_at"] is not None
     assert created["started_at"] is None
-    assert await queueing.is_queued(services.redis, created["id"])
+    assert await transport.is_queued(services.redis, created["id"])
 
     await drain(services.settings)
 
@@ -51,7 +53,7 @@ async def test_adhoc_run_is_pending_before_it_completes(
     assert run["attempt"] == 1
     assert run["duration_seconds"] is not None
     assert run["triggered_by"] == "api"
-    assert not await queueing.is_queued(services.redis, created["id"])
+    assert not await transport.is_queued(services.redis, created["id"])
 
 
 async def test_failure_keeps_partial_result(client: httpx.AsyncClient, services: Services) -> None:
@@ -73,9 +75,11 @@ async def test_cancel_while_pending(client: httpx.AsyncClient, services: Service
     response = await client.post(f"/api/job-runs/{created['id']}/cancel")
     assert response.status_code == 202
     assert response.json() == {"run_id": created["id"], "status": "cancelled"}
-    assert not await queueing.is_queued(services.redis, created["id"])
+    assert not await transport.is_queued(services.redis, created["id"])
 
-    await queueing.enqueue_dispatch(services.redis, created["id"], services.settings.queues.default)
+    await transport.enqueue_dispatch(
+        services.redis, created["id"], services.settings.queues.default
+    )
     await drain(services.settings)
 
     run = (await client.get(f"/api/job-runs/{created['id']}")).json()
@@ -120,7 +124,7 @@ async def test_cancel_seen_through_heartbeat_without_arq_abort(services: Service
         parameters={"steps": 500, "delay": 0.02},
         triggered_by=TriggeredBy.API,
     )
-    run_id = await runs.enqueue_run(services.sessions, services.redis, request)
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
     async with running_worker(services.settings):
         await wait_for_run(services.sessions, run_id, min_progress=2)
         async with services.sessions.begin() as session:
@@ -133,7 +137,7 @@ async def test_cancel_seen_through_heartbeat_without_arq_abort(services: Service
 
 
 async def test_duplicate_delivery_executes_once(services: Services) -> None:
-    run_id = await runs.enqueue_run(services.sessions, services.redis, echo_request(services))
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, echo_request(services))
     ctx: WorkerContext = {"services": services}
     outcomes = await asyncio.gather(dispatch_job(ctx, run_id), dispatch_job(ctx, run_id))
     assert sorted(outcomes) == ["completed", "ignored"]
@@ -141,9 +145,11 @@ async def test_duplicate_delivery_executes_once(services: Services) -> None:
     # The job enqueue_run put in Redis is a further delivery of the finished run: a no-op.
     async with services.sessions() as session:
         before = await session.get_one(JobRun, run_id)
-    assert await queueing.is_queued(services.redis, run_id)
+    assert await transport.is_queued(services.redis, run_id)
     await drain(services.settings)
-    assert await queueing.enqueue_dispatch(services.redis, run_id, services.settings.queues.default)
+    assert await transport.enqueue_dispatch(
+        services.redis, run_id, services.settings.queues.default
+    )
     await drain(services.settings)
     async with services.sessions() as session:
         after = await session.get_one(JobRun, run_id)
@@ -161,7 +167,7 @@ async def test_timeout_fails_and_keeps_partial_result(services: Services) -> Non
         triggered_by=TriggeredBy.API,
         timeout_seconds=1,
     )
-    run_id = await runs.enqueue_run(services.sessions, services.redis, request)
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
     await drain(services.settings)
     async with services.sessions() as session:
         run = await session.get_one(JobRun, run_id)
@@ -173,7 +179,7 @@ async def test_timeout_fails_and_keeps_partial_result(services: Services) -> Non
 
 async def test_many_runs_complete_in_order_of_creation(services: Services) -> None:
     requests = [echo_request(services, f"m{i}") for i in range(50)]
-    run_ids = await runs.enqueue_runs(services.sessions, services.redis, requests)
+    run_ids = await lifecycle.enqueue_runs(services.sessions, services.redis, requests)
     await drain(services.settings)
     async with services.sessions() as session:
         rows = (await session.scalars(select(JobRun).where(JobRun.id.in_(run_ids)))).all()
@@ -187,16 +193,20 @@ async def test_a_waiting_run_starts_once_the_run_it_waits_for_ends(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(dispatch, "WAIT_RETRY_S", 0.1)
-    blocking = await runs.enqueue_run(services.sessions, services.redis, echo_request(services))
-    await queueing.discard_job(services.redis, blocking, services.settings.queues.default)
-    assert await runs.mark_running(services.sessions, blocking, "elsewhere") is not None
+    blocking = await lifecycle.enqueue_run(
+        services.sessions, services.redis, echo_request(services)
+    )
+    await transport.discard_job(services.redis, blocking, services.settings.queues.default)
+    assert await lifecycle.mark_running(services.sessions, blocking, "elsewhere") is not None
     waiting_request = dataclasses.replace(echo_request(services), wait_for_run_id=blocking)
-    waiting = await runs.enqueue_run(services.sessions, services.redis, waiting_request)
+    waiting = await lifecycle.enqueue_run(services.sessions, services.redis, waiting_request)
     async with running_worker(services.settings):
         await asyncio.sleep(0.5)
         async with services.sessions() as session:
             assert (await session.get_one(JobRun, waiting)).status == RunStatus.PENDING
-        await runs.finish_run(services.sessions, blocking, 1, runs.RunEnd(RunStatus.COMPLETED))
+        await lifecycle.finish_run(
+            services.sessions, blocking, 1, lifecycle.RunEnd(RunStatus.COMPLETED)
+        )
         finished = await wait_for_run(services.sessions, waiting, within=10)
     assert finished.status == RunStatus.COMPLETED
     assert finished.started_at is not None

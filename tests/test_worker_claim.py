@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from arq.constants import in_progress_key_prefix
 from arq.worker import Worker
 
-from service import queueing, runs
+from executors.services import Services
 from service.db.models import JobRun, RunStatus, TriggeredBy
-from service.resources import Services
-from service.runs import RunRequest
-from service.worker import build_worker, on_shutdown, on_startup
+from service.queue import transport
+from service.runs import lifecycle
+from service.runs.lifecycle import RunRequest
+from service.worker.app import build_worker, on_shutdown, on_startup
 
 
 def echo(services: Services) -> RunRequest:
@@ -56,9 +57,9 @@ async def start(worker: Worker, job_id: str) -> bool:
 
 
 async def test_claim_starts_a_due_job_once_and_counts_slots(services: Services) -> None:
-    run_id = await runs.enqueue_run(services.sessions, services.redis, echo(services))
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, echo(services))
     async with ready_worker(services) as worker:
-        job_id = queueing.job_id(run_id)
+        job_id = transport.job_id(run_id)
         assert await start(worker, job_id)
         # The job is done and gone from the queue: offering it again starts nothing.
         assert not await start(worker, job_id)
@@ -69,8 +70,8 @@ async def test_claim_starts_a_due_job_once_and_counts_slots(services: Services) 
 
 
 async def test_claim_skips_a_job_in_progress_elsewhere(services: Services) -> None:
-    run_id = await runs.enqueue_run(services.sessions, services.redis, echo(services))
-    job_id = queueing.job_id(run_id)
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, echo(services))
+    job_id = transport.job_id(run_id)
     await services.redis.set(in_progress_key_prefix + job_id, b"1", px=60_000)
     async with ready_worker(services) as worker:
         assert not await start(worker, job_id)
@@ -84,9 +85,9 @@ async def test_claim_skips_a_job_in_progress_elsewhere(services: Services) -> No
 
 async def test_claim_skips_a_job_deferred_into_the_future(services: Services) -> None:
     run_id = 4242
-    job_id = queueing.job_id(run_id)
+    job_id = transport.job_id(run_id)
     await services.redis.enqueue_job(
-        queueing.DISPATCH_FUNCTION,
+        transport.DISPATCH_FUNCTION,
         run_id,
         _job_id=job_id,
         _queue_name=services.settings.queues.default,
@@ -106,8 +107,8 @@ async def test_claimed_job_holds_its_in_progress_key_while_it_runs(services: Ser
         parameters={"steps": 3, "delay": 0.2},
         triggered_by=TriggeredBy.API,
     )
-    run_id = await runs.enqueue_run(services.sessions, services.redis, request)
-    job_id = queueing.job_id(run_id)
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
+    job_id = transport.job_id(run_id)
     async with ready_worker(services) as worker:
         await worker.start_jobs([job_id.encode()])
         key = in_progress_key_prefix + job_id

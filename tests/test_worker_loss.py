@@ -12,11 +12,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from service import queueing, runs
+from executors.services import Services
 from service.db.models import JobRun, RunStatus, TriggeredBy
-from service.maintenance import reap_lost_runs, reconcile_pending_runs
-from service.resources import Services
-from service.runs import RunEnd, RunRequest
+from service.queue import transport
+from service.runs import lifecycle
+from service.runs.lifecycle import RunEnd, RunRequest
+from service.worker.maintenance import reap_lost_runs, reconcile_pending_runs
 from tests.conftest import TEST_DATABASE_URL, TEST_KEY_FILE, TEST_REDIS_URL
 from tests.workers import drain, wait_for_run
 
@@ -68,7 +69,9 @@ async def worker_process(services: Services) -> AsyncIterator[asyncio.subprocess
 async def test_killed_worker_run_fails_as_worker_lost(
     services: Services, worker_process: asyncio.subprocess.Process
 ) -> None:
-    run_id = await runs.enqueue_run(services.sessions, services.redis, progress_request(services))
+    run_id = await lifecycle.enqueue_run(
+        services.sessions, services.redis, progress_request(services)
+    )
     await wait_for_run(services.sessions, run_id, min_progress=2)
     worker_process.send_signal(signal.SIGKILL)
     await worker_process.wait()
@@ -90,7 +93,7 @@ async def test_killed_worker_run_is_retried_when_policy_allows(
     services: Services, worker_process: asyncio.subprocess.Process
 ) -> None:
     request = progress_request(services, max_attempts=2, steps=60)
-    run_id = await runs.enqueue_run(services.sessions, services.redis, request)
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
     await wait_for_run(services.sessions, run_id, min_progress=2)
     worker_process.send_signal(signal.SIGKILL)
     await worker_process.wait()
@@ -102,7 +105,7 @@ async def test_killed_worker_run_is_retried_when_policy_allows(
         pending = await session.get_one(JobRun, run_id)
     assert pending.status == RunStatus.PENDING
     assert pending.reason == "worker lost during attempt 1; retrying"
-    assert await queueing.is_queued(services.redis, run_id)
+    assert await transport.is_queued(services.redis, run_id)
 
     await drain(services.settings)
     async with services.sessions() as session:
@@ -112,13 +115,13 @@ async def test_killed_worker_run_is_retried_when_policy_allows(
 
     # The dead worker's attempt can no longer write anything.
     late = RunEnd(status=RunStatus.FAILED, error="late")
-    assert not await runs.finish_run(services.sessions, run_id, 1, late)
+    assert not await lifecycle.finish_run(services.sessions, run_id, 1, late)
 
 
 async def test_stopped_worker_returns_run_to_queue(
     services: Services, worker_process: asyncio.subprocess.Process
 ) -> None:
-    run_id = await runs.enqueue_run(
+    run_id = await lifecycle.enqueue_run(
         services.sessions, services.redis, progress_request(services, steps=60)
     )
     await wait_for_run(services.sessions, run_id, min_progress=2)
@@ -138,8 +141,8 @@ async def test_stopped_worker_returns_run_to_queue(
 
 async def test_reconciler_requeues_pending_run_missing_from_redis(services: Services) -> None:
     request = progress_request(services, steps=1)
-    run_id = await runs.enqueue_run(services.sessions, services.redis, request)
-    await queueing.discard_job(services.redis, run_id, request.queue)
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
+    await transport.discard_job(services.redis, run_id, request.queue)
     assert await reconcile_pending_runs(services) == []  # too young: may be mid-enqueue
 
     async with services.sessions.begin() as session:

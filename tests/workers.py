@@ -11,7 +11,7 @@ from sqlalchemy import select
 from service.db.engine import SessionFactory
 from service.db.models import TERMINAL_STATUSES, JobRun
 from service.settings import Settings
-from service.worker import build_worker
+from service.worker.app import build_worker
 
 # Seconds a stopping test worker waits for its jobs in flight before cancelling them.
 STOP_GRACE_S = 1.0

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schedules import MisfirePolicy, OverlapPolicy
-from service.scheduling import ScheduleType
+from service.scheduling.specs import ScheduleType
+from service.scheduling.stored import MisfirePolicy, OverlapPolicy
 
 
 class SpecIn(BaseModel):

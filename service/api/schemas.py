@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 
 from service.db.models import JobRun, JobRunTarget, Outcome, RunStatus, TargetStatus, TriggeredBy
-from service.reporting import Progress
+from service.runs.reporting import Progress
 
 ItemT = TypeVar("ItemT")
 # Page totals are counted exactly up to this many matches (see service/api/pagination.py).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from service.credentials import load_credential
+from service.access.credentials import load_credential
 from service.db.engine import SessionFactory
 from service.db.models import JobRun
 from service.db.security_models import Credential, CredentialType

@@ -29,7 +29,6 @@ from service.inventory.resolver import (
     require_all_found,
     resolve_inventory_ids,
 )
-from service.resources import Services
 from service.settings import NautobotSettings
 
 logger = logging.getLogger(__name__)
@@ -175,11 +174,10 @@ async def load_inventory_tree(sessions: SessionFactory, inventory_id: int) -> In
 
 
 async def resolve_run_devices(
-    services: Services, spec: DeviceTargetSpec, *, run_id: int
+    resolver: DeviceResolver, sessions: SessionFactory, spec: DeviceTargetSpec, *, run_id: int
 ) -> Resolution:
     """The devices a run's target spec names (for an executor's ``resolve_targets``)."""
-    resolver = DeviceResolver(services.nautobot, services.redis, services.settings.nautobot)
-    resolution = await resolver.resolve_spec(services.sessions, spec)
+    resolution = await resolver.resolve_spec(sessions, spec)
     logger.info(
         "resolved %s device(s)",
         len(resolution.devices),

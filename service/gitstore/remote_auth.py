@@ -23,7 +23,7 @@ from pathlib import Path
 
 import asyncssh
 
-from service.credentials import DecryptedCredential
+from service.access.credentials import DecryptedCredential
 from service.db.security_models import CredentialType
 from service.errors import InvalidInput
 from service.settings import SshSettings

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from service.credentials import DecryptedCredential, load_credential
+from service.access.credentials import DecryptedCredential, load_credential
 from service.db.engine import SessionFactory
 from service.db.security_models import CredentialType
 from service.errors import InvalidInput, TargetResolutionError

@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from service.credentials import credential_status, load_credential, reencrypt_all
+from executors.services import Services
+from service.access.credentials import credential_status, load_credential, reencrypt_all
 from service.db.security_models import Credential
-from service.resources import Services
 from service.secrets import KeyRing, KeyStore
 
 CANARY = "canary-7f3c1e9b-do-not-leak"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from executors.services import Services
 from service.db.models import RunStatus
-from service.resources import Services
 from tests.device_lab import (
     DeviceLab,
     add_credential,

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from executors.services import Services
 from service.db.security_models import Role
 from service.inventory.cache import DeviceCache
 from service.inventory.device import device_from_graphql
-from service.resources import Services
 from tests.device_lab import DeviceLab, condition, eight_device_lab, lab_api, tree_of
 
 AsRole = Callable[[Role, str], AbstractAsyncContextManager[httpx.AsyncClient]]

@@ -12,16 +12,16 @@ import httpx
 import uvicorn
 from sqlalchemy import update
 
-from service import runs
+from executors.services import Services
 from service.api.app import create_app
+from service.api.metrics import DURATION_BUCKETS, Family, render
 from service.db.models import JobRun, RunStatus, TriggeredBy
 from service.db.security_models import Role
-from service.metrics import DURATION_BUCKETS, Family, render
-from service.resources import Services
-from service.runs import RunRequest
-from service.schedule_claims import TICK_KEY
+from service.runs import lifecycle
+from service.runs.lifecycle import RunRequest
+from service.scheduling.claims import TICK_KEY
 from service.settings import ApiSettings
-from service.worker_health import beat
+from service.worker.health import beat
 from tests.conftest import free_port, make_settings
 
 AsRole = Callable[[Role, str], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -59,7 +59,7 @@ async def add_run(
         parameters={},
         triggered_by=TriggeredBy.API,
     )
-    run_id = await runs.enqueue_run(services.sessions, services.redis, request)
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
     values: dict[str, object] = {"status": status.value, "outcome": outcome}
     if duration is not None:
         finished = datetime.now(UTC)

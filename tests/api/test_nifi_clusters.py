@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from service.resources import Services
+from executors.services import Services
 
 
 async def make_instances(client: httpx.AsyncClient, *names: str) -> list[int]:

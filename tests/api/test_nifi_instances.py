@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from lab.nifi import FailureMode, NifiLab, ServerTls
+from lab.nifi_tls import generate_pki
 from service.db.security_models import Role
-from service.lab.nifi import FailureMode, NifiLab, ServerTls
-from service.lab.nifi_tls import generate_pki
 
 AsRole = Callable[[Role, str], AbstractAsyncContextManager[httpx.AsyncClient]]
 PASSWORD = "nifi-pass-4d1e"

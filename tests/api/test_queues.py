@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
-from service import queueing
+from executors.services import Services
 from service.db.models import JobRun
 from service.db.security_models import Role
-from service.resources import Services
+from service.queue import transport
 from tests.workers import running_worker, wait_for_run
 
 AsRole = Callable[[Role, str], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -91,9 +91,9 @@ async def test_purge_cancels_pending_runs_and_removes_their_jobs(
             "admin",
             f"queue {queue} purged",
         )
-        assert not await queueing.is_queued(services.redis, run_id)
+        assert not await transport.is_queued(services.redis, run_id)
     assert await services.redis.zcard(queue) == 0
-    assert await queueing.is_queued(services.redis, kept[0])
+    assert await transport.is_queued(services.redis, kept[0])
     queues = by_name(await client.get("/api/queues"))
     assert (queues[queue]["pending"], queues[queue]["arq_jobs"]) == (0, 0)
     assert queues["side"]["pending"] == 1

@@ -7,10 +7,10 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import func, update
 
-from service import runs
+from executors.services import Services
 from service.db.models import JobRun, JobRunTarget, TargetStatus, TriggeredBy
-from service.resources import Services
-from service.runs import RunEnd, RunRequest, RunStatus
+from service.runs import lifecycle
+from service.runs.lifecycle import RunEnd, RunRequest, RunStatus
 from tests.workers import drain
 
 
@@ -23,9 +23,9 @@ async def finished_run_with_targets(services: Services) -> int:
         parameters={"message": "x"},
         triggered_by=TriggeredBy.API,
     )
-    run_id = await runs.enqueue_run(services.sessions, services.redis, request)
-    await runs.mark_running(services.sessions, run_id, "w")
-    await runs.replace_targets(services.sessions, run_id, [("a", "A"), ("b", "B"), ("c", "C")])
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
+    await lifecycle.mark_running(services.sessions, run_id, "w")
+    await lifecycle.replace_targets(services.sessions, run_id, [("a", "A"), ("b", "B"), ("c", "C")])
     async with services.sessions.begin() as session:
         for key, status in (("a", TargetStatus.SUCCEEDED), ("b", TargetStatus.FAILED)):
             await session.execute(
@@ -33,7 +33,7 @@ async def finished_run_with_targets(services: Services) -> int:
                 .where(JobRunTarget.run_id == run_id, JobRunTarget.key == key)
                 .values(status=status.value)
             )
-    await runs.finish_run(services.sessions, run_id, 1, RunEnd(status=RunStatus.FAILED))
+    await lifecycle.finish_run(services.sessions, run_id, 1, RunEnd(status=RunStatus.FAILED))
     return run_id
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from service.resources import Services
-from service.run_event_stream import HEARTBEAT
+from executors.services import Services
+from service.runs.events import HEARTBEAT
 from tests.workers import running_worker, wait_for_run
 
 STEPS = 5

@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import update
 
+from executors.services import Services
 from service.db.security_models import ApiToken, Role
-from service.resources import Services
 from tests.conftest import TEST_DATABASE_URL, TEST_KEY_FILE, TEST_REDIS_URL, free_port, token_for
 
 MIN_CASES = 1000

@@ -7,9 +7,9 @@ from contextlib import AbstractAsyncContextManager
 
 import httpx
 
+from executors.services import Services
 from service.db.models import JobSchedule
 from service.db.security_models import Role
-from service.resources import Services
 from tests.workers import drain
 
 AsRole = Callable[[Role, str], AbstractAsyncContextManager[httpx.AsyncClient]]

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from lab.devices import DeviceFleet, SimDevice, make_device
 from service.devices.host_keys import KnownHosts
 from service.devices.runner import SshCredentials, SshOptions, SshRunner
 from service.inventory.device import Device
-from service.lab.devices import DeviceFleet, SimDevice, make_device
 
 PLATFORMS = ("cisco_ios", "cisco_nxos", "arista_eos", "juniper_junos")
 CREDENTIALS = SshCredentials("lab", "lab-password")

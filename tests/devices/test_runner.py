@@ -8,10 +8,10 @@ from types import MappingProxyType
 import asyncssh
 import pytest
 
+from lab.devices import DeviceFleet, make_device
+from lab.devices_cli import DIALECTS
 from service.devices.host_keys import KnownHosts, known_hosts_line
 from service.devices.runner import SshCredentials, SshOptions, SshRunner
-from service.lab.devices import DeviceFleet, make_device
-from service.lab.devices_cli import DIALECTS
 from tests.devices.conftest import CREDENTIALS, PLATFORMS, device_for
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from service.lab.nifi import LabFlow, LabInstance, NifiLab
-from service.resources import Services
+from executors.services import Services
+from lab.nifi import LabFlow, LabInstance, NifiLab
 from tests.workers import drain
 
 NIFI_USER = "nifi-operator"

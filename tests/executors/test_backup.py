@@ -11,13 +11,14 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from service import queueing, runs
+from executors.services import Services
 from service.db.device_models import DeviceBackupFile
 from service.db.models import JobRun, Outcome, RunStatus, TargetStatus, TriggeredBy
 from service.errors import InvalidInput
 from service.gitstore.git import GitIdentity, run_git
-from service.resources import Services
-from service.run_requests import adhoc_request
+from service.queue import transport
+from service.runs import lifecycle
+from service.runs.requests import adhoc_request
 from tests.conftest import make_settings
 from tests.device_lab import (
     DeviceLab,
@@ -125,7 +126,7 @@ async def test_a_redelivered_backup_makes_no_second_commit(
         await session.execute(
             update(JobRun).where(JobRun.id == run.id).values(status=RunStatus.PENDING.value)
         )
-    await queueing.enqueue_dispatch(services.redis, run.id, device_lab.devices_queue)
+    await transport.enqueue_dispatch(services.redis, run.id, device_lab.devices_queue)
     await drain(device_lab.settings, device_lab.devices_queue)
     again = await load_run(services, run.id)
     assert (again.status, again.attempt) == (RunStatus.COMPLETED, 2)
@@ -153,8 +154,8 @@ async def test_concurrent_backups_to_one_repository_serialise(
             triggered_by=TriggeredBy.API,
             executed_by="admin",
         )
-        request = runs.RunRequest(**{**request.__dict__, "credential_id": credential})
-        run_ids.append(await runs.enqueue_run(services.sessions, services.redis, request))
+        request = lifecycle.RunRequest(**{**request.__dict__, "credential_id": credential})
+        run_ids.append(await lifecycle.enqueue_run(services.sessions, services.redis, request))
     # Two workers take one run each at the same time.
     await asyncio.gather(
         drain(device_lab.settings, device_lab.devices_queue),

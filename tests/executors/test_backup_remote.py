@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from service.credentials import seal
+from executors.services import Services
+from lab.git_http import GitHttpLab
+from service.access.credentials import seal
 from service.db.models import RunStatus
 from service.db.security_models import Credential, CredentialType
 from service.gitstore.git import GitIdentity, run_git
 from service.gitstore.remote_auth import basic_auth_environment, ssh_command
-from service.lab.git_http import GitHttpLab
-from service.resources import Services
 from service.settings import SshSettings
 from tests.api.test_credentials import all_redis_bytes
 from tests.device_lab import (

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from service.lab.nifi import LabFlow, NifiLab
-from service.resources import Services
+from executors.services import Services
+from lab.nifi import LabFlow, NifiLab
 from tests.executors.nifi_fixtures import register_cluster, run_job, targets_by_name
 from tests.workers import drain
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.lab.nifi import FailureMode, NifiLab
-from service.resources import Services
+from executors.services import Services
+from lab.nifi import FailureMode, NifiLab
 from tests.executors.nifi_fixtures import (
     queue_flow,
     register_cluster,

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from service.lab.nifi import LabFlow, NifiLab
-from service.resources import Services
+from executors.services import Services
+from lab.nifi import LabFlow, NifiLab
 from tests.executors.nifi_fixtures import (
     NIFI_PASSWORD,
     queue_flow,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from executors.services import Services
 from service.db.models import Outcome, RunStatus, TargetStatus, TriggeredBy
 from service.errors import InvalidInput
-from service.resources import Services
-from service.run_requests import adhoc_request
+from service.runs.requests import adhoc_request
 from tests.api.test_credentials import all_redis_bytes
 from tests.conftest import make_settings
 from tests.device_lab import (

@@ -4,9 +4,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from lab.nautobot import NautobotLab
+from lab.nautobot_inventory import LabInventory
 from service.inventory.nautobot import NautobotClient
-from service.lab.nautobot import NautobotLab
-from service.lab.nautobot_inventory import LabInventory
 
 
 def small_inventory() -> LabInventory:

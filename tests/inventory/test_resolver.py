@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from lab.nautobot import NautobotLab
 from service.errors import TargetResolutionError
 from service.inventory.conditions import parse_inventory_tree
 from service.inventory.nautobot import NautobotClient
@@ -13,7 +14,6 @@ from service.inventory.resolver import (
     resolve_all_devices,
     resolve_inventory,
 )
-from service.lab.nautobot import NautobotLab
 
 ALL = {"fra1-rtr-01", "fra1-sw-01", "ams1-spine-01", "ams1-edge-01", "nyc1-rtr-01", "nyc1-fw-01"}
 

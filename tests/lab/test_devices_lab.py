@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 import asyncssh
 import pytest
 
-from service.lab.devices import DeviceFleet, attach_ssh_ports, fleet_for, make_device
-from service.lab.devices_cli import DIALECTS
-from service.lab.nautobot_inventory import generate_inventory
+from lab.devices import DeviceFleet, attach_ssh_ports, fleet_for, make_device
+from lab.devices_cli import DIALECTS
+from lab.nautobot_inventory import generate_inventory
 
 PLATFORMS = tuple(DIALECTS)
 

@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.lab.nautobot import NautobotLab
-from service.lab.nautobot_inventory import LAB_PLATFORMS, LabInventory, generate_inventory
+from lab.nautobot import NautobotLab
+from lab.nautobot_inventory import LAB_PLATFORMS, LabInventory, generate_inventory
 
 
 @pytest.fixture(scope="module")

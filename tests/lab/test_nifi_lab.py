@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.lab.nifi import FailureMode, LabFlow, NifiLab, ServerTls
-from service.lab.nifi_render import format_data_size, format_queued
-from service.lab.nifi_tls import LabPki, generate_pki
+from lab.nifi import FailureMode, LabFlow, NifiLab, ServerTls
+from lab.nifi_render import format_data_size, format_queued
+from lab.nifi_tls import LabPki, generate_pki
 
 MB = 1024 * 1024
 

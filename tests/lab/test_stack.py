@@ -6,12 +6,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from service import runs
+from executors.services import Services
+from lab.stack import device_lab, nifi_lab, prepare_lab_files, seed_devices, seed_nifi
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
-from service.lab.stack import device_lab, nifi_lab, prepare_lab_files, seed_devices, seed_nifi
 from service.nifi.models import NifiClusterRow, NifiInstanceRow
-from service.resources import Services
-from service.run_requests import template_request
+from service.runs import lifecycle
+from service.runs.requests import template_request
 from service.settings import LabSettings
 from tests.workers import drain
 
@@ -40,7 +40,7 @@ async def test_seeded_lab_runs_a_real_check(services: Services) -> None:
             triggered_by=TriggeredBy.MANUAL,
             executed_by="test",
         )
-        run_id = await runs.enqueue_run(services.sessions, services.redis, request)
+        run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
         await drain(services.settings)
     async with services.sessions() as session:
         run = await session.get_one(JobRun, run_id)
@@ -79,7 +79,7 @@ async def test_seeded_devices_run_commands_and_backup(services: Services, tmp_pa
             }
         assert set(templates) == {"lab: show version", "lab: config backup"}
         run_ids = [
-            await runs.enqueue_run(
+            await lifecycle.enqueue_run(
                 services.sessions,
                 services.redis,
                 template_request(

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from service.lab.nifi import NifiLab
-from service.lab.nifi_tls import LabPki, generate_pki
+from lab.nifi import NifiLab
+from lab.nifi_tls import LabPki, generate_pki
 from service.nifi.endpoints import AuthMode, ClusterMember, NifiCluster, NifiEndpoint
 from service.nifi.pool import NifiClientPool
 from service.nifi.resources import RetryPolicy

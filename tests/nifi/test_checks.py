@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from service.lab.nifi import FailureMode, LabFlow, LabInstance, NifiLab
+from lab.nifi import FailureMode, LabFlow, LabInstance, NifiLab
 from service.nifi.checks import check_cluster_queues, check_process_group, check_queues
 from service.nifi.configs import CheckProcessGroupConfig, CheckQueuesConfig
 from service.nifi.endpoints import NifiCluster

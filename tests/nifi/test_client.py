@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from service.lab.nifi import FailureMode, NifiLab, ServerTls
-from service.lab.nifi_tls import LabPki, generate_pki
+from lab.nifi import FailureMode, NifiLab, ServerTls
+from lab.nifi_tls import LabPki, generate_pki
 from service.nifi.endpoints import AuthMode
 from service.nifi.errors import NifiAuthError, NifiRequestError, NifiUnavailable
 from service.nifi.pool import NifiClientPool

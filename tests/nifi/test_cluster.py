@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from service.lab.nifi import FailureMode, LabInstance, NifiLab
+from lab.nifi import FailureMode, LabInstance, NifiLab
 from service.nifi.client import NifiClient
 from service.nifi.cluster import call_cluster
 from service.nifi.endpoints import AuthMode, NifiCluster

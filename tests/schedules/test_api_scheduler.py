@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from service.resources import Services
-from service.schedule_claims import tick
+from executors.services import Services
+from service.scheduling.claims import tick
 from tests.schedules.factories import make_schedule, make_template
 
 

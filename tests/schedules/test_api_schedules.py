@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from executors.services import Services
 from service.db.models import JobRun, RunStatus
 from service.db.security_models import Role
-from service.resources import Services
 from tests.schedules.factories import make_template
 from tests.workers import drain, wait_for_run
 

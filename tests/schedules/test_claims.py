@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from service import queueing
+from executors.services import Services
 from service.db.models import JobRun, JobSchedule, RunStatus, TriggeredBy
-from service.resources import Services
-from service.runs import (
+from service.queue import transport
+from service.runs.lifecycle import (
     RunEnd,
     RunMustWait,
     RunRequest,
@@ -21,7 +21,7 @@ from service.runs import (
     insert_runs,
     mark_running,
 )
-from service.schedule_claims import MISSED, claim_due_schedules, last_tick, tick
+from service.scheduling.claims import MISSED, claim_due_schedules, last_tick, tick
 from service.settings import SchedulerSettings
 from tests.conftest import make_settings
 from tests.schedules.factories import (
@@ -125,7 +125,7 @@ async def test_misfire_skip_records_missed_fires_and_runs_the_one_on_time(
     assert {run.reason for run in runs[:3]} == {MISSED}
     assert report.queued == (runs[3].id,)
     assert report.skipped == 3
-    assert await queueing.is_queued(services.redis, runs[3].id)
+    assert await transport.is_queued(services.redis, runs[3].id)
     schedule = await _schedule(services, schedule_id)
     assert schedule.next_run_at == first + timedelta(minutes=40)
     assert schedule.last_run_at == NOW

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.schedule_claims import plan_fires
-from service.scheduling import ScheduleSpec
+from service.scheduling.claims import plan_fires
+from service.scheduling.specs import ScheduleSpec
 
 NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
 GRACE = timedelta(seconds=30)

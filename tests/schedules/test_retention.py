@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from executors.services import Services
 from service.db.models import JobRun, JobRunTarget, RunStatus, TriggeredBy
-from service.resources import Services
-from service.retention import purge_finished_runs, retention_minutes
-from service.runs import RunRequest, insert_runs
+from service.runs.lifecycle import RunRequest, insert_runs
 from service.settings import RetentionSettings
+from service.worker.retention import purge_finished_runs, retention_minutes
 from tests.conftest import make_settings
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from executors.services import Services
 from service.db.models import JobRun, RunStatus
-from service.resources import Services
 from service.settings import Settings
 from tests.schedules.factories import make_schedule, make_template
 from tests.schedules.worker_control import worker_for

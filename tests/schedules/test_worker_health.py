@@ -10,12 +10,12 @@ from typing import Any
 
 import httpx
 
-from service import runs
+from executors.services import Services
 from service.db.models import TriggeredBy
-from service.resources import Services
-from service.runs import RunRequest
+from service.runs import lifecycle
+from service.runs.lifecycle import RunRequest
 from service.settings import WorkerHealthSettings
-from service.worker_health import beat, live_workers
+from service.worker.health import beat, live_workers
 from tests.conftest import make_settings
 from tests.schedules.worker_control import worker_for
 from tests.workers import wait_for_run
@@ -52,7 +52,7 @@ async def test_a_running_worker_is_listed_with_its_runs(
         triggered_by=TriggeredBy.API,
     )
     async with worker_for(settings, settings.queues.default):
-        run_id = await runs.enqueue_run(services.sessions, services.redis, request)
+        run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
         await wait_for_run(services.sessions, run_id, min_progress=1)
         worker = await _first_worker_running_something(client)
         assert worker["running_runs"] == [run_id]

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from service.settings import Settings
-from service.worker import build_worker
+from service.worker.app import build_worker
 
 
 @contextlib.asynccontextmanager

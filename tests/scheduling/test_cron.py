@@ -1,4 +1,4 @@
-"""Crontab parsing and date matching (service/cron.py)."""
+"""Crontab parsing and date matching (service/scheduling/cron.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from service.cron import parse_cron
+from service.scheduling.cron import parse_cron
 
 ALL_MINUTES = frozenset(range(60))
 ALL_HOURS = frozenset(range(24))

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.scheduling import ScheduleSpec, first_fire, next_fire, preview
+from service.scheduling.specs import ScheduleSpec, first_fire, next_fire, preview
 
 from .clock import BERLIN, NEW_YORK, utc, wall
 

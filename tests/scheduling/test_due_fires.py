@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.scheduling import DueFires, ScheduleSpec, due_fires, next_fire
+from service.scheduling.specs import DueFires, ScheduleSpec, due_fires, next_fire
 
 from .clock import BERLIN, utc, wall
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from croniter import croniter
 
-from service.scheduling import ScheduleSpec, first_fire, next_fire, preview
+from service.scheduling.specs import ScheduleSpec, first_fire, next_fire, preview
 
 from .clock import BERLIN, utc, wall
 

@@ -8,7 +8,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from service.scheduling import (
+from service.scheduling.specs import (
     MAX_INTERVAL_MINUTES,
     ScheduleSpec,
     due_fires,

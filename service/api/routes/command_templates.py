@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
+from service.access.audit import record_audit
 from service.api.auth import (
     TemplatesDeleter,
     TemplatesReader,
@@ -24,7 +25,6 @@ from service.api.deps import SessionDep
 from service.api.ownership import get_visible, require_owner, visible_to
 from service.api.patching import flush_or_conflict, refuse_nulls
 from service.api.schemas import Page
-from service.audit import record_audit
 from service.db.device_models import CommandTemplate, CommandTemplateVersion
 from service.devices.command_templates import MAX_TEMPLATE_CHARS, validate_template
 from service.errors import Conflict

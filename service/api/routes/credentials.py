@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
+from service.access.audit import record_audit
+from service.access.credentials import check_secrets, credential_status, seal
 from service.api.auth import (
     CredentialsDeleter,
     CredentialsReader,
@@ -19,8 +21,6 @@ from service.api.ownership import get_visible, require_owner, visible_to
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.patching import flush_or_conflict, refuse_nulls
 from service.api.schemas import Page
-from service.audit import record_audit
-from service.credentials import check_secrets, credential_status, seal
 from service.db.security_models import Credential, CredentialType
 from service.errors import Conflict
 

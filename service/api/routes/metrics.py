@@ -8,7 +8,7 @@ from fastapi.security import HTTPBearer
 
 from service.api.auth import Forbidden, authenticate
 from service.api.deps import RedisDep, SessionsDep, SettingsDep
-from service.metrics import CONTENT_TYPE, collect
+from service.api.metrics import CONTENT_TYPE, collect
 
 router = APIRouter(tags=["metrics"])
 

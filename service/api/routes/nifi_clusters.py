@@ -16,12 +16,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.access.audit import record_audit
 from service.api.auth import NifiReader, NifiWriter
 from service.api.deps import SessionDep
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.patching import flush_or_conflict
 from service.api.schemas import Page
-from service.audit import record_audit
 from service.errors import Conflict, InvalidInput, NotFound
 from service.nifi.models import NifiClusterRow, NifiInstanceRow
 

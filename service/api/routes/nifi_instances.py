@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.access.audit import record_audit
 from service.api.auth import NifiReader, NifiWriter, Principal
 from service.api.deps import KeysDep, SessionDep, SessionsDep
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.patching import flush_or_conflict
 from service.api.schemas import Page
-from service.audit import record_audit
 from service.db.security_models import Credential, CredentialType
 from service.errors import Conflict, InvalidInput, NotFound, OpsjobsError
 from service.nifi.endpoints import AuthMode, normalize_api_url

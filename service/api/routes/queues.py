@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
 
+from service.access.audit import record_audit
 from service.api.auth import QueuesReader, QueuesWriter
 from service.api.deps import RedisDep, SessionsDep, SettingsDep
-from service.audit import record_audit
 from service.errors import NotFound
-from service.queue_control import purge_queue, queue_stats
+from service.queue.control import purge_queue, queue_stats
 
 router = APIRouter(prefix="/api/queues", tags=["queues"])
 

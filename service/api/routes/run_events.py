@@ -16,7 +16,7 @@ from service.api.deps import RedisDep, SessionsDep, SettingsDep
 from service.db.engine import SessionFactory
 from service.db.models import JobRun
 from service.errors import NotFound
-from service.run_event_stream import (
+from service.runs.events import (
     HEARTBEAT,
     START,
     STREAM_ID_PATTERN,

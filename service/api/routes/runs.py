@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, delete, func, select
 
-from service import runs
+from service.access.audit import AuditEntry, record_audit, source_ip
 from service.api.auth import RunsExecutor, RunsReader
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
@@ -24,7 +24,6 @@ from service.api.schemas import (
     TargetOut,
     target_out,
 )
-from service.audit import AuditEntry, record_audit, source_ip
 from service.db.models import (
     TERMINAL_STATUSES,
     JobRun,
@@ -35,8 +34,9 @@ from service.db.models import (
     TriggeredBy,
 )
 from service.errors import Conflict, InvalidInput, NotFound
-from service.reporting import Progress
-from service.run_requests import adhoc_request
+from service.runs import lifecycle
+from service.runs.reporting import Progress
+from service.runs.requests import adhoc_request
 
 router = APIRouter(prefix="/api/job-runs", tags=["job-runs"])
 
@@ -95,7 +95,7 @@ async def create_run(
         source_ip=source_ip(request),
         details={"job_type": run_request.job_type},
     )
-    run = await runs.enqueue_run_row(sessions, redis, run_request, audit=audit)
+    run = await lifecycle.enqueue_run_row(sessions, redis, run_request, audit=audit)
     return RunOut.of(run)
 
 
@@ -298,7 +298,7 @@ async def cancel_run(
     run_id: int, caller: RunsExecutor, request: Request, sessions: SessionsDep, redis: RedisDep
 ) -> CancelOut:
     """Cancel a pending run at once, or ask the worker of a running run to stop it."""
-    status = await runs.request_cancel(sessions, redis, run_id, cancelled_by=caller.username)
+    status = await lifecycle.request_cancel(sessions, redis, run_id, cancelled_by=caller.username)
     async with sessions.begin() as session:
         record_audit(
             session,
@@ -344,7 +344,7 @@ async def retry_run(
             if not rows:
                 raise Conflict(f"run {run_id} has no failed targets to retry")
             targets = [{"key": key, "name": name} for key, name in rows]
-    retry = runs.RunRequest(
+    retry = lifecycle.RunRequest(
         job_type=original.job_type,
         job_name=original.job_name,
         queue=original.queue,
@@ -358,7 +358,7 @@ async def retry_run(
         max_attempts=original.max_attempts,
         targets=targets,
     )
-    new_id = await runs.enqueue_run(sessions, redis, retry)
+    new_id = await lifecycle.enqueue_run(sessions, redis, retry)
     async with sessions.begin() as session:
         record_audit(
             session,

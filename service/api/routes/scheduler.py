@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from service.api.auth import SchedulesReader
 from service.api.deps import RedisDep, SessionDep
 from service.db.models import JobSchedule
-from service.schedule_claims import last_tick
+from service.scheduling.claims import last_tick
 
 router = APIRouter(prefix="/api/scheduler", tags=["scheduler"])
 

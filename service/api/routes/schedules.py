@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import queueing, runs
+from service.access.audit import record_audit
 from service.api.auth import (
     Principal,
     RunsExecutor,
@@ -34,19 +34,20 @@ from service.api.schedule_schemas import (
     ScheduleUpdate,
 )
 from service.api.schemas import Page, RunOut
-from service.audit import record_audit
 from service.db.models import JobRun, JobSchedule, JobTemplate, TriggeredBy
 from service.errors import Conflict, InvalidInput, NotFound
-from service.run_requests import merge_parameters, template_request
-from service.runs import RunRequest
-from service.schedules import (
+from service.queue import transport
+from service.runs import lifecycle
+from service.runs.lifecycle import RunRequest
+from service.runs.requests import merge_parameters, template_request
+from service.scheduling.specs import ScheduleSpec, ScheduleType, first_fire, next_fire, preview
+from service.scheduling.stored import (
     SPEC_FIELDS,
     spec_columns,
     spec_fields,
     spec_of,
     validated_spec,
 )
-from service.scheduling import ScheduleSpec, ScheduleType, first_fire, next_fire, preview
 from service.settings import Settings
 
 router = APIRouter(prefix="/api/job-schedules", tags=["job-schedules"])
@@ -184,11 +185,11 @@ async def create_schedule(
             schedule_id=schedule.id,
             scheduled_for=now,
         )
-        run_ids = await runs.insert_runs(session, [once])
+        run_ids = await lifecycle.insert_runs(session, [once])
     _audit(session, caller, "create", schedule, request)
     await session.commit()
     for run_id in run_ids:
-        await queueing.enqueue_dispatch(redis, run_id, run_request.queue)
+        await transport.enqueue_dispatch(redis, run_id, run_request.queue)
     return _out(schedule, template)
 
 
@@ -329,7 +330,7 @@ async def run_schedule_now(
         ),
         executed_by=caller.username,
     )
-    run_id = await runs.enqueue_run(sessions, redis, run_request)
+    run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
     async with sessions.begin() as session:
         _audit(session, caller, "run", schedule, request, details={"run_id": run_id})
         return RunOut.of(await session.get_one(JobRun, run_id))

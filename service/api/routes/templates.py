@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 
 from executors import get_executor, job_types
-from service import runs
+from service.access.audit import record_audit
 from service.api.auth import (
     RunsExecutor,
     TemplatesDeleter,
@@ -22,10 +22,10 @@ from service.api.ownership import get_visible, require_owner, visible_to
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.patching import flush_or_conflict, refuse_nulls
 from service.api.schemas import Page, RunOut
-from service.audit import record_audit
 from service.db.models import JobRun, JobSchedule, JobTemplate, TriggeredBy
 from service.errors import Conflict
-from service.run_requests import queue_for, template_request, validate_config
+from service.runs import lifecycle
+from service.runs.requests import queue_for, template_request, validate_config
 
 router = APIRouter(prefix="/api/job-templates", tags=["job-templates"])
 
@@ -270,7 +270,7 @@ async def run_template(
         triggered_by=TriggeredBy.MANUAL,
         executed_by=caller.username,
     )
-    run_id = await runs.enqueue_run(sessions, redis, run_request)
+    run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
     async with sessions.begin() as session:
         record_audit(
             session,

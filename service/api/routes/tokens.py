@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, update
 
+from service.access.audit import record_audit
 from service.api.auth import TokensReader, TokensWriter, create_token
 from service.api.deps import SessionDep, SessionsDep
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.schemas import Page
-from service.audit import record_audit
 from service.db.security_models import ApiToken, Role
 from service.errors import NotFound
 

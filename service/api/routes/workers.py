@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from service.api.auth import QueuesReader
 from service.api.deps import RedisDep
-from service.worker_health import live_workers
+from service.worker.health import live_workers
 
 router = APIRouter(prefix="/api/workers", tags=["workers"])
 

@@ -1,0 +1,81 @@
+"""``opsjobs run``: queue an ad-hoc run and follow it to its end in the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from arq.connections import RedisSettings, create_pool
+
+from service.db.engine import create_engine, create_session_factory
+from service.db.models import TERMINAL_STATUSES, JobRun, RunStatus, TriggeredBy
+from service.runs import lifecycle
+from service.runs.reporting import Progress
+from service.runs.requests import adhoc_request
+from service.settings import Settings
+
+POLL_INTERVAL_S = 0.25
+BAR_WIDTH = 30
+
+
+async def queue_adhoc_run(
+    settings: Settings, job_type: str, parameters: Mapping[str, Any], queue: str | None
+) -> tuple[int, str]:
+    """Validate and queue a run; returns (run id, queue)."""
+    request = adhoc_request(
+        settings,
+        job_type=job_type,
+        parameters=parameters,
+        triggered_by=TriggeredBy.MANUAL,
+        executed_by="cli",
+        queue=queue,
+    )
+    engine = create_engine(settings.database)
+    redis = await create_pool(RedisSettings.from_dsn(settings.redis.url))
+    try:
+        run_id = await lifecycle.enqueue_run(create_session_factory(engine), redis, request)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+    return run_id, request.queue
+
+
+def _bar(run: JobRun) -> str:
+    progress = Progress(run.progress_current or 0, run.progress_total, run.progress_message)
+    percent = progress.percent
+    if percent is None:
+        return f"{run.status:<9} {progress.message or ''}"
+    filled = int(BAR_WIDTH * percent / 100)
+    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+    return f"{run.status:<9} [{bar}] {percent:5.1f}% {progress.message or ''}"
+
+
+async def follow_run(settings: Settings, run_id: int) -> int:
+    """Show progress until the run ends; print its result; 0 when it completed."""
+    engine = create_engine(settings.database)
+    sessions = create_session_factory(engine)
+    interactive = sys.stderr.isatty()
+    last_line = ""
+    try:
+        while True:
+            async with sessions() as session:
+                run = await session.get_one(JobRun, run_id)
+            line = _bar(run)
+            if line != last_line:
+                sys.stderr.write(f"\r{line:<80}" if interactive else f"{line}\n")
+                sys.stderr.flush()
+                last_line = line
+            if run.status in TERMINAL_STATUSES:
+                break
+            await asyncio.sleep(POLL_INTERVAL_S)
+    finally:
+        await engine.dispose()
+    if interactive:
+        sys.stderr.write("\n")
+    outcome = f" ({run.outcome})" if run.outcome else ""
+    print(f"run {run_id} {run.status}{outcome}: {run.summary or run.error or ''}", file=sys.stderr)
+    print(json.dumps(run.result, indent=2, default=str))
+    return 0 if run.status == RunStatus.COMPLETED.value else 1

@@ -1,0 +1,118 @@
+"""arq as transport: one job per run, id ``run:<id>``, the single function ``dispatch_job``.
+
+PostgreSQL is the record of truth; these helpers only move run ids through Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from arq.connections import ArqRedis
+from arq.constants import (
+    abort_jobs_ss,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
+
+from service.queue.scripts import Arg, LuaScript
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_FUNCTION = "dispatch_job"
+# A queued job key outliving a long backlog; the reconciler covers anything older.
+JOB_EXPIRY = timedelta(days=7)
+_EXPIRY_MS = int(JOB_EXPIRY.total_seconds() * 1000)
+
+
+def job_id(run_id: int) -> str:
+    return f"run:{run_id}"
+
+
+# arq's enqueue_job in one round trip: refused while the job (or its result) exists,
+# else the serialized job is stored with its expiry and its id queued at its score.
+_ENQUEUE = LuaScript(
+    """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+)
+# How many jobs one pipeline of enqueue_dispatches carries.
+ENQUEUE_BATCH = 500
+
+
+def _enqueue_call(redis: ArqRedis, run_id: int, queue: str) -> tuple[list[str], list[Arg]]:
+    jid = job_id(run_id)
+    now = timestamp_ms()
+    job = serialize_job(
+        DISPATCH_FUNCTION, (run_id,), {}, None, now, serializer=redis.job_serializer
+    )
+    keys = [job_key_prefix + jid, result_key_prefix + jid, queue]
+    return keys, [_EXPIRY_MS, job, now, jid]
+
+
+def _queued(run_id: int, queue: str, answer: object) -> bool:
+    if answer == 1:
+        return True
+    logger.info("run already queued", extra={"run_id": run_id, "queue": queue})
+    return False
+
+
+async def enqueue_dispatch(redis: ArqRedis, run_id: int, queue: str) -> bool:
+    """Queue ``dispatch_job(run_id)``; False when a job for this run is already queued."""
+    keys, args = _enqueue_call(redis, run_id, queue)
+    return _queued(run_id, queue, await _ENQUEUE(redis, keys, args))
+
+
+async def enqueue_dispatches(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -> list[bool]:
+    """:func:`enqueue_dispatch` for many ``(run_id, queue)``, a pipeline per batch."""
+    queued: list[bool] = []
+    if not jobs:
+        return queued
+    await _ENQUEUE.load(redis)
+    for start in range(0, len(jobs), ENQUEUE_BATCH):
+        batch = jobs[start : start + ENQUEUE_BATCH]
+        async with redis.pipeline(transaction=False) as pipe:
+            for run_id, queue in batch:
+                _ENQUEUE.queue(pipe, *_enqueue_call(redis, run_id, queue))
+            answers = await pipe.execute(raise_on_error=False)
+        for (run_id, queue), answer in zip(batch, answers, strict=True):
+            if isinstance(answer, Exception):
+                # The script cache was flushed meanwhile (or Redis refused): one by one.
+                queued.append(await enqueue_dispatch(redis, run_id, queue))
+            else:
+                queued.append(_queued(run_id, queue, answer))
+    return queued
+
+
+async def is_queued(redis: ArqRedis, run_id: int) -> bool:
+    """True while Redis still holds the job for this run (queued or running)."""
+    return bool(await redis.exists(job_key_prefix + job_id(run_id)))
+
+
+async def discard_job(redis: ArqRedis, run_id: int, queue: str) -> None:
+    """Remove every trace of a run's job so it will not start (or can be queued afresh)."""
+    jid = job_id(run_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(queue, jid)
+        pipe.delete(
+            job_key_prefix + jid,
+            in_progress_key_prefix + jid,
+            retry_key_prefix + jid,
+            result_key_prefix + jid,
+        )
+        pipe.zrem(abort_jobs_ss, jid)
+        await pipe.execute()
+
+
+async def abort_running_job(redis: ArqRedis, run_id: int) -> None:
+    """Ask the worker running this run to cancel its task (arq ``allow_abort_jobs``)."""
+    # Job.abort() would then wait for a result, which runs never keep in Redis.
+    await redis.zadd(abort_jobs_ss, {job_id(run_id): timestamp_ms()})

@@ -1,0 +1,9 @@
+"""A run's life: the guarded state machine, run requests, reporting, events, following.
+
+``lifecycle`` holds every status change of a job run as one conditional UPDATE and puts a
+committed run on the queue; ``requests`` turns "this job type or template with these
+parameters" into a validated request; ``reporting`` writes progress, per-target rows and
+events while a run works; ``events`` reads a run's event stream for live watchers.
+May import ``service.queue``, ``service.access``, ``service.db`` and the shared root
+modules; never the worker, the scheduler, the executors or the API.
+"""

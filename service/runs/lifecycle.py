@@ -1,0 +1,530 @@
+"""The run state machine and ``enqueue_run``.
+
+Every status change is one conditional UPDATE (``WHERE status IN (allowed)``), so a late
+writer can never overwrite a newer state: a completion arriving after a cancel, or a
+worker that lost its run to the reaper (the ``attempt`` guard), changes nothing.
+
+    pending → running → completed | failed | cancelled
+    pending → cancelled | skipped
+    running → pending        (worker shutdown or lost worker with retries left)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from arq.connections import ArqRedis
+from sqlalchemy import (
+    BindParameter,
+    String,
+    Update,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from service.access.audit import AuditEntry
+from service.db.engine import DriverStatement, SessionFactory, single_statement
+from service.db.models import (
+    TERMINAL_STATUSES,
+    JobRun,
+    JobRunTarget,
+    RunStatus,
+    TargetStatus,
+    TriggeredBy,
+)
+from service.db.security_models import AuditEvent
+from service.errors import Conflict, NotFound
+from service.queue import transport
+from service.runs.reporting import Progress
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_FROM: dict[RunStatus, tuple[RunStatus, ...]] = {
+    RunStatus.RUNNING: (RunStatus.PENDING,),
+    RunStatus.COMPLETED: (RunStatus.RUNNING,),
+    RunStatus.FAILED: (RunStatus.RUNNING,),
+    RunStatus.CANCELLED: (RunStatus.PENDING, RunStatus.RUNNING),
+    RunStatus.SKIPPED: (RunStatus.PENDING,),
+    RunStatus.PENDING: (RunStatus.RUNNING,),
+}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything needed to create a run; parameters are already validated."""
+
+    job_type: str
+    job_name: str
+    queue: str
+    parameters: Mapping[str, Any]
+    triggered_by: TriggeredBy
+    executed_by: str | None = None
+    template_id: int | None = None
+    schedule_id: int | None = None
+    scheduled_for: datetime | None = None
+    retry_of_id: int | None = None
+    wait_for_run_id: int | None = None
+    credential_id: int | None = None
+    timeout_seconds: int | None = None
+    max_attempts: int = 1
+    targets: Sequence[Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What a worker learns when it takes a run: enough to execute it without another read."""
+
+    run_id: int
+    attempt: int
+    job_type: str
+    parameters: dict[str, Any]
+    timeout_seconds: int | None
+    credential_id: int | None
+    targets: list[Any] | None
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    status: RunStatus
+    outcome: str | None = None
+    summary: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    reason: str | None = None
+    progress: Progress | None = None
+
+
+def _insert_run_statements() -> tuple[DriverStatement, DriverStatement]:
+    """INSERT of one pending run, alone and with its audit row (one statement each)."""
+    columns = JobRun.__table__.c
+    names = list(row_values(RunRequest("", "", "", {}, TriggeredBy.API)))  # the columns it sets
+    insert_run = (
+        insert(JobRun)
+        .values({name: bindparam(name, type_=columns[name].type) for name in names})
+        .returning(*columns)
+    )
+    new_run = insert_run.cte("new_run")
+    audit_row = insert(AuditEvent).from_select(
+        ["actor", "action", "resource_type", "resource_id", "source_ip", "details"],
+        select(
+            bindparam("audit_actor", type_=String),
+            bindparam("audit_action", type_=String),
+            bindparam("audit_resource_type", type_=String),
+            cast(new_run.c.id, String),
+            bindparam("audit_source_ip", type_=String),
+            bindparam("audit_details", type_=AuditEvent.__table__.c.details.type),
+        ).select_from(new_run),
+    )
+    audited = select(new_run).add_cte(audit_row.cte("audit_row"))
+    json_params = {"parameters", "targets"}
+    return (
+        DriverStatement(insert_run, json_params=json_params),
+        DriverStatement(audited, json_params=json_params | {"audit_details"}),
+    )
+
+
+def row_values(request: RunRequest) -> dict[str, Any]:
+    return {
+        "job_type": request.job_type,
+        "job_name": request.job_name,
+        "queue": request.queue,
+        "parameters": dict(request.parameters),
+        "triggered_by": request.triggered_by.value,
+        "executed_by": request.executed_by,
+        "template_id": request.template_id,
+        "schedule_id": request.schedule_id,
+        "scheduled_for": request.scheduled_for,
+        "retry_of_id": request.retry_of_id,
+        "wait_for_run_id": request.wait_for_run_id,
+        "credential_id": request.credential_id,
+        "timeout_seconds": request.timeout_seconds,
+        "max_attempts": request.max_attempts,
+        "targets": list(request.targets) if request.targets is not None else None,
+        "status": RunStatus.PENDING.value,
+    }
+
+
+_INSERT_RUN, _INSERT_AUDITED_RUN = _insert_run_statements()
+
+
+async def insert_runs(session: AsyncSession, requests: Sequence[RunRequest]) -> list[int]:
+    """Insert pending runs in one statement (no commit); ids in request order."""
+    if not requests:
+        return []
+    rows = await session.execute(
+        insert(JobRun).returning(JobRun.id, sort_by_parameter_order=True),
+        [row_values(request) for request in requests],
+    )
+    return [row.id for row in rows]
+
+
+async def enqueue_runs(
+    sessions: SessionFactory, redis: ArqRedis, requests: Sequence[RunRequest]
+) -> list[int]:
+    """Invariant 2: commit the pending rows, then queue one job per run."""
+    async with sessions.begin() as session:
+        run_ids = await insert_runs(session, requests)
+    await transport.enqueue_dispatches(
+        redis, [(run_id, request.queue) for run_id, request in zip(run_ids, requests, strict=True)]
+    )
+    return run_ids
+
+
+async def enqueue_run(sessions: SessionFactory, redis: ArqRedis, request: RunRequest) -> int:
+    """Create one pending run and queue it; returns the run id."""
+    run_id = (await enqueue_run_row(sessions, redis, request)).id
+    logger.info(
+        "run queued", extra={"run_id": run_id, "job_type": request.job_type, "queue": request.queue}
+    )
+    return run_id
+
+
+async def enqueue_run_row(
+    sessions: SessionFactory,
+    redis: ArqRedis,
+    request: RunRequest,
+    *,
+    audit: AuditEntry | None = None,
+) -> JobRun:
+    """``enqueue_run`` returning the new row; ``audit`` is written by the same statement."""
+    values = row_values(request)
+    if audit is None:
+        record = await _INSERT_RUN.fetchrow(sessions, **values)
+    else:
+        # The statement fills in resource_id: the new run's id.
+        columns = audit.columns()
+        del columns["resource_id"]
+        audit_values = {f"audit_{name}": value for name, value in columns.items()}
+        record = await _INSERT_AUDITED_RUN.fetchrow(sessions, **values, **audit_values)
+    assert record is not None  # an INSERT … RETURNING returns its row
+    run = JobRun(**dict(record))
+    await transport.enqueue_dispatch(redis, run.id, request.queue)
+    return run
+
+
+def _refused(run_id: int, to: RunStatus, current: str | None) -> None:
+    logger.warning(
+        "refused transition of run %s to %s (current status %s)",
+        run_id,
+        to.value,
+        current,
+        extra={"run_id": run_id},
+    )
+
+
+async def _current_status(session: AsyncSession, run_id: int) -> str | None:
+    status: str | None = await session.scalar(select(JobRun.status).where(JobRun.id == run_id))
+    return status
+
+
+def _one_of(values: Iterable[str]) -> list[BindParameter[str]]:
+    """Fixed ``IN`` values as separate parameters: a plain ``in_(list)`` is re-expanded by
+    SQLAlchemy at every execution, which costs more than the statement's round trip."""
+    return [literal(value) for value in values]
+
+
+# Hot-path statements are built once (they are plain expressions, not resources) so each
+# execution skips statement construction.
+_BLOCKING = aliased(JobRun, name="blocking")
+_MARK_RUNNING = DriverStatement(
+    update(JobRun)
+    .where(
+        JobRun.id == bindparam("run_id"),
+        JobRun.status == RunStatus.PENDING.value,
+        JobRun.cancel_requested_at.is_(None),
+        ~exists().where(
+            _BLOCKING.id == JobRun.wait_for_run_id,
+            _BLOCKING.status.in_(_one_of([RunStatus.PENDING.value, RunStatus.RUNNING.value])),
+        ),
+    )
+    .values(
+        status=RunStatus.RUNNING.value,
+        attempt=JobRun.attempt + 1,
+        worker_id=bindparam("worker_id"),
+        started_at=func.now(),
+        heartbeat_at=func.now(),
+        finished_at=None,
+    )
+    .returning(
+        JobRun.attempt,
+        JobRun.job_type,
+        JobRun.parameters,
+        JobRun.timeout_seconds,
+        JobRun.credential_id,
+        JobRun.targets,
+    )
+)
+
+
+class RunMustWait(Exception):
+    """The run queues behind another run of its schedule that has not ended yet."""
+
+    def __init__(self, blocking_run_id: int) -> None:
+        super().__init__(f"waiting for run {blocking_run_id}")
+        self.blocking_run_id = blocking_run_id
+
+
+async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) -> RunStart | None:
+    """Take a pending run (attempt + 1); None when it is not pending (duplicate delivery).
+
+    Raises :class:`RunMustWait` while the run it waits for is still pending or running.
+    """
+    row = await _MARK_RUNNING.fetchrow(sessions, run_id=run_id, worker_id=worker_id)
+    if row is None:
+        async with sessions() as session:
+            current = (
+                await session.execute(
+                    select(JobRun.status, JobRun.wait_for_run_id).where(JobRun.id == run_id)
+                )
+            ).one_or_none()
+            if current is not None and current.status == RunStatus.PENDING.value:
+                blocking = current.wait_for_run_id
+                if blocking is not None and await _current_status(session, blocking) in (
+                    RunStatus.PENDING.value,
+                    RunStatus.RUNNING.value,
+                ):
+                    raise RunMustWait(blocking)
+            _refused(run_id, RunStatus.RUNNING, current.status if current else None)
+        return None
+    return RunStart(
+        run_id=run_id,
+        attempt=row["attempt"],
+        job_type=row["job_type"],
+        parameters=row["parameters"],
+        timeout_seconds=row["timeout_seconds"],
+        credential_id=row["credential_id"],
+        targets=row["targets"],
+    )
+
+
+def _finish_statement(status: RunStatus) -> Update:
+    """The guarded UPDATE ending a run as ``status`` (one per status: no per-call expansion)."""
+    return (
+        update(JobRun)
+        .where(
+            JobRun.id == bindparam("p_run_id"),
+            JobRun.attempt == bindparam("p_attempt"),
+            JobRun.status.in_(_one_of(allowed.value for allowed in ALLOWED_FROM[status])),
+        )
+        .values(
+            status=status.value,
+            outcome=bindparam("p_outcome"),
+            summary=bindparam("p_summary"),
+            result=bindparam("p_result", type_=JobRun.result.type),
+            error=bindparam("p_error"),
+            reason=bindparam("p_reason"),
+            finished_at=func.now(),
+            progress_current=func.coalesce(
+                bindparam("p_progress_current"), JobRun.progress_current
+            ),
+            progress_total=func.coalesce(bindparam("p_progress_total"), JobRun.progress_total),
+            progress_message=func.coalesce(
+                bindparam("p_progress_message"), JobRun.progress_message
+            ),
+        )
+        .returning(JobRun.id)
+    )
+
+
+_FINISH = {status: _finish_statement(status) for status in TERMINAL_STATUSES}
+_FINISH_ALONE = {
+    status: DriverStatement(statement, json_params={"p_result"})
+    for status, statement in _FINISH.items()
+}
+
+
+async def finish_run(
+    sessions: SessionFactory, run_id: int, attempt: int, end: RunEnd, *, has_targets: bool = True
+) -> bool:
+    """Record the end of a running run; refused unless still running under ``attempt``.
+
+    Open target rows end with the run; ``has_targets=False`` lets a run that never had
+    targets finish in one statement.
+    """
+    progress = end.progress
+    params = {
+        "p_run_id": run_id,
+        "p_attempt": attempt,
+        "p_outcome": end.outcome,
+        "p_summary": end.summary,
+        "p_result": end.result,
+        "p_error": end.error,
+        "p_reason": end.reason,
+        "p_progress_current": progress.current if progress else None,
+        "p_progress_total": progress.total if progress else None,
+        "p_progress_message": progress.message if progress else None,
+    }
+    if not has_targets:
+        recorded = await _FINISH_ALONE[end.status].fetchrow(sessions, **params) is not None
+        if not recorded:
+            async with sessions() as session:
+                _refused(run_id, end.status, await _current_status(session, run_id))
+        return recorded
+    async with sessions.begin() as session:
+        conn = await session.connection()
+        if (await conn.execute(_FINISH[end.status], params)).first() is None:
+            _refused(run_id, end.status, await _current_status(session, run_id))
+            return False
+        await close_open_targets(session, run_id)
+    return True
+
+
+async def close_open_targets(session: AsyncSession, run_id: int) -> None:
+    """Targets that never finished end with their run: nothing stays "running" forever."""
+    await session.execute(
+        update(JobRunTarget)
+        .where(
+            JobRunTarget.run_id == run_id,
+            JobRunTarget.status.in_([TargetStatus.PENDING.value, TargetStatus.RUNNING.value]),
+        )
+        .values(status=TargetStatus.CANCELLED.value, finished_at=func.now())
+    )
+
+
+async def return_to_pending(
+    sessions: SessionFactory, run_id: int, attempt: int, reason: str
+) -> bool:
+    """Give a running run back to the queue (worker shutdown, or lost with retries left)."""
+    async with sessions.begin() as session:
+        result = await session.execute(
+            update(JobRun)
+            .where(
+                JobRun.id == run_id,
+                JobRun.attempt == attempt,
+                JobRun.status == RunStatus.RUNNING.value,
+            )
+            .values(
+                status=RunStatus.PENDING.value,
+                worker_id=None,
+                heartbeat_at=None,
+                reason=reason,
+                queued_at=func.now(),
+            )
+            .returning(JobRun.id)
+        )
+        if result.first() is None:
+            _refused(run_id, RunStatus.PENDING, await _current_status(session, run_id))
+            return False
+        await session.execute(
+            update(JobRunTarget)
+            .where(JobRunTarget.run_id == run_id)
+            .values(status=TargetStatus.PENDING.value, started_at=None, finished_at=None)
+        )
+    return True
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    still_ours: bool
+    cancel_requested: bool
+
+
+async def record_heartbeat(sessions: SessionFactory, run_id: int, attempt: int) -> Heartbeat:
+    """Refresh the run's heartbeat; tells the worker whether to stop."""
+    async with single_statement(sessions) as conn:
+        row = (
+            await conn.execute(
+                update(JobRun)
+                .where(
+                    JobRun.id == run_id,
+                    JobRun.attempt == attempt,
+                    JobRun.status == RunStatus.RUNNING.value,
+                )
+                .values(heartbeat_at=func.now())
+                .returning(JobRun.cancel_requested_at)
+            )
+        ).one_or_none()
+    if row is None:
+        return Heartbeat(still_ours=False, cancel_requested=False)
+    return Heartbeat(still_ours=True, cancel_requested=row.cancel_requested_at is not None)
+
+
+async def cancel_requested(sessions: SessionFactory, run_id: int) -> bool:
+    async with sessions() as session:
+        requested = await session.scalar(
+            select(JobRun.cancel_requested_at).where(JobRun.id == run_id)
+        )
+    return requested is not None
+
+
+async def request_cancel(
+    sessions: SessionFactory, redis: ArqRedis, run_id: int, cancelled_by: str | None
+) -> RunStatus:
+    """Cancel a run: a pending one at once, a running one by asking its worker.
+
+    Returns the status the run has afterwards (``cancelled`` or ``running`` with a
+    cancel request recorded). Finished runs are a conflict.
+    """
+    async with sessions.begin() as session:
+        row = (
+            await session.execute(
+                select(JobRun.status, JobRun.queue).where(JobRun.id == run_id).with_for_update()
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist")
+        if row.status == RunStatus.PENDING.value:
+            await session.execute(
+                update(JobRun)
+                .where(JobRun.id == run_id)
+                .values(
+                    status=RunStatus.CANCELLED.value,
+                    cancel_requested_at=func.now(),
+                    cancelled_by=cancelled_by,
+                    finished_at=func.now(),
+                    reason="cancelled before it started",
+                )
+            )
+            new_status = RunStatus.CANCELLED
+        elif row.status == RunStatus.RUNNING.value:
+            await session.execute(
+                update(JobRun)
+                .where(JobRun.id == run_id, JobRun.cancel_requested_at.is_(None))
+                .values(cancel_requested_at=func.now(), cancelled_by=cancelled_by)
+            )
+            new_status = RunStatus.RUNNING
+        else:
+            raise Conflict(f"run {run_id} is already {row.status}", details={"status": row.status})
+    if new_status is RunStatus.CANCELLED:
+        await transport.discard_job(redis, run_id, row.queue)
+    else:
+        await transport.abort_running_job(redis, run_id)
+    logger.info("run cancel requested", extra={"run_id": run_id, "by": cancelled_by})
+    return new_status
+
+
+async def replace_targets(
+    sessions: SessionFactory, run_id: int, targets: Sequence[tuple[str, str]]
+) -> None:
+    """Record the resolved targets (key, name) on the run and one pending row per target.
+
+    A later attempt resolves afresh, so rows of an earlier attempt are replaced.
+    """
+    async with sessions.begin() as session:
+        await session.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id)
+            .values(targets=[{"key": key, "name": name} for key, name in targets])
+        )
+        await session.execute(delete(JobRunTarget).where(JobRunTarget.run_id == run_id))
+        if targets:
+            await session.execute(
+                insert(JobRunTarget),
+                [
+                    {"run_id": run_id, "position": i, "key": key, "name": name}
+                    for i, (key, name) in enumerate(targets)
+                ],
+            )

@@ -1,0 +1,97 @@
+"""Turn "run this job type / template with these parameters" into a validated RunRequest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from executors import AnyExecutor, get_executor
+from service.db.models import JobTemplate, TriggeredBy
+from service.errors import InvalidInput
+from service.runs.lifecycle import RunRequest
+from service.settings import Settings
+
+
+def queue_for(settings: Settings, executor: AnyExecutor, override: str | None = None) -> str:
+    """The queue a run goes to: an explicit override, else the job type's role."""
+    if override:
+        return override
+    return settings.queues.devices if executor.queue == "devices" else settings.queues.default
+
+
+def merge_parameters(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Overrides win key by key; a key present with ``None``, ``0`` or ``False`` still wins."""
+    merged = dict(base)
+    merged.update(overrides)
+    return merged
+
+
+def validate_config(
+    executor: AnyExecutor, parameters: Mapping[str, Any], *, field: str = "parameters"
+) -> dict[str, Any]:
+    """Validate against the job type's Config; errors name ``field`` and the path inside."""
+    try:
+        model = executor.config.model_validate(dict(parameters))
+    except ValidationError as exc:
+        details = [
+            {"loc": [field, *error["loc"]], "msg": error["msg"], "type": error["type"]}
+            for error in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise InvalidInput(
+            f"invalid {field} for job type {executor.job_type}", details=details
+        ) from None
+    dumped: dict[str, Any] = model.model_dump(mode="json")
+    return dumped
+
+
+def adhoc_request(
+    settings: Settings,
+    *,
+    job_type: str,
+    parameters: Mapping[str, Any],
+    triggered_by: TriggeredBy,
+    executed_by: str | None,
+    queue: str | None = None,
+    timeout_seconds: int | None = None,
+) -> RunRequest:
+    """A run of a job type without a template."""
+    executor = get_executor(job_type)
+    return RunRequest(
+        job_type=executor.job_type,
+        job_name=executor.job_type,
+        queue=queue_for(settings, executor, queue),
+        parameters=validate_config(executor, parameters),
+        triggered_by=triggered_by,
+        executed_by=executed_by,
+        timeout_seconds=timeout_seconds,
+    )
+
+
+def template_request(
+    settings: Settings,
+    template: JobTemplate,
+    *,
+    overrides: Mapping[str, Any],
+    triggered_by: TriggeredBy,
+    executed_by: str | None,
+    job_name: str | None = None,
+    schedule_id: int | None = None,
+    credential_id: int | None = None,
+) -> RunRequest:
+    """A run of a template, with parameter overrides validated against its Config."""
+    executor = get_executor(template.job_type)
+    return RunRequest(
+        job_type=executor.job_type,
+        job_name=job_name or template.name,
+        queue=queue_for(settings, executor, template.queue),
+        parameters=validate_config(executor, merge_parameters(template.config, overrides)),
+        triggered_by=triggered_by,
+        executed_by=executed_by,
+        template_id=template.id,
+        schedule_id=schedule_id,
+        credential_id=credential_id,
+        timeout_seconds=template.timeout_seconds,
+        max_attempts=template.max_attempts,
+    )

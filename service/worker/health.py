@@ -1,0 +1,130 @@
+"""Worker health: every worker process keeps a heartbeat key in Redis that expires with it.
+
+Each worker writes ``opsjobs:worker:<worker_id>`` (host, pid, queue, the runs it is
+running, version, when it started, when it last beat) every ``worker_health.interval``
+seconds with a TTL of ``worker_health.ttl``; a worker that dies simply stops being listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Awaitable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, cast
+
+from arq.connections import ArqRedis
+from sqlalchemy import select
+
+from executors.services import Services
+from service.db.models import JobRun, RunStatus
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "opsjobs:worker:"
+# Keys fetched per MGET while listing workers.
+LIST_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class WorkerBeat:
+    """One worker as its last heartbeat described it."""
+
+    worker_id: str
+    host: str
+    pid: int
+    queue: str
+    running_runs: list[int]
+    version: str
+    started_at: datetime
+    beat_at: datetime
+
+
+def service_version() -> str:
+    try:
+        return version("opsjobs")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+async def running_runs(services: Services) -> list[int]:
+    """Ids of the runs this worker is running, as PostgreSQL records them."""
+    async with services.sessions() as session:
+        rows = await session.scalars(
+            select(JobRun.id)
+            .where(
+                JobRun.status == RunStatus.RUNNING.value,
+                JobRun.worker_id == services.worker_id,
+            )
+            .order_by(JobRun.id)
+        )
+        return list(rows)
+
+
+async def beat(services: Services, queue: str, started_at: datetime) -> WorkerBeat:
+    """Write this worker's heartbeat key once; returns what was written."""
+    record = WorkerBeat(
+        worker_id=services.worker_id,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        queue=queue,
+        running_runs=await running_runs(services),
+        version=service_version(),
+        started_at=started_at,
+        beat_at=datetime.now(UTC),
+    )
+    payload = json.dumps(asdict(record), default=datetime.isoformat)
+    ttl_ms = int(services.settings.worker_health.ttl * 1000)
+    await cast(
+        Awaitable[Any], services.redis.set(KEY_PREFIX + services.worker_id, payload, px=ttl_ms)
+    )
+    return record
+
+
+async def keep_beating(services: Services, queue: str) -> None:
+    """Beat until cancelled; a failed beat is logged and retried at the next interval."""
+    started_at = datetime.now(UTC)
+    interval = services.settings.worker_health.interval
+    while True:
+        try:
+            await beat(services, queue, started_at)
+        except Exception:  # a heartbeat must never kill the worker
+            logger.warning(
+                "worker heartbeat failed", exc_info=True, extra={"worker_id": services.worker_id}
+            )
+        await asyncio.sleep(interval)
+
+
+def start_heartbeat(services: Services, queue: str) -> asyncio.Task[None]:
+    """Start the heartbeat task of a worker (called from ``on_startup``)."""
+    return asyncio.create_task(keep_beating(services, queue), name="worker-heartbeat")
+
+
+async def stop_heartbeat(services: Services, task: asyncio.Task[None]) -> None:
+    """Stop beating and remove the key, so a stopped worker disappears at once."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await services.redis.delete(KEY_PREFIX + services.worker_id)
+
+
+async def live_workers(redis: ArqRedis) -> list[WorkerBeat]:
+    """Every worker whose heartbeat has not expired, by queue then id."""
+    keys = [key async for key in redis.scan_iter(match=KEY_PREFIX + "*", count=500)]
+    workers: list[WorkerBeat] = []
+    for start in range(0, len(keys), LIST_CHUNK):
+        values = await redis.mget(keys[start : start + LIST_CHUNK])
+        for value in values:
+            if value is None:  # expired between SCAN and MGET
+                continue
+            data = json.loads(value)
+            data["started_at"] = datetime.fromisoformat(data["started_at"])
+            data["beat_at"] = datetime.fromisoformat(data["beat_at"])
+            workers.append(WorkerBeat(**data))
+    return sorted(workers, key=lambda worker: (worker.queue, worker.worker_id))

@@ -1,0 +1,61 @@
+"""Retention: finished runs older than ``retention.days`` are deleted, with their targets.
+
+Only runs in a terminal status (completed, failed, cancelled, skipped) whose ``finished_at``
+is older than the cut-off go; pending and running runs are never touched, whatever their
+age. Deletes run in batches of ``retention.batch`` rows, each its own short transaction,
+and rows locked by someone else are skipped until the next pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from executors.services import Services
+from service.db.models import TERMINAL_STATUSES, JobRun
+from service.worker.context import WorkerContext
+
+logger = logging.getLogger(__name__)
+
+
+async def purge_finished_runs(services: Services, now: datetime | None = None) -> int:
+    """Delete finished runs older than the retention period; returns how many went."""
+    settings = services.settings.retention
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=settings.days)
+    terminal = sorted(status.value for status in TERMINAL_STATUSES)
+    deleted = 0
+    while True:
+        batch = (
+            select(JobRun.id)
+            .where(JobRun.status.in_(terminal), JobRun.finished_at < cutoff)
+            .order_by(JobRun.id)
+            .limit(settings.batch)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        async with services.sessions.begin() as session:
+            result = await session.execute(
+                delete(JobRun).where(JobRun.id.in_(batch)).returning(JobRun.id)
+            )
+            count = len(result.all())
+        deleted += count
+        if count < settings.batch:
+            break
+    if deleted:
+        logger.info("deleted %s finished runs older than %s", deleted, cutoff.isoformat())
+    return deleted
+
+
+async def retention_cron(ctx: WorkerContext) -> int:
+    return await purge_finished_runs(ctx["services"])
+
+
+def retention_minutes(interval: float) -> set[int]:
+    """Minutes of the hour at which retention runs: the period in whole minutes, shortened
+    to a divisor of 60 (so at most hourly)."""
+    step = max(1, min(60, round(interval / 60)))
+    while 60 % step:
+        step -= 1
+    return set(range(0, 60, step))
