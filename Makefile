@@ -24,10 +24,11 @@ run: setup ## migrate and start API + workers (Ctrl-C stops all)
 test: setup ## run the test suite against real PostgreSQL and Redis
 	$(BIN)/pytest
 
-lint: setup ## ruff and mypy --strict
+lint: setup ## ruff, mypy --strict and the layering contract (import-linter)
 	$(BIN)/ruff check service executors lab tests bench
 	$(BIN)/ruff format --check service executors lab tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: setup ## format and autofix
 	$(BIN)/ruff format service executors lab tests bench

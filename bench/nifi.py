@@ -35,7 +35,7 @@ from service.db.models import JobRun, JobRunTarget, TriggeredBy
 from service.nifi.checks import check_queues
 from service.nifi.configs import CheckQueuesConfig
 from service.nifi.endpoints import ClusterMember, NifiCluster, NifiEndpoint
-from service.nifi.models import NifiClusterRow, NifiInstanceRow
+from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
 from service.nifi.pool import NifiClientPool
 from service.nifi.queue_check import QueueThresholds
 from service.runs import lifecycle

@@ -26,8 +26,8 @@ from service.access.credentials import seal
 from service.db.device_models import CommandTemplate, GitRepository
 from service.db.engine import SessionFactory
 from service.db.models import JobSchedule, JobTemplate
+from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
 from service.db.security_models import Credential, CredentialType
-from service.nifi.models import NifiClusterRow, NifiInstanceRow
 from service.scheduling.specs import first_fire
 from service.scheduling.stored import spec_columns, validated_spec
 from service.secrets import KeyStore

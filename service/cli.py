@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from service.db.security_models import Role
-from service.errors import OpsjobsError, ServiceUnavailable
+from service.errors import InvalidInput, OpsjobsError, ServiceUnavailable
 from service.logging_config import configure_logging
 from service.secrets import KeyRing
 from service.settings import Settings, load_settings
@@ -176,17 +177,16 @@ async def _run_worker(settings: Settings, queue: str, burst: bool) -> None:
 
 async def _up(settings: Settings) -> None:
     from service.backends import check_redis
-    from service.supervisor import ChildSpec, supervise
+    from service.supervisor import LAB_CHILD, ChildSpec, prepare_lab, supervise
 
     await _migrate(settings)
     await check_redis(settings)
     children = [ChildSpec("api", ("api",))]
     if settings.lab.enabled:
-        from lab.stack import prepare_lab_files
-
+        _require_lab()
         # Before the workers start: they read known_hosts once, and it must trust the lab.
-        await asyncio.to_thread(prepare_lab_files, settings)
-        children.append(ChildSpec("lab", ("lab",)))
+        await prepare_lab()
+        children.append(LAB_CHILD)
     children += [
         ChildSpec(f"worker[{queue}]", ("worker", "--queue", queue))
         for queue in settings.queues.names()
@@ -199,25 +199,22 @@ async def _up(settings: Settings) -> None:
     await supervise(children, grace=settings.worker.shutdown_grace + 5)
 
 
-async def _serve_lab(settings: Settings) -> None:
-    import signal
+def _require_lab() -> None:
+    """The lab ships beside the product (``lab/`` in the repository), not inside it."""
+    if importlib.util.find_spec("lab") is None:
+        raise InvalidInput(
+            "the lab simulators are not installed (the lab/ package of the repository); "
+            "install opsjobs from its repository or set [lab] enabled = false"
+        )
 
-    from lab.stack import serve_lab
-    from service.backends import check_database
-    from service.db.engine import create_engine, create_session_factory
-    from service.secrets import KeyStore
 
-    await check_database(settings)
-    ring = await asyncio.to_thread(KeyRing.load, settings.secrets.key_file)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    engine = create_engine(settings.database)
-    try:
-        await serve_lab(settings, create_session_factory(engine), KeyStore(ring), stop)
-    finally:
-        await engine.dispose()
+async def _serve_lab(settings: Settings) -> int:
+    from service.supervisor import run_lab
+
+    if not settings.lab.enabled:
+        raise InvalidInput("the lab is off; set [lab] enabled = true or OPSJOBS_LAB__ENABLED=true")
+    _require_lab()
+    return await run_lab()
 
 
 async def _run_job(settings: Settings, args: argparse.Namespace) -> int:
@@ -254,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "run":
             return asyncio.run(_run_job(settings, args))
         elif args.command == "lab":
-            asyncio.run(_serve_lab(settings))
+            return asyncio.run(_serve_lab(settings))
         elif args.command == "token":
             asyncio.run(_create_token(settings, args))
         elif args.command == "keys":

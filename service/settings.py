@@ -93,7 +93,9 @@ class WorkerHealthSettings(BaseModel):
 
 
 class LabSettings(BaseModel):
-    enabled: bool = True
+    # Off unless a settings file turns it on: the repository's settings.toml does, for
+    # `make run`; an installation elsewhere runs without simulators.
+    enabled: bool = False
     host: str = "127.0.0.1"
     nifi_port: int = Field(default=8081, ge=0, le=65535)
     nautobot_port: int = Field(default=8082, ge=0, le=65535)

@@ -13,6 +13,8 @@ import signal
 import sys
 from dataclasses import dataclass
 
+from service.errors import ServiceUnavailable
+
 logger = logging.getLogger(__name__)
 
 RESTART_DELAYS_S = (1, 2, 5, 10, 30)
@@ -22,8 +24,37 @@ STABLE_AFTER_S = 60
 
 @dataclass(frozen=True)
 class ChildSpec:
+    """A child process: ``python -m <module> <args>``."""
+
     name: str
     args: tuple[str, ...]
+    module: str = "service.cli"
+
+    def command(self) -> tuple[str, ...]:
+        return (sys.executable, "-m", self.module, *self.args)
+
+
+# The simulators run as a module beside the product, which never imports them.
+LAB_CHILD = ChildSpec("lab", ("serve",), module="lab")
+
+
+async def prepare_lab() -> None:
+    """Write the lab's files (its SSH host key, trusted in known_hosts) and wait for it."""
+    process = await asyncio.create_subprocess_exec(
+        *ChildSpec("lab", ("prepare",), module="lab").command()
+    )
+    if await process.wait() != 0:
+        raise ServiceUnavailable(f"the lab could not prepare its files (exit {process.returncode})")
+
+
+async def run_lab() -> int:
+    """Run the lab in the foreground until it exits or a signal stops it; its exit code."""
+    process = await asyncio.create_subprocess_exec(*LAB_CHILD.command())
+    try:
+        return await process.wait()
+    except asyncio.CancelledError:
+        await _stop(process, LAB_CHILD.name, grace=10)
+        raise
 
 
 async def _run_child(spec: ChildSpec, stopping: asyncio.Event, grace: float) -> None:
@@ -31,9 +62,7 @@ async def _run_child(spec: ChildSpec, stopping: asyncio.Event, grace: float) -> 
     loop = asyncio.get_running_loop()
     while not stopping.is_set():
         # Own session: a terminal's Ctrl-C reaches only the supervisor, which stops children.
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "service.cli", *spec.args, start_new_session=True
-        )
+        process = await asyncio.create_subprocess_exec(*spec.command(), start_new_session=True)
         logger.info("started %s", spec.name, extra={"pid": process.pid})
         started = loop.time()
         wait_exit = asyncio.create_task(process.wait())

@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 from sqlalchemy import select
 
+from executors import get_executor
 from executors.services import Services
 from lab.devices import DeviceFleet, attach_ssh_ports, fleet_for
 from lab.nautobot import NautobotLab
@@ -179,6 +180,7 @@ async def run_device_job(
     """Queue a run as the API would, drain the devices queue, return the finished run."""
     request = adhoc_request(
         lab.settings,
+        get_executor,
         job_type=job_type,
         parameters=parameters,
         triggered_by=TriggeredBy.API,

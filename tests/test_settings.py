@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from service.settings import Settings
-from service.worker.app import cron_seconds
+from service.worker.crons import cron_seconds
 
 
 def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from arq.connections import RedisSettings, create_pool
 
+from executors import get_executor
 from service.db.engine import create_engine, create_session_factory
 from service.db.models import TERMINAL_STATUSES, JobRun, RunStatus, TriggeredBy
 from service.runs import lifecycle
@@ -27,6 +28,7 @@ async def queue_adhoc_run(
     """Validate and queue a run; returns (run id, queue)."""
     request = adhoc_request(
         settings,
+        get_executor,
         job_type=job_type,
         parameters=parameters,
         triggered_by=TriggeredBy.MANUAL,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from service.db import device_models, models, security_models
-from service.nifi import models as nifi_models
+from service.db import device_models, models, nifi_models, security_models
 
 MODEL_MODULES = (models, security_models, nifi_models, device_models)

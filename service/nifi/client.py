@@ -19,7 +19,8 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from service.nifi.endpoints import AuthMode, NifiEndpoint
+from service.db.nifi_models import AuthMode
+from service.nifi.endpoints import NifiEndpoint
 from service.nifi.errors import NifiAuthError, NifiRequestError, NifiUnavailable
 from service.nifi.resources import SharedResources
 from service.nifi.status import (

@@ -7,18 +7,12 @@ them just before use) and are kept out of ``repr``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+
+from service.db.nifi_models import AuthMode
 
 API_SUFFIX = "/nifi-api"
 # Stored URLs may point at the UI (``…/nifi``) or already at the API; both are accepted.
 _STRIPPED_SUFFIXES = (API_SUFFIX, "/nifi")
-
-
-class AuthMode(StrEnum):
-    USERNAME_PASSWORD = "username_password"
-    CLIENT_CERTIFICATE = "client_certificate"
-    OIDC_CLIENT_CREDENTIALS = "oidc_client_credentials"
-    NONE = "none"
 
 
 def normalize_api_url(url: str) -> str:

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from service.nifi.endpoints import AuthMode, NifiEndpoint
+from service.db.nifi_models import AuthMode
+from service.nifi.endpoints import NifiEndpoint
 from service.nifi.errors import NifiAuthError, NifiRequestError, NifiUnavailable
 from service.nifi.pool import NifiClientPool
 from service.nifi.resources import RetryPolicy

@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from service.access.credentials import DecryptedCredential, load_credential
 from service.db.engine import SessionFactory
+from service.db.nifi_models import AuthMode, NifiClusterRow, NifiInstanceRow
 from service.db.security_models import CredentialType
 from service.errors import InvalidInput, TargetResolutionError
-from service.nifi.endpoints import AuthMode, ClusterMember, NifiCluster, NifiEndpoint
-from service.nifi.models import NifiClusterRow, NifiInstanceRow
+from service.nifi.endpoints import ClusterMember, NifiCluster, NifiEndpoint
 from service.secrets import KeyStore
 
 # Modes whose secret comes from a stored credential, and the credential types they take.

@@ -10,7 +10,8 @@ import asyncio
 import ssl
 from dataclasses import dataclass, field
 
-from service.nifi.endpoints import AuthMode, NifiEndpoint
+from service.db.nifi_models import AuthMode
+from service.nifi.endpoints import NifiEndpoint
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from executors import AnyExecutor, get_executor
 from service.db.models import JobTemplate, TriggeredBy
 from service.errors import InvalidInput
 from service.runs.lifecycle import RunRequest
 from service.settings import Settings
 
 
-def queue_for(settings: Settings, executor: AnyExecutor, override: str | None = None) -> str:
+class JobType(Protocol):
+    """What a run request needs of a job type; ``executors.get_executor`` returns one."""
+
+    @property
+    def job_type(self) -> str: ...
+
+    @property
+    def queue(self) -> str: ...
+
+    @property
+    def config(self) -> type[BaseModel]: ...
+
+
+#: Looks a job type (or alias) up by name, raising ``UnknownJobType`` for an unknown one.
+JobTypes = Callable[[str], JobType]
+
+
+def queue_for(settings: Settings, executor: JobType, override: str | None = None) -> str:
     """The queue a run goes to: an explicit override, else the job type's role."""
     if override:
         return override
@@ -29,7 +45,7 @@ def merge_parameters(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> d
 
 
 def validate_config(
-    executor: AnyExecutor, parameters: Mapping[str, Any], *, field: str = "parameters"
+    executor: JobType, parameters: Mapping[str, Any], *, field: str = "parameters"
 ) -> dict[str, Any]:
     """Validate against the job type's Config; errors name ``field`` and the path inside."""
     try:
@@ -48,6 +64,7 @@ def validate_config(
 
 def adhoc_request(
     settings: Settings,
+    job_types: JobTypes,
     *,
     job_type: str,
     parameters: Mapping[str, Any],
@@ -57,7 +74,7 @@ def adhoc_request(
     timeout_seconds: int | None = None,
 ) -> RunRequest:
     """A run of a job type without a template."""
-    executor = get_executor(job_type)
+    executor = job_types(job_type)
     return RunRequest(
         job_type=executor.job_type,
         job_name=executor.job_type,
@@ -71,6 +88,7 @@ def adhoc_request(
 
 def template_request(
     settings: Settings,
+    job_types: JobTypes,
     template: JobTemplate,
     *,
     overrides: Mapping[str, Any],
@@ -81,7 +99,7 @@ def template_request(
     credential_id: int | None = None,
 ) -> RunRequest:
     """A run of a template, with parameter overrides validated against its Config."""
-    executor = get_executor(template.job_type)
+    executor = job_types(template.job_type)
     return RunRequest(
         job_type=executor.job_type,
         job_name=job_name or template.name,

@@ -37,6 +37,7 @@ from sqlalchemy import DateTime, Table, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from executors import get_executor
 from service.db.engine import SessionFactory
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
 from service.errors import Conflict, InvalidInput, NotFound
@@ -46,7 +47,6 @@ from service.runs.requests import template_request
 from service.scheduling.specs import ScheduleSpec, due_fires, next_fire
 from service.scheduling.stored import spec_of
 from service.settings import Settings
-from service.worker.context import WorkerContext
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +282,7 @@ def _request(
     try:
         request = template_request(
             settings,
+            get_executor,
             template,
             overrides=schedule.parameters,
             triggered_by=TriggeredBy.SCHEDULE,
@@ -385,7 +386,3 @@ async def last_tick(redis: ArqRedis) -> dict[str, str]:
     """The record of the most recent tick (empty before the first)."""
     raw = await cast(Awaitable[dict[bytes, bytes]], redis.hgetall(TICK_KEY))
     return {key.decode(): value.decode() for key, value in raw.items()}
-
-
-async def scheduler_cron(ctx: WorkerContext) -> int:
-    return (await tick(ctx["services"])).queued

@@ -11,13 +11,10 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix
-from arq.cron import CronJob, cron
-from arq.typing import WorkerCoroutine
 from arq.utils import timestamp_ms
 from arq.worker import Function, Worker, func
 
@@ -29,15 +26,11 @@ from service.nifi.pool import NifiClientPool
 from service.queue.scripts import LuaScript
 from service.queue.transport import DISPATCH_FUNCTION
 from service.runs.reporting import EventPublisher
-from service.scheduling.claims import scheduler_cron
 from service.secrets import KeyRing, KeyStore
 from service.settings import Settings
-from service.worker.context import WorkerContext
-from service.worker.device_cache import cache_devices_cron, interval_fields
+from service.worker.crons import cron_jobs
 from service.worker.dispatch import dispatch_job
 from service.worker.health import start_heartbeat, stop_heartbeat
-from service.worker.maintenance import reaper_cron, reconciler_cron
-from service.worker.retention import retention_cron, retention_minutes
 
 logger = logging.getLogger(__name__)
 
@@ -93,59 +86,6 @@ class OpsjobsWorker(Worker):
 
 def make_worker_id(queue: str) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{queue}:{uuid.uuid4().hex[:6]}"
-
-
-def cron_seconds(interval: float) -> set[int]:
-    """Seconds of the minute at which a cron with this period fires (period divides 60)."""
-    step = max(1, min(60, round(interval)))
-    while 60 % step:
-        step -= 1
-    return set(range(0, 60, step))
-
-
-def cron_jobs(settings: Settings) -> list[CronJob]:
-    """The maintenance crons; arq's unique per-fire job ids keep one execution per tick."""
-    reaper_at = cron_seconds(settings.reaper.interval)
-    jobs = [
-        cron(
-            _as_cron(scheduler_cron),
-            name="scheduler_tick",
-            second=cron_seconds(settings.scheduler.tick_seconds),
-            timeout=60,
-        ),
-        cron(_as_cron(reaper_cron), name="reap_lost_runs", second=reaper_at, timeout=120),
-        cron(
-            _as_cron(reconciler_cron), name="reconcile_pending_runs", second=reaper_at, timeout=120
-        ),
-        cron(
-            _as_cron(retention_cron),
-            name="purge_finished_runs",
-            minute=retention_minutes(settings.retention.interval),
-            second=0,
-            timeout=600,
-        ),
-    ]
-    nautobot = settings.nautobot
-    if nautobot.url and nautobot.cache_interval > 0:
-        jobs.append(
-            cron(
-                _as_cron(cache_devices_cron),
-                name="cache_devices",
-                timeout=60,
-                **interval_fields(nautobot.cache_interval),
-            )
-        )
-    return jobs
-
-
-def _as_cron(
-    function: Callable[[WorkerContext], Coroutine[Any, Any, int]],
-) -> WorkerCoroutine:
-    async def run(ctx: dict[Any, Any], *_: Any, **__: Any) -> int:
-        return await function(ctx)  # type: ignore[arg-type]
-
-    run.__qualname__ = function.__qualname__
-    return run
 
 
 def job_functions(settings: Settings) -> list[Function]:

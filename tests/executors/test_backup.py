@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from executors import get_executor
 from executors.services import Services
 from service.db.device_models import DeviceBackupFile
 from service.db.models import JobRun, Outcome, RunStatus, TargetStatus, TriggeredBy
@@ -149,6 +150,7 @@ async def test_concurrent_backups_to_one_repository_serialise(
     for half in (ids[:4], ids[4:]):
         request = adhoc_request(
             device_lab.settings,
+            get_executor,
             job_type="backup",
             parameters={"targets": {"device_ids": half}, "repository_id": repository},
             triggered_by=TriggeredBy.API,
@@ -255,6 +257,7 @@ def test_unsafe_path_templates_are_refused_when_saved(path: str) -> None:
     with pytest.raises(InvalidInput) as raised:
         adhoc_request(
             make_settings(),
+            get_executor,
             job_type="backup",
             parameters={"targets": {"all": True}, "repository_id": 1, "running_path": path},
             triggered_by=TriggeredBy.API,

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from executors.services import Services
 from service.db.models import JobRun, RunStatus, TriggeredBy
 from service.inventory.cache import CACHE_KEY, DeviceCache
-from service.worker.app import cron_jobs
 from service.worker.context import WorkerContext
+from service.worker.crons import cron_jobs
 from service.worker.device_cache import cache_devices_cron, interval_fields
 from tests.conftest import make_settings
 from tests.device_lab import (

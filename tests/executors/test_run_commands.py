@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from executors import get_executor
 from executors.services import Services
 from service.db.models import Outcome, RunStatus, TargetStatus, TriggeredBy
 from service.errors import InvalidInput
@@ -224,6 +225,7 @@ def test_the_target_spec_names_exactly_one_choice(targets: dict[str, object]) ->
     with pytest.raises(InvalidInput) as raised:
         adhoc_request(
             make_settings(),
+            get_executor,
             job_type="run_commands",
             parameters={"targets": targets, "command_template_id": 1},
             triggered_by=TriggeredBy.API,

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from executors import get_executor
 from executors.services import Services
 from lab.stack import device_lab, nifi_lab, prepare_lab_files, seed_devices, seed_nifi
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
-from service.nifi.models import NifiClusterRow, NifiInstanceRow
+from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
 from service.runs import lifecycle
 from service.runs.requests import template_request
 from service.settings import LabSettings
@@ -35,6 +36,7 @@ async def test_seeded_lab_runs_a_real_check(services: Services) -> None:
 
         request = template_request(
             services.settings,
+            get_executor,
             template,
             overrides={},
             triggered_by=TriggeredBy.MANUAL,
@@ -84,6 +86,7 @@ async def test_seeded_devices_run_commands_and_backup(services: Services, tmp_pa
                 services.redis,
                 template_request(
                     settings,
+                    get_executor,
                     template,
                     overrides={},
                     triggered_by=TriggeredBy.MANUAL,

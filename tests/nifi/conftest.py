@@ -9,7 +9,8 @@ import pytest
 
 from lab.nifi import NifiLab
 from lab.nifi_tls import LabPki, generate_pki
-from service.nifi.endpoints import AuthMode, ClusterMember, NifiCluster, NifiEndpoint
+from service.db.nifi_models import AuthMode
+from service.nifi.endpoints import ClusterMember, NifiCluster, NifiEndpoint
 from service.nifi.pool import NifiClientPool
 from service.nifi.resources import RetryPolicy
 

@@ -9,7 +9,7 @@ import pytest
 
 from lab.nifi import FailureMode, NifiLab, ServerTls
 from lab.nifi_tls import LabPki, generate_pki
-from service.nifi.endpoints import AuthMode
+from service.db.nifi_models import AuthMode
 from service.nifi.errors import NifiAuthError, NifiRequestError, NifiUnavailable
 from service.nifi.pool import NifiClientPool
 from tests.nifi.conftest import FAST_RETRY, endpoint_for

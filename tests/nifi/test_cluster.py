@@ -7,9 +7,10 @@ from collections.abc import Callable
 import pytest
 
 from lab.nifi import FailureMode, LabInstance, NifiLab
+from service.db.nifi_models import AuthMode
 from service.nifi.client import NifiClient
 from service.nifi.cluster import call_cluster
-from service.nifi.endpoints import AuthMode, NifiCluster
+from service.nifi.endpoints import NifiCluster
 from service.nifi.errors import NifiAuthError, NifiClusterUnavailable
 from service.nifi.pool import NifiClientPool
 from tests.nifi.conftest import cluster_of, endpoint_for

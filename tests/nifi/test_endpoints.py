@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from service.db.nifi_models import AuthMode
 from service.nifi.endpoints import (
-    AuthMode,
     ClusterMember,
     NifiCluster,
     NifiEndpoint,

@@ -22,8 +22,8 @@ from service.api.deps import SessionDep
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.patching import flush_or_conflict
 from service.api.schemas import Page
+from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
 from service.errors import Conflict, InvalidInput, NotFound
-from service.nifi.models import NifiClusterRow, NifiInstanceRow
 
 router = APIRouter(prefix="/api/nifi/clusters", tags=["nifi"])
 

@@ -23,10 +23,10 @@ from service.api.deps import KeysDep, SessionDep, SessionsDep
 from service.api.pagination import PageQuery, PageSizeQuery, paginate
 from service.api.patching import flush_or_conflict
 from service.api.schemas import Page
+from service.db.nifi_models import AuthMode, NifiInstanceRow
 from service.db.security_models import Credential, CredentialType
 from service.errors import Conflict, InvalidInput, NotFound, OpsjobsError
-from service.nifi.endpoints import AuthMode, normalize_api_url
-from service.nifi.models import NifiInstanceRow
+from service.nifi.endpoints import normalize_api_url
 from service.nifi.probe import not_probed, probe_instance
 from service.nifi.stored import (
     CREDENTIAL_REQUIRED,

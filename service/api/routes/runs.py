@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, delete, func, select
 
+from executors import get_executor
 from service.access.audit import AuditEntry, record_audit, source_ip
 from service.api.auth import RunsExecutor, RunsReader
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
@@ -80,6 +81,7 @@ async def create_run(
     """Queue an ad-hoc run of a job type; 202 with the pending run."""
     run_request = adhoc_request(
         settings,
+        get_executor,
         job_type=body.job_type,
         parameters=body.parameters,
         triggered_by=TriggeredBy.API,

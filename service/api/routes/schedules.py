@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from executors import get_executor
 from service.access.audit import record_audit
 from service.api.auth import (
     Principal,
@@ -98,6 +99,7 @@ def _validated_request(
     try:
         return template_request(
             settings,
+            get_executor,
             template,
             overrides=overrides,
             triggered_by=triggered_by,

@@ -265,6 +265,7 @@ async def run_template(
         )
     run_request = template_request(
         settings,
+        get_executor,
         template,
         overrides=body.parameters,
         triggered_by=TriggeredBy.MANUAL,

@@ -8,6 +8,7 @@ deferred constraint trigger (migration 0003) refuses a commit that leaves none.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
@@ -24,7 +25,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.models import Base
-from service.nifi.endpoints import AuthMode
+
+
+class AuthMode(StrEnum):
+    """How opsjobs authenticates to a NiFi instance."""
+
+    USERNAME_PASSWORD = "username_password"
+    CLIENT_CERTIFICATE = "client_certificate"
+    OIDC_CLIENT_CREDENTIALS = "oidc_client_credentials"
+    NONE = "none"
+
 
 PRIMARY_INDEX = "uq_nifi_instances_cluster_primary"
 ONE_PRIMARY_TRIGGER = "nifi_cluster_one_primary"
