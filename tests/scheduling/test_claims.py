@@ -24,7 +24,7 @@ from service.runs.lifecycle import (
 from service.scheduling.claims import MISSED, claim_due_schedules, last_tick, tick
 from service.settings import SchedulerSettings
 from tests.conftest import make_settings
-from tests.schedules.factories import (
+from tests.scheduling.factories import (
     make_schedule,
     make_schedules,
     make_template,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from executors.services import Services
 from service.db.models import JobRun, RunStatus
 from service.db.security_models import Role
-from tests.schedules.factories import make_template
+from tests.scheduling.factories import make_template
 from tests.workers import drain, wait_for_run
 
 BERLIN_DST_2027 = "2027-03-26T00:00:00+00:00"  # two days before the spring-forward Sunday

@@ -17,7 +17,7 @@ from service.runs.lifecycle import RunRequest
 from service.settings import WorkerHealthSettings
 from service.worker.health import beat, live_workers
 from tests.conftest import make_settings
-from tests.schedules.worker_control import worker_for
+from tests.worker.control import worker_for
 from tests.workers import wait_for_run
 
 FAST_BEATS = WorkerHealthSettings(interval=0.05, ttl=1)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from executors.services import Services
 from service.db.models import JobRun, RunStatus
 from service.settings import Settings
-from tests.schedules.factories import make_schedule, make_template
-from tests.schedules.worker_control import worker_for
+from tests.scheduling.factories import make_schedule, make_template
+from tests.worker.control import worker_for
 from tests.workers import wait_for_run
 
 LATENESS_LIMIT = timedelta(seconds=2)

@@ -8,7 +8,7 @@ import httpx
 
 from executors.services import Services
 from service.scheduling.claims import tick
-from tests.schedules.factories import make_schedule, make_template
+from tests.scheduling.factories import make_schedule, make_template
 
 
 async def test_status_before_and_after_a_tick(

@@ -1,0 +1,118 @@
+"""One migration history: a single head, and downgrade/upgrade round trips with data."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.db.all_models import MODEL_MODULES
+from service.db.engine import create_engine
+from service.db.migrate import alembic_config, ensure_database, migrate
+from service.db.models import Base
+from service.settings import DatabaseSettings, Settings
+
+SEEDED_TABLES = ("job_templates", "job_runs", "credentials", "nifi_clusters", "inventories")
+
+
+def test_the_history_has_exactly_one_head() -> None:
+    scripts = ScriptDirectory.from_config(alembic_config())
+    assert scripts.get_heads() == ["0005"]
+    # Every revision is reachable from the head: nothing is left on a side branch.
+    reachable = {revision.revision for revision in scripts.walk_revisions("base", "heads")}
+    assert reachable == {revision.revision for revision in scripts.walk_revisions()}
+
+
+@pytest.fixture
+async def scratch_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """A database of its own: the suite's shared one keeps its schema."""
+    url = make_url(settings.database.url).set(database="opsjobs_test_migrations")
+    rendered = url.render_as_string(hide_password=False)
+    await ensure_database(rendered)
+    engine = create_engine(DatabaseSettings(url=rendered, pool_size=1, max_overflow=0))
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    yield engine
+    await engine.dispose()
+
+
+def _schema_differences(connection: Connection) -> list[object]:
+    assert MODEL_MODULES
+    return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+async def _seed(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO job_templates (name, job_type, config, queue, is_global, owner)"
+                " VALUES ('t', 'diag.echo', '{}', NULL, true, 'admin')"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO job_runs (job_name, job_type, template_id, queue, status,"
+                " triggered_by, parameters) VALUES ('t', 'diag.echo', 1, 'default', 'completed',"
+                " 'manual', '{}')"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO credentials (name, type, username, key_id, ciphertext,"
+                " secret_fields, is_global, owner)"
+                " VALUES ('c', 'ssh_password', 'u', 'k1', 'x', '[]', true, 'admin')"
+            )
+        )
+        await conn.execute(text("INSERT INTO nifi_clusters (name) VALUES ('east')"))
+        await conn.execute(
+            text(
+                "INSERT INTO inventories (name, tree, is_global, owner)"
+                " VALUES ('i', '{\"version\": 2, \"items\": []}', true, 'admin')"
+            )
+        )
+
+
+async def test_downgrade_to_base_and_upgrade_to_head_round_trip_with_data(
+    scratch_engine: AsyncEngine,
+) -> None:
+    await migrate(scratch_engine)
+    await _seed(scratch_engine)
+    async with scratch_engine.begin() as conn:
+        assert set(SEEDED_TABLES) <= await conn.run_sync(_tables)
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "base"))
+        assert await conn.run_sync(_tables) == {"alembic_version"}
+    await migrate(scratch_engine)
+    async with scratch_engine.begin() as conn:
+        assert await conn.run_sync(_schema_differences) == []
+        version = await conn.execute(text("SELECT version_num FROM alembic_version"))
+        assert version.scalars().all() == ["0005"]
+    # The schema takes the same data again after the round trip.
+    await _seed(scratch_engine)
+
+
+async def test_a_database_on_both_old_heads_moves_to_the_one_head(
+    scratch_engine: AsyncEngine,
+) -> None:
+    """Installations migrated before the join hold both 0003 and 0004 as their heads."""
+    async with scratch_engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0003"))
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0004"))
+        version = await conn.execute(text("SELECT version_num FROM alembic_version"))
+        assert sorted(version.scalars().all()) == ["0003", "0004"]
+    await migrate(scratch_engine)
+    async with scratch_engine.begin() as conn:
+        version = await conn.execute(text("SELECT version_num FROM alembic_version"))
+        assert version.scalars().all() == ["0005"]
+        assert await conn.run_sync(_schema_differences) == []
