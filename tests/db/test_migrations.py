@@ -33,7 +33,8 @@ def test_the_history_has_exactly_one_head() -> None:
 @pytest.fixture
 async def scratch_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     """A database of its own: the suite's shared one keeps its schema."""
-    url = make_url(settings.database.url).set(database="opsjobs_test_migrations")
+    shared = make_url(settings.database.url)
+    url = shared.set(database=f"{shared.database}_migrations")
     rendered = url.render_as_string(hide_password=False)
     await ensure_database(rendered)
     engine = create_engine(DatabaseSettings(url=rendered, pool_size=1, max_overflow=0))
