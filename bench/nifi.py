@@ -32,10 +32,10 @@ from yarl import URL
 
 from bench.harness import BenchStores, report
 from service.db.models import JobRun, JobRunTarget, TriggeredBy
+from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
 from service.nifi.checks import check_queues
 from service.nifi.configs import CheckQueuesConfig
 from service.nifi.endpoints import ClusterMember, NifiCluster, NifiEndpoint
-from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
 from service.nifi.pool import NifiClientPool
 from service.nifi.queue_check import QueueThresholds
 from service.runs import lifecycle
