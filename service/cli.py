@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from service import service_version
 from service.db.security_models import Role
 from service.errors import InvalidInput, OpsjobsError, ServiceUnavailable
 from service.logging_config import configure_logging
@@ -33,6 +34,7 @@ def _parse_parameter(raw: str) -> tuple[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opsjobs", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"opsjobs {service_version()}")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("api", help="serve the HTTP API")

@@ -86,3 +86,18 @@ async def test_run_with_invalid_parameter_names_it(services: Services) -> None:
     assert code == 2
     assert "parameters.steps" in err
     assert "Traceback" not in err
+
+
+async def test_version_is_the_installed_package_version() -> None:
+    from importlib.metadata import version
+
+    code, out, _ = await opsjobs("--version")
+    assert (code, out.strip()) == (0, f"opsjobs {version('opsjobs')}")
+
+
+async def test_lab_refuses_to_start_when_it_is_off() -> None:
+    code, _, err = await opsjobs("lab", env={"OPSJOBS_LAB__ENABLED": "false"})
+    assert code == 2
+    assert err.strip() == (
+        "opsjobs: the lab is off; set [lab] enabled = true or OPSJOBS_LAB__ENABLED=true"
+    )

@@ -16,13 +16,13 @@ import socket
 from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, cast
 
 from arq.connections import ArqRedis
 from sqlalchemy import select
 
 from executors.services import Services
+from service import service_version
 from service.db.models import JobRun, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -44,13 +44,6 @@ class WorkerBeat:
     version: str
     started_at: datetime
     beat_at: datetime
-
-
-def service_version() -> str:
-    try:
-        return version("opsjobs")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 async def running_runs(services: Services) -> list[int]:
