@@ -16,7 +16,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install opsjobs with its dev tools
+# The browser tests drive Debian's Chromium (a browser download is not possible here).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+setup: $(STAMP) $(CHROMIUM) ## create .venv, install opsjobs with its dev tools, and Chromium
 
 run: setup ## migrate and start API + workers (Ctrl-C stops all)
 	$(BIN)/opsjobs up

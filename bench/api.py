@@ -27,7 +27,7 @@ import httpx
 from sqlalchemy import text
 
 from bench.harness import BenchStores, child_env, report
-from service.api.auth import create_token
+from service.access.tokens import create_token
 from service.db.engine import create_engine
 from service.db.security_models import Role
 from service.secrets import KeyRing

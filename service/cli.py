@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _create_token(settings: Settings, args: argparse.Namespace) -> None:
-    from service.api.auth import create_token
+    from service.access.tokens import create_token
     from service.backends import check_database
     from service.db.engine import create_engine, create_session_factory
 

@@ -20,6 +20,18 @@ class OpsjobsError(Exception):
         self.details = details
 
 
+class Unauthorized(OpsjobsError):
+    """No valid credentials: a missing, unknown or revoked token, or no console session."""
+
+    code = "unauthorized"
+
+
+class Forbidden(OpsjobsError):
+    """The caller is known but may not do this (role, ownership, a missing CSRF token)."""
+
+    code = "forbidden"
+
+
 class NotFound(OpsjobsError):
     code = "not_found"
 

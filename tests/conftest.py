@@ -18,8 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from executors.services import Services
+from service.access.tokens import create_token
 from service.api.app import create_app
-from service.api.auth import create_token
 from service.db.all_models import MODEL_MODULES
 from service.db.engine import SessionFactory, create_engine, create_session_factory
 from service.db.migrate import ensure_database, migrate

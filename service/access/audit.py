@@ -45,8 +45,13 @@ def record_audit(
     resource_type: str,
     resource_id: object = None,
     request: Request | None = None,
+    client_ip: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Add an audit row to the caller's transaction (it commits with the change itself)."""
-    entry = AuditEntry(actor, action, resource_type, source_ip(request), details or {})
+    """Add an audit row to the caller's transaction (it commits with the change itself).
+
+    The source address is ``client_ip`` when given, else the request's client.
+    """
+    address = client_ip if client_ip is not None else source_ip(request)
+    entry = AuditEntry(actor, action, resource_type, address, details or {})
     session.add(AuditEvent(**entry.columns(resource_id)))

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from arq.connections import RedisSettings, create_pool
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from service.api.error_schema import ERROR_RESPONSES
 from service.api.errors import install_error_handlers
@@ -61,12 +62,14 @@ def create_app(settings: Settings) -> FastAPI:
             await redis.aclose()
             await engine.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc load their scripts from the package, never from a CDN.
+    app = FastAPIOffline(
         title="opsjobs",
         summary="Job execution for NiFi clusters and network devices",
         version="0.1.0",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        static_url="/api/docs-assets",
     )
     install_error_handlers(app)
     app.include_router(health.router)

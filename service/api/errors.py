@@ -15,13 +15,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api.auth import Forbidden, Unauthorized
 from service.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     OpsjobsError,
     ServiceUnavailable,
+    Unauthorized,
 )
 
 logger = logging.getLogger(__name__)

@@ -1,124 +1,12 @@
-"""Response and request models shared by the routers."""
+"""Request and response models of ``/api/job-runs`` that only the API needs."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Row
 
-from service.db.models import JobRun, JobRunTarget, Outcome, RunStatus, TargetStatus, TriggeredBy
-from service.runs.reporting import Progress
-
-ItemT = TypeVar("ItemT")
-# Page totals are counted exactly up to this many matches (see service/api/pagination.py).
-EXACT_TOTAL_LIMIT = 1_000
-
-
-class Page(BaseModel, Generic[ItemT]):
-    items: list[ItemT]
-    total: int = Field(description="matching items; a lower bound when total_exact is false")
-    total_exact: bool = Field(
-        default=True, description=f"false when more than {EXACT_TOTAL_LIMIT:,} match"
-    )
-    page: int
-    page_size: int
-    total_pages: int
-
-
-class ProgressOut(BaseModel):
-    current: int | None = None
-    total: int | None = None
-    percent: float | None = None
-    message: str | None = None
-
-
-class RunOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    job_name: str
-    job_type: str
-    template_id: int | None
-    schedule_id: int | None
-    retry_of_id: int | None
-    scheduled_for: datetime | None
-    queue: str
-    status: RunStatus
-    outcome: Outcome | None
-    triggered_by: TriggeredBy
-    executed_by: str | None
-    parameters: dict[str, Any]
-    targets: list[Any] | None
-    attempt: int
-    max_attempts: int
-    timeout_seconds: int | None
-    worker_id: str | None
-    queued_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    heartbeat_at: datetime | None
-    cancel_requested_at: datetime | None
-    cancelled_by: str | None
-    duration_seconds: float | None
-    progress: ProgressOut
-    summary: str | None
-    result: dict[str, Any] | None
-    error: str | None
-    reason: str | None
-
-    @classmethod
-    def of(cls, run: JobRun | Row[Any]) -> RunOut:
-        duration = None
-        if run.started_at is not None and run.finished_at is not None:
-            duration = round((run.finished_at - run.started_at).total_seconds(), 3)
-        progress = ProgressOut()
-        if run.progress_current is not None:
-            snapshot = Progress(run.progress_current, run.progress_total, run.progress_message)
-            progress = ProgressOut(
-                current=snapshot.current,
-                total=snapshot.total,
-                percent=snapshot.percent,
-                message=snapshot.message,
-            )
-        # A page holds up to 100 runs: read a row's mapping or an instance's own dict
-        # (ORM attribute access costs more than the rest of this method), the attribute
-        # only for a column an instance has not loaded.
-        loaded = run._mapping if isinstance(run, Row) else run.__dict__
-        values = {
-            name: loaded[name] if name in loaded else getattr(run, name) for name in _RUN_COLUMNS
-        }
-        values.update(duration_seconds=duration, progress=progress)
-        return cls.model_validate(values)
-
-
-_RUN_COLUMNS = tuple(name for name in RunOut.model_fields if name in JobRun.__table__.c)
-
-
-class TargetOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    position: int
-    key: str
-    name: str
-    status: TargetStatus
-    outcome: Outcome | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    result: dict[str, Any] | None
-    error: str | None
-
-
-class RunDetailOut(RunOut):
-    target_counts: dict[str, int]
-    target_rows: Page[TargetOut]
-
-
-class RunProgressOut(ProgressOut):
-    run_id: int
-    status: RunStatus
-    outcome: Outcome | None
+from service.db.models import RunStatus
 
 
 class CreateRunIn(BaseModel):
@@ -135,7 +23,3 @@ class CreateRunIn(BaseModel):
 class CancelOut(BaseModel):
     run_id: int
     status: RunStatus
-
-
-def target_out(target: JobRunTarget) -> TargetOut:
-    return TargetOut.model_validate(target)

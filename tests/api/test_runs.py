@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from executors.services import Services
-from service.api.schemas import EXACT_TOTAL_LIMIT
 from service.db.models import TriggeredBy
+from service.db.paging import EXACT_TOTAL_LIMIT
 from service.runs import lifecycle
 from service.runs.lifecycle import RunRequest
 

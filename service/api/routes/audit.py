@@ -11,8 +11,8 @@ from sqlalchemy import ColumnElement
 
 from service.api.auth import AuditReader
 from service.api.deps import SessionDep
-from service.api.pagination import PageQuery, PageSizeQuery, paginate
-from service.api.schemas import Page
+from service.api.pagination import PageQuery, PageSizeQuery
+from service.db.paging import Page, paginate
 from service.db.security_models import AuditEvent
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])

@@ -16,16 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from service.access.audit import record_audit
+from service.access.ownership import get_visible, require_owner, visible_to
 from service.api.auth import (
     TemplatesDeleter,
     TemplatesReader,
     TemplatesWriter,
 )
 from service.api.deps import SessionDep
-from service.api.ownership import get_visible, require_owner, visible_to
 from service.api.patching import flush_or_conflict, refuse_nulls
-from service.api.schemas import Page
 from service.db.device_models import CommandTemplate, CommandTemplateVersion
+from service.db.paging import Page
 from service.devices.command_templates import MAX_TEMPLATE_CHARS, validate_template
 from service.errors import Conflict
 

@@ -11,16 +11,16 @@ from sqlalchemy.exc import IntegrityError
 
 from service.access.audit import record_audit
 from service.access.credentials import check_secrets, credential_status, seal
+from service.access.ownership import get_visible, require_owner, visible_to
 from service.api.auth import (
     CredentialsDeleter,
     CredentialsReader,
     CredentialsWriter,
 )
 from service.api.deps import KeysDep, SessionDep
-from service.api.ownership import get_visible, require_owner, visible_to
-from service.api.pagination import PageQuery, PageSizeQuery, paginate
+from service.api.pagination import PageQuery, PageSizeQuery
 from service.api.patching import flush_or_conflict, refuse_nulls
-from service.api.schemas import Page
+from service.db.paging import Page, paginate
 from service.db.security_models import Credential, CredentialType
 from service.errors import Conflict
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPBearer
 
-from service.api.auth import Forbidden, authenticate
+from service.api.auth import authenticate
 from service.api.deps import RedisDep, SessionsDep, SettingsDep
 from service.api.metrics import CONTENT_TYPE, collect
 
@@ -21,11 +21,7 @@ async def _check_access(request: Request, open_metrics: bool) -> None:
     if open_metrics:
         return
     principal = await authenticate(request, await _bearer(request))
-    if not principal.can(METRICS_PERMISSION):
-        raise Forbidden(
-            f"role {principal.role.value} lacks permission {METRICS_PERMISSION}",
-            details={"permission": METRICS_PERMISSION},
-        )
+    principal.check(METRICS_PERMISSION)
 
 
 # Kept out of the OpenAPI schema: a scrape target, not part of the JSON API.

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.audit import record_audit
 from service.api.auth import NifiReader, NifiWriter
 from service.api.deps import SessionDep
-from service.api.pagination import PageQuery, PageSizeQuery, paginate
+from service.api.pagination import PageQuery, PageSizeQuery
 from service.api.patching import flush_or_conflict
-from service.api.schemas import Page
 from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
+from service.db.paging import Page, paginate
 from service.errors import Conflict, InvalidInput, NotFound
 
 router = APIRouter(prefix="/api/nifi/clusters", tags=["nifi"])

@@ -18,12 +18,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.audit import record_audit
-from service.api.auth import NifiReader, NifiWriter, Principal
+from service.access.principals import Principal
+from service.api.auth import NifiReader, NifiWriter
 from service.api.deps import KeysDep, SessionDep, SessionsDep
-from service.api.pagination import PageQuery, PageSizeQuery, paginate
+from service.api.pagination import PageQuery, PageSizeQuery
 from service.api.patching import flush_or_conflict
-from service.api.schemas import Page
 from service.db.nifi_models import AuthMode, NifiInstanceRow
+from service.db.paging import Page, paginate
 from service.db.security_models import Credential, CredentialType
 from service.errors import Conflict, InvalidInput, NotFound, OpsjobsError
 from service.nifi.endpoints import normalize_api_url

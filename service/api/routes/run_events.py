@@ -2,45 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from service.api.auth import RunsReader
 from service.api.deps import RedisDep, SessionsDep, SettingsDep
-from service.db.engine import SessionFactory
-from service.db.models import JobRun
-from service.errors import NotFound
-from service.runs.events import (
-    HEARTBEAT,
-    START,
-    STREAM_ID_PATTERN,
-    RunEvent,
-    final_state_of,
-    follow_run_events,
-    last_final_event,
-)
+from service.runs.events import STREAM_ID_PATTERN
+from service.runs.queries import get_run
+from service.runs.watch import EVENT_STREAM, run_event_response
 
 router = APIRouter(prefix="/api/job-runs", tags=["job-runs"])
 
-EVENT_STREAM = "text/event-stream"
 _SSE_DOC = (
     "Server-Sent Events: `id` is the Redis stream id, `event` one of progress, log, "
     "target_started, target_finished, state; `data` is JSON. Ends after the terminal state."
 )
-
-
-async def _final_state(sessions: SessionFactory, run_id: int) -> RunEvent | None:
-    async with sessions() as session:
-        run = await session.get(JobRun, run_id)
-    if run is None:  # deleted while watched: nothing more will happen to it
-        return RunEvent(type="state", data={"status": "deleted"})
-    return final_state_of(run)
 
 
 @router.get(
@@ -69,51 +47,5 @@ async def run_events(
     the events after that id up to the final state) and closes the stream.
     """
     async with sessions() as session:
-        run = await session.get(JobRun, run_id)
-    if run is None:
-        raise NotFound(f"run {run_id} does not exist")
-    known_final = final_state_of(run)
-    if known_final is not None and last_event_id is None:
-        final = await last_final_event(redis, run_id) or known_final
-        return EventStreamResponse(_once(final))
-
-    async def events() -> AsyncGenerator[bytes, None]:
-        stream = follow_run_events(
-            settings.redis.url,
-            run_id,
-            after=last_event_id or START,
-            final_state=lambda: _final_state(sessions, run_id),
-            known_final=known_final,
-            heartbeat=settings.api.events_heartbeat,
-        )
-        async with aclosing(stream):
-            async for event in stream:
-                yield HEARTBEAT if event is None else event.encode()
-
-    return EventStreamResponse(events())
-
-
-async def _once(event: RunEvent) -> AsyncGenerator[bytes, None]:
-    yield event.encode()
-
-
-class EventStreamResponse(StreamingResponse):
-    """An SSE response whose event source is closed however the response ends."""
-
-    def __init__(self, events: AsyncGenerator[bytes, None]) -> None:
-        # No caching, and no buffering by a reverse proxy: each event is sent as it happens.
-        super().__init__(
-            events,
-            media_type=EVENT_STREAM,
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-        self._events = events
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            # The watcher may have gone away mid-stream: the source's Redis connection
-            # is closed all the same.
-            with anyio.CancelScope(shield=True):
-                await self._events.aclose()
+        run = await get_run(session, caller, run_id)
+    return await run_event_response(settings, sessions, redis, run, last_event_id=last_event_id)

@@ -4,69 +4,27 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import delete, func, select
 
 from executors import get_executor
 from service.access.audit import AuditEntry, record_audit, source_ip
 from service.api.auth import RunsExecutor, RunsReader
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
-from service.api.pagination import PageQuery, PageSizeQuery, paginate
-from service.api.schemas import (
-    CancelOut,
-    CreateRunIn,
-    Page,
-    RunDetailOut,
-    RunOut,
-    RunProgressOut,
-    TargetOut,
-    target_out,
-)
-from service.db.models import (
-    TERMINAL_STATUSES,
-    JobRun,
-    JobRunTarget,
-    Outcome,
-    RunStatus,
-    TargetStatus,
-    TriggeredBy,
-)
-from service.errors import Conflict, InvalidInput, NotFound
-from service.runs import lifecycle
-from service.runs.reporting import Progress
+from service.api.pagination import PageQuery, PageSizeQuery
+from service.api.schemas import CancelOut, CreateRunIn
+from service.db.models import TERMINAL_STATUSES, JobRun, RunStatus, TriggeredBy
+from service.db.paging import Page
+from service.errors import Conflict, InvalidInput
+from service.runs import commands, lifecycle, queries
+from service.runs.queries import MAX_TEXT_FILTER, RunFilters, split_filter
 from service.runs.requests import adhoc_request
+from service.runs.views import RunDetailOut, RunOut, RunProgressOut, TargetOut
 
 router = APIRouter(prefix="/api/job-runs", tags=["job-runs"])
-
-
-def _split(raw: str | None, field: str, allowed: set[str] | None = None) -> list[str]:
-    """A comma-separated filter value; unknown values are a 422 naming the field."""
-    if raw is None:
-        return []
-    values = [part.strip() for part in raw.split(",") if part.strip()]
-    if allowed is not None:
-        unknown = [value for value in values if value not in allowed]
-        if unknown:
-            raise InvalidInput(
-                f"unknown {field}: {', '.join(unknown)}",
-                details=[
-                    {"loc": ["query", field], "msg": f"allowed: {', '.join(sorted(allowed))}"}
-                ],
-            )
-    return values
-
-
-def _int_list(raw: str | None, field: str) -> list[int]:
-    try:
-        return [int(value) for value in _split(raw, field)]
-    except ValueError:
-        raise InvalidInput(
-            f"{field} must be comma-separated integers",
-            details=[{"loc": ["query", field], "msg": "not an integer"}],
-        ) from None
 
 
 @router.post("", status_code=202, response_model=RunOut)
@@ -113,31 +71,20 @@ async def list_runs(
     triggered_by: str | None = None,
     template_id: str | None = None,
     schedule_id: str | None = None,
+    q: Annotated[str | None, Query(max_length=MAX_TEXT_FILTER)] = None,
 ) -> Page[RunOut]:
-    """Runs newest first; every filter takes comma-separated values."""
-    conditions: list[ColumnElement[bool]] = []
-    if statuses := _split(status, "status", {s.value for s in RunStatus}):
-        conditions.append(JobRun.status.in_(statuses))
-    if outcomes := _split(outcome, "outcome", {o.value for o in Outcome}):
-        conditions.append(JobRun.outcome.in_(outcomes))
-    if job_types := _split(job_type, "job_type"):
-        conditions.append(JobRun.job_type.in_(job_types))
-    if triggers := _split(triggered_by, "triggered_by", {t.value for t in TriggeredBy}):
-        conditions.append(JobRun.triggered_by.in_(triggers))
-    if template_ids := _int_list(template_id, "template_id"):
-        conditions.append(JobRun.template_id.in_(template_ids))
-    if schedule_ids := _int_list(schedule_id, "schedule_id"):
-        conditions.append(JobRun.schedule_id.in_(schedule_ids))
-    return await paginate(
-        session,
-        JobRun,
-        where=conditions,
-        order_by=[JobRun.queued_at.desc(), JobRun.id.desc()],
-        page=page,
-        page_size=page_size,
-        to_item=RunOut.of,
-        as_rows=True,
+    """Runs newest first; every filter takes comma-separated values, ``q`` searches the run
+    name, who started it and its summary."""
+    filters = RunFilters.parse(
+        status=status,
+        outcome=outcome,
+        job_type=job_type,
+        triggered_by=triggered_by,
+        template_id=template_id,
+        schedule_id=schedule_id,
+        text=q,
     )
+    return await queries.list_runs(session, caller, filters, page=page, page_size=page_size)
 
 
 class StatsOut(BaseModel):
@@ -194,7 +141,7 @@ async def delete_runs(
 ) -> DeletedOut:
     """Delete finished runs older than N days (optionally of some statuses); never active ones."""
     finished = {s.value for s in TERMINAL_STATUSES}
-    statuses = _split(status, "status", {s.value for s in RunStatus}) or sorted(finished)
+    statuses = split_filter(status, "status", {s.value for s in RunStatus}) or sorted(finished)
     active = sorted(set(statuses) - finished)
     if active:
         raise InvalidInput(
@@ -222,27 +169,6 @@ async def delete_runs(
     return DeletedOut(deleted=deleted)
 
 
-async def _get_run(session: SessionDep, run_id: int) -> JobRun:
-    run = await session.get(JobRun, run_id)
-    if run is None:
-        raise NotFound(f"run {run_id} does not exist")
-    return run
-
-
-async def _target_page(
-    session: SessionDep, run_id: int, page: int, page_size: int
-) -> Page[TargetOut]:
-    return await paginate(
-        session,
-        JobRunTarget,
-        where=[JobRunTarget.run_id == run_id],
-        order_by=[JobRunTarget.position],
-        page=page,
-        page_size=page_size,
-        to_item=target_out,
-    )
-
-
 @router.get("/{run_id}", response_model=RunDetailOut)
 async def get_run(
     run_id: int,
@@ -252,18 +178,9 @@ async def get_run(
     targets_page_size: PageSizeQuery = 100,
 ) -> RunDetailOut:
     """One run with its per-target rows (paginated) and target counts by status."""
-    run = await _get_run(session, run_id)
-    count_rows = await session.execute(
-        select(JobRunTarget.status, func.count())
-        .where(JobRunTarget.run_id == run_id)
-        .group_by(JobRunTarget.status)
-    )
-    counts = {status: count for status, count in count_rows.all()}
-    base: dict[str, Any] = RunOut.of(run).model_dump()
-    return RunDetailOut(
-        **base,
-        target_counts=counts,
-        target_rows=await _target_page(session, run_id, targets_page, targets_page_size),
+    run = await queries.get_run(session, caller, run_id)
+    return await queries.run_detail(
+        session, run, targets_page=targets_page, targets_page_size=targets_page_size
     )
 
 
@@ -275,24 +192,14 @@ async def list_run_targets(
     page: PageQuery = 1,
     page_size: PageSizeQuery = 100,
 ) -> Page[TargetOut]:
-    await _get_run(session, run_id)
-    return await _target_page(session, run_id, page, page_size)
+    await queries.get_run(session, caller, run_id)
+    return await queries.target_page(session, run_id, page=page, page_size=page_size)
 
 
 @router.get("/{run_id}/progress", response_model=RunProgressOut)
 async def get_progress(run_id: int, caller: RunsReader, session: SessionDep) -> RunProgressOut:
     """The run's latest recorded progress, the same shape for every job type."""
-    run = await _get_run(session, run_id)
-    progress = Progress(run.progress_current or 0, run.progress_total, run.progress_message)
-    return RunProgressOut(
-        run_id=run.id,
-        status=RunStatus(run.status),
-        outcome=Outcome(run.outcome) if run.outcome else None,
-        current=run.progress_current,
-        total=run.progress_total,
-        percent=progress.percent,
-        message=run.progress_message,
-    )
+    return RunProgressOut.of(await queries.get_run(session, caller, run_id))
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=CancelOut)
@@ -300,16 +207,9 @@ async def cancel_run(
     run_id: int, caller: RunsExecutor, request: Request, sessions: SessionsDep, redis: RedisDep
 ) -> CancelOut:
     """Cancel a pending run at once, or ask the worker of a running run to stop it."""
-    status = await lifecycle.request_cancel(sessions, redis, run_id, cancelled_by=caller.username)
-    async with sessions.begin() as session:
-        record_audit(
-            session,
-            actor=caller.username,
-            action="cancel",
-            resource_type="job_run",
-            resource_id=run_id,
-            request=request,
-        )
+    status = await commands.cancel_run(
+        sessions, redis, run_id, caller=caller, client_ip=source_ip(request)
+    )
     return CancelOut(run_id=run_id, status=status)
 
 
@@ -327,51 +227,14 @@ async def retry_run(
     With ``failed_targets_only`` it acts on the targets that did not succeed, and refuses
     (409) when there are none or the run had no targets.
     """
-    async with sessions() as session:
-        original = await _get_run(session, run_id)
-        if original.status not in {s.value for s in TERMINAL_STATUSES}:
-            raise Conflict(f"run {run_id} is still {original.status}; cancel it or wait")
-        targets = None
-        if failed_targets_only:
-            rows = (
-                await session.execute(
-                    select(JobRunTarget.key, JobRunTarget.name)
-                    .where(
-                        JobRunTarget.run_id == run_id,
-                        JobRunTarget.status != TargetStatus.SUCCEEDED.value,
-                    )
-                    .order_by(JobRunTarget.position)
-                )
-            ).all()
-            if not rows:
-                raise Conflict(f"run {run_id} has no failed targets to retry")
-            targets = [{"key": key, "name": name} for key, name in rows]
-    retry = lifecycle.RunRequest(
-        job_type=original.job_type,
-        job_name=original.job_name,
-        queue=original.queue,
-        parameters=original.parameters,
-        triggered_by=TriggeredBy.MANUAL,
-        executed_by=caller.username,
-        template_id=original.template_id,
-        retry_of_id=original.id,
-        credential_id=original.credential_id,
-        timeout_seconds=original.timeout_seconds,
-        max_attempts=original.max_attempts,
-        targets=targets,
+    run = await commands.retry_run(
+        sessions,
+        redis,
+        run_id,
+        caller=caller,
+        failed_targets_only=failed_targets_only,
+        client_ip=source_ip(request),
     )
-    new_id = await lifecycle.enqueue_run(sessions, redis, retry)
-    async with sessions.begin() as session:
-        record_audit(
-            session,
-            actor=caller.username,
-            action="retry",
-            resource_type="job_run",
-            resource_id=run_id,
-            request=request,
-            details={"new_run_id": new_id, "failed_targets_only": failed_targets_only},
-        )
-        run = await session.get_one(JobRun, new_id)
     return RunOut.of(run)
 
 
@@ -380,7 +243,7 @@ async def delete_run(
     run_id: int, caller: RunsExecutor, request: Request, session: SessionDep
 ) -> Response:
     """Delete a finished run and its target rows; pending and running runs are a 409."""
-    run = await _get_run(session, run_id)
+    run = await queries.get_run(session, caller, run_id)
     if run.status not in {s.value for s in TERMINAL_STATUSES}:
         raise Conflict(f"run {run_id} is {run.status}; only finished runs can be deleted")
     await session.delete(run)

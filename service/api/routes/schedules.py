@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from executors import get_executor
 from service.access.audit import record_audit
+from service.access.principals import Principal
 from service.api.auth import (
-    Principal,
     RunsExecutor,
     SchedulesDeleter,
     SchedulesReader,
@@ -34,13 +34,14 @@ from service.api.schedule_schemas import (
     ScheduleOut,
     ScheduleUpdate,
 )
-from service.api.schemas import Page, RunOut
 from service.db.models import JobRun, JobSchedule, JobTemplate, TriggeredBy
+from service.db.paging import Page
 from service.errors import Conflict, InvalidInput, NotFound
 from service.queue import transport
 from service.runs import lifecycle
 from service.runs.lifecycle import RunRequest
 from service.runs.requests import merge_parameters, template_request
+from service.runs.views import RunOut
 from service.scheduling.specs import ScheduleSpec, ScheduleType, first_fire, next_fire, preview
 from service.scheduling.stored import (
     SPEC_FIELDS,

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 
 from executors import get_executor, job_types
-from service.access.audit import record_audit
+from service.access.audit import record_audit, source_ip
+from service.access.ownership import get_visible, require_owner, visible_to
 from service.api.auth import (
     RunsExecutor,
     TemplatesDeleter,
@@ -18,14 +19,14 @@ from service.api.auth import (
     TemplatesWriter,
 )
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
-from service.api.ownership import get_visible, require_owner, visible_to
-from service.api.pagination import PageQuery, PageSizeQuery, paginate
+from service.api.pagination import PageQuery, PageSizeQuery
 from service.api.patching import flush_or_conflict, refuse_nulls
-from service.api.schemas import Page, RunOut
-from service.db.models import JobRun, JobSchedule, JobTemplate, TriggeredBy
+from service.db.models import JobSchedule, JobTemplate
+from service.db.paging import Page, paginate
 from service.errors import Conflict
-from service.runs import lifecycle
-from service.runs.requests import queue_for, template_request, validate_config
+from service.runs.commands import run_template_now
+from service.runs.requests import queue_for, validate_config
+from service.runs.views import RunOut
 
 router = APIRouter(prefix="/api/job-templates", tags=["job-templates"])
 
@@ -259,28 +260,14 @@ async def run_template(
     redis: RedisDep,
 ) -> RunOut:
     """Run a template now, with parameter overrides validated against its Config."""
-    async with sessions() as session:
-        template = await get_visible(
-            session, JobTemplate, template_id, caller, label="job template"
-        )
-    run_request = template_request(
+    run = await run_template_now(
         settings,
         get_executor,
-        template,
+        sessions,
+        redis,
+        template_id=template_id,
         overrides=body.parameters,
-        triggered_by=TriggeredBy.MANUAL,
-        executed_by=caller.username,
+        caller=caller,
+        client_ip=source_ip(request),
     )
-    run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
-    async with sessions.begin() as session:
-        record_audit(
-            session,
-            actor=caller.username,
-            action="run",
-            resource_type="job_template",
-            resource_id=template_id,
-            request=request,
-            details={"run_id": run_id},
-        )
-        run = await session.get_one(JobRun, run_id)
     return RunOut.of(run)

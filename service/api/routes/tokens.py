@@ -6,15 +6,14 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, update
 
-from service.access.audit import record_audit
-from service.api.auth import TokensReader, TokensWriter, create_token
+from service.access.audit import record_audit, source_ip
+from service.access.tokens import create_token, revoke_token
+from service.api.auth import TokensReader, TokensWriter
 from service.api.deps import SessionDep, SessionsDep
-from service.api.pagination import PageQuery, PageSizeQuery, paginate
-from service.api.schemas import Page
+from service.api.pagination import PageQuery, PageSizeQuery
+from service.db.paging import Page, paginate
 from service.db.security_models import ApiToken, Role
-from service.errors import NotFound
 
 router = APIRouter(prefix="/api/tokens", tags=["tokens"])
 
@@ -89,22 +88,5 @@ async def revoke(
     token_id: int, caller: TokensWriter, request: Request, session: SessionDep
 ) -> TokenOut:
     """Revoke a token; it stops working at once. Revoking twice is harmless."""
-    row = await session.get(ApiToken, token_id)
-    if row is None:
-        raise NotFound(f"token {token_id} does not exist")
-    await session.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=func.now())
-    )
-    record_audit(
-        session,
-        actor=caller.username,
-        action="revoke",
-        resource_type="token",
-        resource_id=token_id,
-        request=request,
-    )
-    await session.commit()
-    await session.refresh(row)
+    row = await revoke_token(session, token_id, caller=caller, client_ip=source_ip(request))
     return TokenOut.model_validate(row)

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.api.auth import Forbidden, Principal
-from service.errors import NotFound
+from service.access.principals import Principal
+from service.errors import Forbidden, NotFound
 
 RowT = TypeVar("RowT")
 

@@ -1,0 +1,137 @@
+"""What people do to runs: run a template now, cancel, retry — each with its audit row.
+
+The API routers and the console call these, so both change runs by the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from service.access.audit import record_audit
+from service.access.ownership import get_visible
+from service.access.principals import Principal
+from service.db.engine import SessionFactory
+from service.db.models import TERMINAL_STATUSES, JobRun, JobTemplate, RunStatus, TriggeredBy
+from service.errors import Conflict
+from service.runs import lifecycle
+from service.runs.queries import get_run, unfinished_targets
+from service.runs.requests import JobTypes, template_request
+from service.settings import Settings
+
+_FINISHED = frozenset(status.value for status in TERMINAL_STATUSES)
+
+
+async def run_template_now(
+    settings: Settings,
+    job_types: JobTypes,
+    sessions: SessionFactory,
+    redis: ArqRedis,
+    *,
+    template_id: int,
+    overrides: Mapping[str, Any],
+    caller: Principal,
+    client_ip: str | None,
+) -> JobRun:
+    """Queue a run of a template with parameter overrides validated against its Config."""
+    async with sessions() as session:
+        template = await get_visible(
+            session, JobTemplate, template_id, caller, label="job template"
+        )
+    run_request = template_request(
+        settings,
+        job_types,
+        template,
+        overrides=overrides,
+        triggered_by=TriggeredBy.MANUAL,
+        executed_by=caller.username,
+    )
+    run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
+    async with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=caller.username,
+            action="run",
+            resource_type="job_template",
+            resource_id=template_id,
+            client_ip=client_ip,
+            details={"run_id": run_id},
+        )
+        return await session.get_one(JobRun, run_id)
+
+
+async def cancel_run(
+    sessions: SessionFactory,
+    redis: ArqRedis,
+    run_id: int,
+    *,
+    caller: Principal,
+    client_ip: str | None,
+) -> RunStatus:
+    """Cancel a pending run at once, or ask the worker of a running run to stop it."""
+    async with sessions() as session:
+        await get_run(session, caller, run_id)
+    status = await lifecycle.request_cancel(sessions, redis, run_id, cancelled_by=caller.username)
+    async with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=caller.username,
+            action="cancel",
+            resource_type="job_run",
+            resource_id=run_id,
+            client_ip=client_ip,
+        )
+    return status
+
+
+async def retry_run(
+    sessions: SessionFactory,
+    redis: ArqRedis,
+    run_id: int,
+    *,
+    caller: Principal,
+    failed_targets_only: bool,
+    client_ip: str | None,
+) -> JobRun:
+    """A new run with the same inputs, linked to the original (``retry_of_id``).
+
+    With ``failed_targets_only`` it acts on the targets that did not succeed, and refuses
+    (409) when there are none or the run had no targets.
+    """
+    async with sessions() as session:
+        original = await get_run(session, caller, run_id)
+        if original.status not in _FINISHED:
+            raise Conflict(f"run {run_id} is still {original.status}; cancel it or wait")
+        targets = None
+        if failed_targets_only:
+            targets = await unfinished_targets(session, run_id)
+            if not targets:
+                raise Conflict(f"run {run_id} has no failed targets to retry")
+    retry = lifecycle.RunRequest(
+        job_type=original.job_type,
+        job_name=original.job_name,
+        queue=original.queue,
+        parameters=original.parameters,
+        triggered_by=TriggeredBy.MANUAL,
+        executed_by=caller.username,
+        template_id=original.template_id,
+        retry_of_id=original.id,
+        credential_id=original.credential_id,
+        timeout_seconds=original.timeout_seconds,
+        max_attempts=original.max_attempts,
+        targets=targets,
+    )
+    new_id = await lifecycle.enqueue_run(sessions, redis, retry)
+    async with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=caller.username,
+            action="retry",
+            resource_type="job_run",
+            resource_id=run_id,
+            client_ip=client_ip,
+            details={"new_run_id": new_id, "failed_targets_only": failed_targets_only},
+        )
+        return await session.get_one(JobRun, new_id)
