@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"opsjobs {service_version()}")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("api", help="serve the HTTP API")
+    commands.add_parser("api", help="serve the HTTP API and the web console")
     worker = commands.add_parser("worker", help="run an arq worker for one queue")
     worker.add_argument("--queue", required=True, help="queue name, e.g. default or devices")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
@@ -147,11 +147,12 @@ async def _serve_api(settings: Settings) -> None:
 
     from service.api.app import create_app
     from service.backends import check_database, check_redis
+    from service.console.app import install_console
 
     await check_database(settings)
     await check_redis(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        install_console(create_app(settings)),
         host=settings.api.host,
         port=settings.api.port,
         log_config=None,

@@ -62,3 +62,22 @@ class ServiceUnavailable(OpsjobsError):
     """A backing service (PostgreSQL, Redis) cannot be reached."""
 
     code = "service_unavailable"
+
+
+#: The HTTP status every face of the service answers an error with.
+HTTP_STATUS: dict[type[OpsjobsError], int] = {
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    ServiceUnavailable: 503,
+}
+
+
+def http_status(exc: OpsjobsError) -> int:
+    """The status for ``exc``: that of its nearest class in :data:`HTTP_STATUS`, else 400."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 400

@@ -15,42 +15,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    OpsjobsError,
-    ServiceUnavailable,
-    Unauthorized,
-)
+from service.errors import OpsjobsError, http_status
 
 logger = logging.getLogger(__name__)
-
-STATUS_BY_ERROR: dict[type[OpsjobsError], int] = {
-    Unauthorized: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    Conflict: 409,
-    InvalidInput: 422,
-    ServiceUnavailable: 503,
-}
-
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-def _status_for(exc: OpsjobsError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]
-    return 400
-
-
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OpsjobsError)
-    status = _status_for(exc)
+    status = http_status(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(
         error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers

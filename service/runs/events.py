@@ -100,6 +100,19 @@ async def last_final_event(redis: Redis, run_id: int, *, look_back: int = 20) ->
     return None
 
 
+async def logged_lines(redis: Redis, run_id: int, *, limit: int = 500) -> list[RunEvent]:
+    """The log events among the first ``limit`` entries of the run's stream."""
+    entries = await cast(
+        Awaitable[list[tuple[bytes | str, dict[Any, Any]]]],
+        redis.xrange(event_stream_key(run_id), count=limit),
+    )
+    events = (
+        _decode(_text(raw_id), {_text(key): _text(value) for key, value in raw_fields.items()})
+        for raw_id, raw_fields in entries
+    )
+    return [event for event in events if event.type == "log"]
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 

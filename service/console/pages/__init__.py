@@ -1,0 +1,1 @@
+"""One module per page group of the console; each holds an ``APIRouter`` of ``ConsoleRoute``."""

@@ -1,0 +1,35 @@
+// One run: follow its event stream; when it ends, swap in the finished panels.
+const panels = document.getElementById("run-panels");
+if (panels && panels.dataset.finished !== "true") {
+  const runId = panels.dataset.run;
+  const bar = document.getElementById("run-progress");
+  const message = document.getElementById("run-message");
+  const source = new EventSource(`/runs/${runId}/events`);
+  source.addEventListener("progress", (event) => {
+    const data = JSON.parse(event.data);
+    window.opsjobs.progress(bar, data.percent, data.message);
+    if (data.message) message.textContent = data.message;
+  });
+  source.addEventListener("target_finished", (event) => {
+    const data = JSON.parse(event.data);
+    const row = document.querySelector(`#targets tr[data-target="${CSS.escape(data.key)}"]`);
+    if (row) window.opsjobs.updateRun(row, { status: data.status, outcome: data.outcome });
+  });
+  source.addEventListener("log", (event) => {
+    const data = JSON.parse(event.data);
+    const item = document.createElement("li");
+    item.textContent = `${data.level} ${data.target ? `[${data.target}] ` : ""}${data.message}`;
+    document.getElementById("run-log").append(item);
+  });
+  source.addEventListener("state", async (event) => {
+    const data = JSON.parse(event.data);
+    window.opsjobs.badge(document.getElementById("run-status"), "status", data.status);
+    if (!["completed", "failed", "cancelled", "skipped", "deleted"].includes(data.status)) return;
+    source.close();
+    const response = await fetch(`/runs/${runId}/panels${location.search}`);
+    if (response.ok) {
+      panels.innerHTML = await response.text();
+      panels.dataset.finished = "true";
+    }
+  });
+}
