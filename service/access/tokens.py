@@ -50,6 +50,32 @@ async def create_token(
     return row, token
 
 
+async def issue_token(
+    sessions: SessionFactory,
+    *,
+    name: str,
+    username: str | None,
+    role: Role,
+    caller: Principal,
+    client_ip: str | None,
+) -> tuple[ApiToken, str]:
+    """An admin creates a token for someone (``username``, else ``name``), audited."""
+    row, token = await create_token(
+        sessions, name=name, username=username or name, role=role, created_by=caller.username
+    )
+    async with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=caller.username,
+            action="create",
+            resource_type="token",
+            resource_id=row.id,
+            client_ip=client_ip,
+            details={"role": role.value, "username": row.username},
+        )
+    return row, token
+
+
 async def revoke_token(
     session: AsyncSession, token_id: int, *, caller: Principal, client_ip: str | None
 ) -> ApiToken:

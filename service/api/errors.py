@@ -19,6 +19,7 @@ from service.errors import OpsjobsError, http_status
 
 logger = logging.getLogger(__name__)
 
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 

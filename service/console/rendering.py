@@ -52,9 +52,7 @@ class Renderer:
     def page(
         self, request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
     ) -> HTMLResponse:
-        response = self.templates.TemplateResponse(
-            request, name, context, status_code=status_code
-        )
+        response = self.templates.TemplateResponse(request, name, context, status_code=status_code)
         # Pages show live data and, signed in, private data: never cached or framed.
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"

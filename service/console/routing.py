@@ -6,7 +6,8 @@ saying what went wrong, and never a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request, Response
@@ -35,7 +36,7 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
 
 
 class ConsoleRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
@@ -63,4 +64,3 @@ _TITLES = {
     422: "Invalid input",
     503: "Unavailable",
 }
-

@@ -198,3 +198,45 @@ async def unfinished_targets(session: AsyncSession, run_id: int) -> list[dict[st
         .order_by(JobRunTarget.position)
     )
     return [{"key": key, "name": name} for key, name in rows.all()]
+
+
+@dataclass(frozen=True)
+class LatestTarget:
+    """A target's newest finished result among the latest runs of a job type."""
+
+    key: str
+    name: str
+    run_id: int
+    outcome: str | None
+    finished_at: Any
+    result: dict[str, Any] | None
+
+
+async def latest_target_results(
+    session: AsyncSession, caller: Principal, job_type: str, *, runs: int = 20
+) -> dict[str, LatestTarget]:
+    """Per target key, its result in the newest of the last ``runs`` finished runs of
+    ``job_type`` that checked it (the NiFi clusters' latest colours, say)."""
+    recent = (
+        select(JobRun.id)
+        .where(JobRun.job_type == job_type, JobRun.finished_at.is_not(None))
+        .order_by(JobRun.queued_at.desc(), JobRun.id.desc())
+        .limit(runs)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(
+            JobRunTarget.key,
+            JobRunTarget.name,
+            JobRunTarget.run_id,
+            JobRunTarget.outcome,
+            JobRunTarget.finished_at,
+            JobRunTarget.result,
+        )
+        .where(JobRunTarget.run_id.in_(select(recent.c.id)), JobRunTarget.finished_at.is_not(None))
+        .order_by(JobRunTarget.finished_at.desc())
+    )
+    latest: dict[str, LatestTarget] = {}
+    for key, name, run_id, outcome, finished_at, result in rows:
+        latest.setdefault(key, LatestTarget(key, name, run_id, outcome, finished_at, result))
+    return latest

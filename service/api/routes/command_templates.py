@@ -23,9 +23,9 @@ from service.api.auth import (
     TemplatesWriter,
 )
 from service.api.deps import SessionDep
-from service.api.patching import flush_or_conflict, refuse_nulls
 from service.db.device_models import CommandTemplate, CommandTemplateVersion
 from service.db.paging import Page
+from service.db.patching import flush_or_conflict, refuse_nulls
 from service.devices.command_templates import MAX_TEMPLATE_CHARS, validate_template
 from service.errors import Conflict
 

@@ -20,9 +20,9 @@ from service.access.ownership import get_visible
 from service.access.principals import Principal
 from service.api.auth import TemplatesDeleter, TemplatesReader, TemplatesWriter
 from service.api.deps import SessionDep, SettingsDep
-from service.api.patching import flush_or_conflict, refuse_nulls
 from service.db.device_models import GitRepository
 from service.db.paging import Page
+from service.db.patching import flush_or_conflict, refuse_nulls
 from service.db.security_models import Credential
 from service.errors import Conflict, NotFound
 from service.gitstore.repositories import validate_branch, validate_local_path, validate_remote_url

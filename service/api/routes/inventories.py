@@ -23,9 +23,9 @@ from service.api.auth import (
     TemplatesWriter,
 )
 from service.api.deps import RedisDep, SessionDep, SettingsDep
-from service.api.patching import flush_or_conflict, refuse_nulls
 from service.db.device_models import Inventory
 from service.db.paging import Page
+from service.db.patching import flush_or_conflict, refuse_nulls
 from service.devices.targeting import DeviceResolver, Resolution
 from service.errors import Conflict
 from service.inventory.conditions import parse_inventory_tree

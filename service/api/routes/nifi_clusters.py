@@ -20,9 +20,9 @@ from service.access.audit import record_audit
 from service.api.auth import NifiReader, NifiWriter
 from service.api.deps import SessionDep
 from service.api.pagination import PageQuery, PageSizeQuery
-from service.api.patching import flush_or_conflict
 from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
 from service.db.paging import Page, paginate
+from service.db.patching import flush_or_conflict
 from service.errors import Conflict, InvalidInput, NotFound
 
 router = APIRouter(prefix="/api/nifi/clusters", tags=["nifi"])

@@ -22,9 +22,9 @@ from service.access.principals import Principal
 from service.api.auth import NifiReader, NifiWriter
 from service.api.deps import KeysDep, SessionDep, SessionsDep
 from service.api.pagination import PageQuery, PageSizeQuery
-from service.api.patching import flush_or_conflict
 from service.db.nifi_models import AuthMode, NifiInstanceRow
 from service.db.paging import Page, paginate
+from service.db.patching import flush_or_conflict
 from service.db.security_models import Credential, CredentialType
 from service.errors import Conflict, InvalidInput, NotFound, OpsjobsError
 from service.nifi.endpoints import normalize_api_url

@@ -20,9 +20,9 @@ from service.api.auth import (
 )
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
 from service.api.pagination import PageQuery, PageSizeQuery
-from service.api.patching import flush_or_conflict, refuse_nulls
 from service.db.models import JobSchedule, JobTemplate
 from service.db.paging import Page, paginate
+from service.db.patching import flush_or_conflict, refuse_nulls
 from service.errors import Conflict
 from service.runs.commands import run_template_now
 from service.runs.requests import queue_for, validate_config

@@ -7,8 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.access.audit import record_audit, source_ip
-from service.access.tokens import create_token, revoke_token
+from service.access.audit import source_ip
+from service.access.tokens import issue_token, revoke_token
 from service.api.auth import TokensReader, TokensWriter
 from service.api.deps import SessionDep, SessionsDep
 from service.api.pagination import PageQuery, PageSizeQuery
@@ -48,23 +48,14 @@ class CreatedTokenOut(TokenOut):
 async def create(
     body: TokenIn, caller: TokensWriter, request: Request, sessions: SessionsDep
 ) -> CreatedTokenOut:
-    row, token = await create_token(
+    row, token = await issue_token(
         sessions,
         name=body.name,
-        username=body.username or body.name,
+        username=body.username,
         role=body.role,
-        created_by=caller.username,
+        caller=caller,
+        client_ip=source_ip(request),
     )
-    async with sessions.begin() as session:
-        record_audit(
-            session,
-            actor=caller.username,
-            action="create",
-            resource_type="token",
-            resource_id=row.id,
-            request=request,
-            details={"role": body.role.value, "username": row.username},
-        )
     return CreatedTokenOut(**TokenOut.model_validate(row).model_dump(), token=token)
 
 

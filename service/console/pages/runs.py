@@ -147,9 +147,7 @@ async def live_rows(
             elif quiet >= LIVE_HEARTBEAT_S:
                 quiet = 0.0
                 yield HEARTBEAT
-            if all(row["status"] in _FINISHED for row in sent.values()) and len(sent) == len(
-                runs
-            ):
+            if all(row["status"] in _FINISHED for row in sent.values()) and len(sent) == len(runs):
                 return
             await asyncio.sleep(LIVE_INTERVAL_S)
             quiet += LIVE_INTERVAL_S

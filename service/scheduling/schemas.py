@@ -1,4 +1,4 @@
-"""Request and response models of ``/api/job-schedules``."""
+"""Request and response models of schedules (the API and the console take the same)."""
 
 from __future__ import annotations
 

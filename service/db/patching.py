@@ -1,4 +1,4 @@
-"""Writes from the API: ``null`` may only clear a column that can be empty, and a
+"""Writes from people (API, console): ``null`` may only clear a column that can be empty, and a
 violated constraint is a 409 rather than a 500."""
 
 from __future__ import annotations
