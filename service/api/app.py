@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 from arq.connections import RedisSettings, create_pool
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
 
+from service.api.docs import install_offline_docs
 from service.api.error_schema import ERROR_RESPONSES
 from service.api.errors import install_error_handlers
 from service.api.routes import (
@@ -62,16 +62,18 @@ def create_app(settings: Settings) -> FastAPI:
             await redis.aclose()
             await engine.dispose()
 
-    # Swagger UI and ReDoc load their scripts from the package, never from a CDN.
-    app = FastAPIOffline(
+    app = FastAPI(
         title="opsjobs",
         summary="Job execution for NiFi clusters and network devices",
         version="0.1.0",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
-        static_url="/api/docs-assets",
+        # The docs pages are served offline by install_offline_docs.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_offline_docs(app)
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(templates.router)

@@ -35,6 +35,11 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def format_percent(value: float) -> str:
+    """``5``, ``6.7``, ``100``: one decimal at most, as the pages' script writes it."""
+    return format(round(value, 1), "g")
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
@@ -48,6 +53,7 @@ class Renderer:
         filters["time"] = format_time
         filters["duration"] = format_duration
         filters["pretty_json"] = pretty_json
+        filters["percent"] = format_percent
 
     def page(
         self, request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
