@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint fmt bench
+.PHONY: help setup run test lint fmt bench screenshots
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,6 @@ fmt: setup ## format and autofix
 
 bench: setup ## throughput and latency benchmarks with in-run baselines
 	$(BIN)/python -m bench
+
+screenshots: setup ## refresh docs/screenshots (light and dark) from the console's browser tests
+	OPSJOBS_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/console/test_browser.py
