@@ -54,6 +54,9 @@ class Renderer:
         filters["duration"] = format_duration
         filters["pretty_json"] = pretty_json
         filters["percent"] = format_percent
+        # Compiled now, at start-up, so no one's first visit of a page pays for it.
+        for name in self.templates.env.list_templates(extensions=["html"]):
+            self.templates.env.get_template(name)
 
     def page(
         self, request: Request, name: str, context: dict[str, Any], *, status_code: int = 200

@@ -23,23 +23,6 @@ from service.scheduling.stored import OverlapPolicy
 SCHEDULE_TYPES: tuple[str, ...] = get_args(ScheduleType)
 OVERLAP_POLICIES: tuple[str, ...] = get_args(OverlapPolicy)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-TEXT_FIELDS = (
-    "job_identifier",
-    "template_id",
-    "schedule_type",
-    "interval_minutes",
-    "time_of_day",
-    "day_of_month",
-    "cron_expression",
-    "timezone",
-    "start_at",
-    "end_at",
-    "credential_id",
-    "parameters",
-    "misfire_policy",
-    "misfire_cap",
-    "overlap_policy",
-)
 # Fields the spec reads; the preview sends only these.
 SPEC_TEXT_FIELDS = (
     "schedule_type",
@@ -50,6 +33,16 @@ SPEC_TEXT_FIELDS = (
     "timezone",
     "start_at",
     "end_at",
+)
+TEXT_FIELDS = (
+    "job_identifier",
+    "template_id",
+    *SPEC_TEXT_FIELDS,
+    "credential_id",
+    "parameters",
+    "misfire_policy",
+    "misfire_cap",
+    "overlap_policy",
 )
 
 

@@ -240,3 +240,37 @@ async def latest_target_results(
     for key, name, run_id, outcome, finished_at, result in rows:
         latest.setdefault(key, LatestTarget(key, name, run_id, outcome, finished_at, result))
     return latest
+
+
+@dataclass(frozen=True)
+class TargetRecord:
+    run_id: int
+    status: str
+    finished_at: Any
+    result: dict[str, Any] | None
+    error: str | None
+
+
+async def target_history(
+    session: AsyncSession, caller: Principal, job_type: str, key: str, *, limit: int
+) -> list[TargetRecord]:
+    """The newest finished results of one target (a device, a cluster) in runs of
+    ``job_type`` — a device's backups as changed, unchanged or failed, say."""
+    rows = await session.execute(
+        select(
+            JobRunTarget.run_id,
+            JobRunTarget.status,
+            JobRunTarget.finished_at,
+            JobRunTarget.result,
+            JobRunTarget.error,
+        )
+        .join(JobRun, JobRun.id == JobRunTarget.run_id)
+        .where(
+            JobRun.job_type == job_type,
+            JobRunTarget.key == key,
+            JobRunTarget.finished_at.is_not(None),
+        )
+        .order_by(JobRunTarget.finished_at.desc())
+        .limit(limit)
+    )
+    return [TargetRecord(*row) for row in rows]

@@ -113,6 +113,7 @@ async def test_backup_started_from_its_page_shows_its_diffs(stack: Stack, admin:
     await expect(admin.get_by_role("heading", name="Running configuration")).to_be_visible()
     await admin.get_by_role("button", name="Show diff").first.click()
     await expect(admin.get_by_role("heading", name=re.compile("^Diff "))).to_be_visible()
+    await expect(admin.get_by_role("cell", name="changed", exact=True).first).to_be_visible()
 
 
 async def test_a_refused_parameter_is_shown_next_to_its_field_and_queues_nothing(
@@ -342,6 +343,10 @@ async def test_every_page_in_light_and_dark_and_the_api_docs_offline(
         await signing_in.screenshot(path=SCREENSHOTS / f"sign-in-{scheme}.png")
         await anonymous.close()
     await dark_context.close()
+    await admin.set_viewport_size({"width": 390, "height": 844})  # a phone
+    await admin.goto(f"/runs/{ids['run']}")
+    await admin.screenshot(path=SCREENSHOTS / "run-narrow-light.png")
+    await admin.set_viewport_size(VIEWPORT)
     await admin.goto("/docs")
     await expect(admin.locator(".swagger-ui .info .title")).to_contain_text("opsjobs")
     await admin.goto("/redoc")

@@ -9,10 +9,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from service.console.context import StoresDep, ViewerDep
 from service.console.routing import ConsoleRoute
 from service.gitstore.backups import backed_up_devices, backup_files, file_diff, file_versions
+from service.runs.queries import target_history
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 PAGE_SIZE = 100
+# Backup runs listed for a device (changed, unchanged or failed).
+HISTORY = 30
 Commit = Annotated[str | None, Query(min_length=4, max_length=64, pattern=r"^[0-9a-fA-F]+$")]
 
 
@@ -54,6 +57,9 @@ async def device_page(
     viewer.principal.check("jobs.runs:read")
     async with stores.sessions() as session:
         rows = await backup_files(session, device_id, None, None)
+        history = await target_history(
+            session, viewer.principal, "backup", device_id, limit=HISTORY
+        )
     files = await file_versions(stores.settings, stores.redis, rows)
     diff = None
     chosen = next((row for row in rows if row[0].kind == kind), None)
@@ -75,5 +81,6 @@ async def device_page(
             "from_commit": from_commit,
             "to_commit": to_commit,
             "diff": diff,
+            "history": history,
         },
     )

@@ -187,6 +187,9 @@ async def _run_context(
     }
 
 
+TargetsPage = Annotated[int, Query(ge=1, le=1_000_000)]
+
+
 @router.get("/runs/{run_id}")
 async def run_page(
     request: Request,
@@ -194,22 +197,12 @@ async def run_page(
     viewer: ViewerDep,
     stores: StoresDep,
     targets_page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    panels: bool = False,
 ) -> Response:
+    """A run; with ``panels`` only the parts that change when it ends, which the page's
+    script swaps in when the final state arrives."""
     context = await _run_context(stores, viewer, run_id, targets_page)
-    return stores.renderer.page(request, "run.html", context)
-
-
-@router.get("/runs/{run_id}/panels")
-async def run_panels(
-    request: Request,
-    run_id: int,
-    viewer: ViewerDep,
-    stores: StoresDep,
-    targets_page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-) -> Response:
-    """The parts of a run page that change when it ends, for the page's script to swap in."""
-    context = await _run_context(stores, viewer, run_id, targets_page)
-    return stores.renderer.page(request, "run_panels.html", context)
+    return stores.renderer.page(request, "run_panels.html" if panels else "run.html", context)
 
 
 @router.get("/runs/{run_id}/events")

@@ -3,7 +3,7 @@ and UTC, DST days marked) and run history, and the create/edit form with a live 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -153,38 +153,65 @@ async def preview_fragment(request: Request, viewer: ViewerDep, stores: StoresDe
     )
 
 
-@router.post("/schedules")
-async def create(request: Request, viewer: Writing, stores: StoresDep) -> Response:
+async def _save(
+    request: Request, viewer: Viewer, stores: StoresDep, schedule_id: int | None
+) -> Response:
+    """Create (no id) or update a schedule from the form; a refused form comes back as it
+    was typed, each error next to its field (422)."""
     form = ScheduleForm.submitted(await request.form())
     values, errors = form.values()
+    body: ScheduleIn | ScheduleUpdate | None = None
     try:
-        body = ScheduleIn.model_validate(values)
+        if schedule_id is None:
+            body = ScheduleIn.model_validate(values)
+        else:
+            values.pop("template_id", None)  # a schedule keeps its template
+            body = ScheduleUpdate.model_validate(values)
     except ValidationError as exc:
         errors = {**validation_errors(exc), **errors}
-    if errors:
-        return await _form_page(request, viewer, stores, form, schedule_id=None, errors=errors)
+    if errors or body is None:
+        return await _form_page(
+            request, viewer, stores, form, schedule_id=schedule_id, errors=errors
+        )
+    caller, client_ip = viewer.principal, source_ip(request)
     try:
         async with stores.sessions() as session:
-            created = await editing.create_schedule(
-                stores.settings,
-                get_executor,
-                session,
-                stores.redis,
-                body,
-                caller=viewer.principal,
-                client_ip=source_ip(request),
-            )
+            if isinstance(body, ScheduleIn):
+                saved = await editing.create_schedule(
+                    stores.settings,
+                    get_executor,
+                    session,
+                    stores.redis,
+                    body,
+                    caller=caller,
+                    client_ip=client_ip,
+                )
+            else:
+                saved = await editing.update_schedule(
+                    stores.settings,
+                    get_executor,
+                    session,
+                    cast(int, schedule_id),
+                    body,
+                    caller=caller,
+                    client_ip=client_ip,
+                )
     except InvalidInput as exc:
         return await _form_page(
             request,
             viewer,
             stores,
             form,
-            schedule_id=None,
+            schedule_id=schedule_id,
             errors=field_errors(exc.details, prefix="body"),
             message=exc.message,
         )
-    return RedirectResponse(f"/schedules/{created.id}", status_code=303)
+    return RedirectResponse(f"/schedules/{saved.id}", status_code=303)
+
+
+@router.post("/schedules")
+async def create(request: Request, viewer: Writing, stores: StoresDep) -> Response:
+    return await _save(request, viewer, stores, None)
 
 
 @router.get("/schedules/{schedule_id}")
@@ -231,39 +258,7 @@ async def edit_schedule(
 async def update(
     request: Request, schedule_id: int, viewer: Writing, stores: StoresDep
 ) -> Response:
-    form = ScheduleForm.submitted(await request.form())
-    values, errors = form.values()
-    values.pop("template_id", None)  # a schedule keeps its template
-    try:
-        body = ScheduleUpdate.model_validate(values)
-    except ValidationError as exc:
-        errors = {**validation_errors(exc), **errors}
-    if errors:
-        return await _form_page(
-            request, viewer, stores, form, schedule_id=schedule_id, errors=errors
-        )
-    try:
-        async with stores.sessions() as session:
-            await editing.update_schedule(
-                stores.settings,
-                get_executor,
-                session,
-                schedule_id,
-                body,
-                caller=viewer.principal,
-                client_ip=source_ip(request),
-            )
-    except InvalidInput as exc:
-        return await _form_page(
-            request,
-            viewer,
-            stores,
-            form,
-            schedule_id=schedule_id,
-            errors=field_errors(exc.details, prefix="body"),
-            message=exc.message,
-        )
-    return RedirectResponse(f"/schedules/{schedule_id}", status_code=303)
+    return await _save(request, viewer, stores, schedule_id)
 
 
 @router.post("/schedules/{schedule_id}/active")

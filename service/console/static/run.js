@@ -26,7 +26,9 @@ if (panels && panels.dataset.finished !== "true") {
     window.opsjobs.badge(document.getElementById("run-status"), "status", data.status);
     if (!["completed", "failed", "cancelled", "skipped", "deleted"].includes(data.status)) return;
     source.close();
-    const response = await fetch(`/runs/${runId}/panels${location.search}`);
+    const query = new URLSearchParams(location.search);
+    query.set("panels", "true");
+    const response = await fetch(`/runs/${runId}?${query}`);
     if (response.ok) {
       panels.innerHTML = await response.text();
       panels.dataset.finished = "true";
