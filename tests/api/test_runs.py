@@ -111,6 +111,37 @@ async def test_list_filters_and_pagination(client: httpx.AsyncClient, services: 
     assert (await client.get("/api/job-runs", params={"status": "completed"})).json()["total"] == 0
 
 
+async def test_text_filter_searches_name_and_who_started_it(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    ids = await lifecycle.enqueue_runs(
+        services.sessions,
+        services.redis,
+        [
+            RunRequest(
+                job_type="diag.echo",
+                job_name=name,
+                queue=services.settings.queues.default,
+                parameters={},
+                triggered_by=TriggeredBy.MANUAL,
+                executed_by=who,
+            )
+            for name, who in (("core 100% check", "ana"), ("edge_backup", "ben"), ("x", "score"))
+        ],
+    )
+
+    async def found(text: str) -> list[int]:
+        page = (await client.get("/api/job-runs", params={"q": text})).json()
+        return sorted(item["id"] for item in page["items"])
+
+    assert await found("CORE") == [ids[0], ids[2]]  # the name, or who started it
+    assert await found("100%") == [ids[0]]  # % and _ are plain characters
+    assert await found("e_b") == [ids[1]]
+    assert await found("%") == [ids[0]]
+    too_long = await client.get("/api/job-runs", params={"q": "x" * 201})
+    assert too_long.status_code == 422
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [

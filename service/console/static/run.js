@@ -2,13 +2,11 @@
 const panels = document.getElementById("run-panels");
 if (panels && panels.dataset.finished !== "true") {
   const runId = panels.dataset.run;
-  const bar = document.getElementById("run-progress");
-  const message = document.getElementById("run-message");
   const source = new EventSource(`/runs/${runId}/events`);
   source.addEventListener("progress", (event) => {
     const data = JSON.parse(event.data);
-    window.opsjobs.progress(bar, data.percent, data.message);
-    if (data.message) message.textContent = data.message;
+    window.opsjobs.progress(document.getElementById("run-progress"), data.percent, data.message);
+    if (data.message) document.getElementById("run-message").textContent = data.message;
   });
   source.addEventListener("target_finished", (event) => {
     const data = JSON.parse(event.data);
