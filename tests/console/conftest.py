@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.api.app import create_app
+from service.console.app import install_console
+from service.settings import Settings
+from tests.conftest import free_port
 from tests.console.stack import REPO, Stack, opsjobs_up
 
 CHROMIUM = "/usr/bin/chromium"
@@ -83,3 +90,25 @@ async def admin(browser: Browser, stack: Stack, requested: list[str]) -> AsyncIt
 def hosts(urls: list[str]) -> set[str]:
     # data: and blob: URLs are the page's own bytes, never a request to a host.
     return {urlsplit(url).hostname or url for url in urls if not url.startswith(("data:", "blob:"))}
+
+
+@pytest.fixture(scope="module")
+async def console_url(settings: Settings, engine: AsyncEngine) -> AsyncIterator[str]:
+    """The API with the console, served by uvicorn in this process on a free port."""
+    port = free_port()
+    config = uvicorn.Config(
+        install_console(create_app(settings)),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
