@@ -167,7 +167,7 @@ async def test_writers_in_different_processes_serialise_through_redis(
     # Two RepositoryLocks stand for two worker processes: only Redis is shared.
     stores = [
         store_for(
-            RepositoryLocks(redis, prefix=PREFIX, expire=5), tmp_path / f"host{i}", remote, key
+            RepositoryLocks(redis, prefix=PREFIX, expire=30), tmp_path / f"host{i}", remote, key
         )
         for i in range(2)
     ]

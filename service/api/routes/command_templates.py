@@ -195,9 +195,12 @@ async def update_command_template(
         request=request,
         details={"fields": sorted(changes), "version": row.version},
     )
-    await session.commit()
+    # Read back while the row lock is held: after the commit a concurrent edit may already
+    # have numbered the next version, and the answer must name the one this edit wrote.
     await session.refresh(row)
-    return CommandTemplateOut.model_validate(row)
+    updated = CommandTemplateOut.model_validate(row)
+    await session.commit()
+    return updated
 
 
 @router.get("/{template_id}/versions", response_model=list[VersionOut])
