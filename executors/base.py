@@ -9,6 +9,7 @@ that must survive a failure or a cancel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from executors.services import Services
 from service.db.models import Outcome, TargetStatus
+from service.queue.leases import Slot
 from service.runs.reporting import RunReporter
 
 logger = logging.getLogger(__name__)
@@ -78,6 +80,8 @@ class JobContext(Generic[ConfigT]):
     reporter: RunReporter
     services: Services
     partial: dict[str, Any] = field(default_factory=dict)
+    # Targets not to act on, with why (a device in a maintenance window).
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
     def checkpoint(self, data: Mapping[str, Any]) -> None:
         """Keep partial result data; it becomes the result if the run fails or is cancelled."""
@@ -89,12 +93,15 @@ class JobContext(Generic[ConfigT]):
         *,
         concurrency: int,
         targets: Sequence[Target] | None = None,
+        slots: Callable[[Target], Sequence[Slot]] | None = None,
     ) -> list[TargetOutcome]:
         """Run ``action`` once per target, at most ``concurrency`` at a time.
 
         Each target's row records its start, result and error as it happens, so a cancel
         or failure of the run keeps every finished target. An exception in one target
-        fails that target only. Progress counts finished targets.
+        fails that target only. Progress counts finished targets. ``slots`` names the
+        concurrency slots (across all workers) a target's action holds; a target in
+        ``skipped`` is recorded as skipped with its reason and not acted on.
         """
         chosen = list(self.targets if targets is None else targets)
         limit = asyncio.Semaphore(max(1, concurrency))
@@ -104,7 +111,22 @@ class JobContext(Generic[ConfigT]):
 
         async def one(index: int, target: Target) -> None:
             nonlocal done
-            async with limit:
+            reason = self.skipped.get(target.key)
+            if reason is not None:
+                skipped = TargetResult(data={"skipped": reason})
+                await self.reporter.target_finished(
+                    target.key,
+                    status=TargetStatus.SKIPPED,
+                    outcome=None,
+                    result=skipped.data,
+                    error=None,
+                )
+                outcomes[index] = TargetOutcome(target, TargetStatus.SKIPPED, skipped)
+                done += 1
+                await self.reporter.progress(done, total, f"{target.name} skipped: {reason}")
+                return
+            held = self.services.leases.hold(slots(target)) if slots else contextlib.nullcontext()
+            async with limit, held:
                 await self.reporter.target_started(target.key)
                 try:
                     result = await action(target)
@@ -132,6 +154,11 @@ class JobContext(Generic[ConfigT]):
             for index, target in enumerate(chosen):
                 group.create_task(one(index, target))
         return [outcome for outcome in outcomes if outcome is not None]
+
+
+def slot_per_target(kind: str, limit: int) -> Callable[[Target], list[Slot]]:
+    """One slot of ``<kind>:<target key>`` per target, at most ``limit`` held at once."""
+    return lambda target: [Slot(f"{kind}:{target.key}", limit)]
 
 
 def _describe(exc: BaseException) -> str:

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from executors.base import Executor, JobContext, JobResult, ResolveContext, Target, TargetResult
+from executors.base import (
+    Executor,
+    JobContext,
+    JobResult,
+    ResolveContext,
+    Target,
+    TargetResult,
+    slot_per_target,
+)
 from service.db.models import Outcome
 from service.errors import OpsjobsError
 from service.nifi.checks import check_process_group
@@ -54,7 +62,8 @@ async def execute(job: JobContext[Config]) -> JobResult:
             )
         return TargetResult(outcome=Outcome(report.outcome), data=report.to_dict())
 
-    outcomes = await job.fan_out(check, concurrency=1)
+    slots = slot_per_target("nifi-cluster", job.services.settings.leases.per_nifi_cluster)
+    outcomes = await job.fan_out(check, concurrency=1, slots=slots)
     if not outcomes:
         return JobResult(outcome=Outcome.UNKNOWN, summary="no cluster to check")
     result = outcomes[0].result

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from executors.base import Executor, JobContext, JobResult, ResolveContext, Target, TargetResult
+from executors.base import (
+    Executor,
+    JobContext,
+    JobResult,
+    ResolveContext,
+    Target,
+    TargetResult,
+    slot_per_target,
+)
 from service.db.models import Outcome
 from service.errors import OpsjobsError
 from service.nifi.checks import check_cluster_queues
@@ -78,7 +86,8 @@ async def execute(job: JobContext[Config]) -> JobResult:
         )
         return TargetResult(outcome=Outcome(result.outcome), data=data, error=result.error)
 
-    for outcome in await job.fan_out(check, concurrency=config.concurrency):
+    slots = slot_per_target("nifi-cluster", job.services.settings.leases.per_nifi_cluster)
+    for outcome in await job.fan_out(check, concurrency=config.concurrency, slots=slots):
         target = outcome.target
         if target.key not in results:  # the check itself raised: red, never left out
             results[target.key] = unreachable_cluster(

@@ -12,6 +12,7 @@ from service.devices.targeting import DeviceResolver
 from service.gitstore.locks import RepositoryLocks
 from service.inventory.nautobot import NautobotClient
 from service.nifi.pool import NifiClientPool
+from service.queue.leases import Leases
 from service.runs.reporting import EventPublisher
 from service.secrets import KeyStore
 from service.settings import Settings
@@ -31,6 +32,7 @@ class Services:
     ssh: SshRunner
     git_locks: RepositoryLocks
     events: EventPublisher
+    leases: Leases
 
     def device_resolver(self) -> DeviceResolver:
         """Resolves device target specs through Nautobot and the device cache."""

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import asyncssh
 from sqlalchemy import select
 
+from lab.alert_sink import AlertSink
 from lab.devices import DeviceFleet, attach_ssh_ports, make_device
 from lab.devices_cli import DIALECTS
 from lab.nautobot import NautobotLab
@@ -27,8 +28,10 @@ from service.db.device_models import CommandTemplate, GitRepository
 from service.db.engine import SessionFactory
 from service.db.models import JobSchedule, JobTemplate
 from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
+from service.db.notify_models import ChannelType, NotificationChannel, NotificationRule
 from service.db.security_models import Credential, CredentialType
-from service.scheduling.specs import first_fire
+from service.notify.events import EventName
+from service.notify.senders import seal_secret
 from service.scheduling.stored import spec_columns, validated_spec
 from service.secrets import KeyStore
 from service.settings import LabSettings, Settings
@@ -48,6 +51,9 @@ DEVICE_PASSWORD = "lab-password"
 DEVICE_CREDENTIAL = "lab-devices"
 LAB_NAUTOBOT_TOKEN = "lab-token"
 BACKUP_TEMPLATE = "lab: config backup"
+ALERT_RULE = "lab: backlog alerts"
+LAB_HOOK = "lab"
+LAB_WEBHOOK_SECRET = "lab-webhook-secret-0123456789"
 
 
 @dataclass(frozen=True)
@@ -161,11 +167,78 @@ async def seed_nifi(sessions: SessionFactory, keys: KeyStore, clusters: list[Lab
                     job_identifier="lab: queue backlog every 5 minutes",
                     template_id=template.id,
                     owner=LAB_OWNER,
-                    next_run_at=first_fire(spec, datetime.now(UTC)),
+                    # The first fire at once: a fresh lab shows a verdict (and its alert)
+                    # within a minute; then every five minutes.
+                    next_run_at=datetime.now(UTC),
+                    expect_success_within=15,
                     **spec_columns(spec),
                 )
             )
     logger.info("lab NiFi clusters seeded", extra={"clusters": len(clusters)})
+
+
+async def seed_alerts(
+    sessions: SessionFactory, keys: KeyStore, sink: AlertSink, settings: LabSettings
+) -> None:
+    """Channels to the lab's webhook receiver and SMTP sink, and a rule sending the backlog
+    check's verdicts (and failures) to both."""
+    sink.secrets[LAB_HOOK] = LAB_WEBHOOK_SECRET
+    async with sessions.begin() as session:
+        if await session.scalar(
+            select(NotificationRule.id).where(NotificationRule.name == ALERT_RULE)
+        ):
+            return
+        template_id = await session.scalar(
+            select(JobTemplate.id).where(JobTemplate.name == "lab: queue backlog")
+        )
+        key_id, ciphertext = seal_secret(keys, LAB_WEBHOOK_SECRET)
+        webhook = NotificationChannel(
+            name="lab: webhook receiver",
+            type=ChannelType.WEBHOOK.value,
+            is_global=True,
+            owner=LAB_OWNER,
+            config={
+                "url": f"http://{settings.host}:{settings.alerts_port}/hooks/{LAB_HOOK}",
+                "headers": {},
+                "verify_tls": True,
+            },
+            key_id=key_id,
+            ciphertext=ciphertext,
+        )
+        mail = NotificationChannel(
+            name="lab: mail sink",
+            type=ChannelType.EMAIL.value,
+            is_global=True,
+            owner=LAB_OWNER,
+            config={
+                "host": settings.host,
+                "port": settings.smtp_port,
+                "security": "none",
+                "credential_id": None,
+                "from_address": "opsjobs@lab.example",
+                "to": ["oncall@lab.example"],
+                "verify_tls": True,
+            },
+        )
+        session.add_all([webhook, mail])
+        await session.flush()
+        session.add(
+            NotificationRule(
+                name=ALERT_RULE,
+                events=[
+                    EventName.RUN_OUTCOME_CHANGED.value,
+                    EventName.RUN_FAILED.value,
+                    EventName.RUN_SUCCEEDED_AFTER_FAILURE.value,
+                    EventName.SCHEDULE_UNHEALTHY.value,
+                    EventName.SCHEDULE_RECOVERED.value,
+                ],
+                channel_ids=[webhook.id, mail.id],
+                template_ids=[template_id] if template_id is not None else None,
+                is_global=True,
+                owner=LAB_OWNER,
+            )
+        )
+    logger.info("lab alert rule seeded")
 
 
 def prepare_lab_files(settings: Settings) -> asyncssh.SSHKey:
@@ -289,14 +362,24 @@ async def serve_lab(
             nautobot,
             fleet,
         ),
+        AlertSink(
+            host=settings.lab.host,
+            http_port=settings.lab.alerts_port,
+            smtp_port=settings.lab.smtp_port,
+        ) as sink,
     ):
         await seed_nifi(sessions, keys, clusters)
         await seed_devices(sessions, keys)
+        await seed_alerts(sessions, keys, sink, settings.lab)
         logger.info(
-            "lab up: NiFi at http://%s:%s, Nautobot at %s, %s SSH devices",
+            "lab up: NiFi at http://%s:%s, Nautobot at %s, %s SSH devices, alerts received "
+            "listed at http://%s:%s/received (SMTP sink on port %s)",
             settings.lab.host,
             settings.lab.nifi_port,
             nautobot.url,
             len(fleet.devices),
+            settings.lab.host,
+            sink.http.port,
+            sink.smtp_port,
         )
         await stop.wait()

@@ -99,6 +99,9 @@ class LabSettings(BaseModel):
     host: str = "127.0.0.1"
     nifi_port: int = Field(default=8081, ge=0, le=65535)
     nautobot_port: int = Field(default=8082, ge=0, le=65535)
+    # The webhook receiver (GET /received lists what arrived) and the SMTP sink.
+    alerts_port: int = Field(default=8083, ge=0, le=65535)
+    smtp_port: int = Field(default=8025, ge=0, le=65535)
     device_count: int = Field(default=24, ge=1, le=5000)
     state_dir: Path = Path("var/lab")
 
@@ -114,6 +117,42 @@ class ApiSettings(BaseModel):
     metrics_open: bool = True
     # A comment line on an idle run-event stream keeps proxies from closing it.
     events_heartbeat: Seconds = 15
+    # Where people reach the console: alert messages link to runs under it.
+    public_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class NotifySettings(BaseModel):
+    # Seconds between passes of the notification cron (outbox, schedule health, delivery).
+    interval: Seconds = 1
+    # A failed delivery is retried after retry_base × 2^(attempt - 1) seconds, at most
+    # retry_max apart, until give_up_after seconds after the event; then it is failed.
+    retry_base: Seconds = 2
+    retry_max: Seconds = 300
+    give_up_after: Seconds = 24 * 3600
+    # Seconds one send may take (HTTP request or SMTP conversation).
+    timeout: Seconds = 10
+    # Run facts and events handled per pass; deliveries sent at once per pass.
+    batch: int = Field(default=500, ge=1, le=10_000)
+    max_in_flight: int = Field(default=20, ge=1, le=1000)
+    # Targets listed by name in one message; the rest are counted.
+    max_listed_targets: int = Field(default=20, ge=1, le=1000)
+
+
+class LeaseSettings(BaseModel):
+    # Seconds a concurrency slot outlives its holder's last renewal: a dead worker's slots
+    # free within this; a live holder renews every third of it.
+    ttl: Seconds = 30
+    # Seconds between tries of a waiter for a busy slot.
+    poll: Seconds = 0.2
+    per_device: int = Field(default=1, ge=1, le=1000)
+    per_nifi_cluster: int = Field(default=4, ge=1, le=1000)
 
 
 class EventSettings(BaseModel):
@@ -178,6 +217,8 @@ class Settings(BaseSettings):
     nautobot: NautobotSettings = NautobotSettings()
     ssh: SshSettings = SshSettings()
     git: GitSettings = GitSettings()
+    notify: NotifySettings = NotifySettings()
+    leases: LeaseSettings = LeaseSettings()
 
     @classmethod
     def settings_customise_sources(

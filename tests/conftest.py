@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from executors.services import Services
+from lab.alert_sink import AlertSink
 from service.access.tokens import create_token
 from service.api.app import create_app
 from service.db.all_models import MODEL_MODULES
@@ -29,6 +30,7 @@ from service.devices.clients import make_nautobot_client, make_ssh_runner
 from service.devices.host_keys import KnownHosts
 from service.gitstore.locks import RepositoryLocks
 from service.nifi.pool import NifiClientPool
+from service.queue.leases import Leases
 from service.runs.reporting import EventPublisher
 from service.secrets import KeyRing, KeyStore
 from service.settings import (
@@ -117,6 +119,7 @@ async def services(
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     await redis.flushdb()
+    leases = Leases(redis, ttl=settings.leases.ttl, poll=settings.leases.poll)
     async with NifiClientPool() as nifi, make_nautobot_client(settings.nautobot) as nautobot:
         yield Services(
             settings=settings,
@@ -127,11 +130,27 @@ async def services(
             nifi=nifi,
             nautobot=nautobot,
             ssh=make_ssh_runner(
-                settings.ssh, KnownHosts(settings.ssh.known_hosts, "", accept_new=True)
+                settings.ssh,
+                KnownHosts(settings.ssh.known_hosts, "", accept_new=True),
+                leases,
+                settings.leases.per_device,
             ),
             git_locks=RepositoryLocks(redis),
             events=EventPublisher(redis, settings.events),
+            leases=leases,
         )
+
+
+WEBHOOK_SECRET = "a-webhook-secret-of-the-tests"
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[AlertSink]:
+    """The lab's alert receivers on free loopback ports; webhooks to ``/hooks/tests`` are
+    checked against ``WEBHOOK_SECRET``."""
+    async with AlertSink() as receivers:
+        receivers.secrets["tests"] = WEBHOOK_SECRET
+        yield receivers
 
 
 def free_port() -> int:

@@ -19,6 +19,8 @@ VIEWER_PERMISSIONS = frozenset(
         "settings.credentials:read",
         "settings.queues:read",
         "nifi:read",
+        "notifications:read",
+        "maintenance:read",
     }
 )
 OPERATOR_PERMISSIONS = VIEWER_PERMISSIONS | {
@@ -30,6 +32,8 @@ OPERATOR_PERMISSIONS = VIEWER_PERMISSIONS | {
     "settings.credentials:write",
     "settings.credentials:delete",
     "nifi:write",
+    "notifications:write",
+    "maintenance:write",
 }
 ADMIN_PERMISSIONS = OPERATOR_PERMISSIONS | {
     "settings.queues:write",

@@ -20,9 +20,13 @@ from service.api.routes import (
     git_repositories,
     health,
     inventories,
+    maintenance_windows,
     metrics,
     nifi_clusters,
     nifi_instances,
+    notification_channels,
+    notification_deliveries,
+    notification_rules,
     queues,
     run_events,
     runs,
@@ -35,6 +39,7 @@ from service.api.routes import (
 from service.api.state import AppState
 from service.db.engine import create_engine, create_session_factory
 from service.devices.clients import make_nautobot_client
+from service.scheduling.windows import WindowCache
 from service.secrets import KeyRing, KeyStore
 from service.settings import Settings
 
@@ -48,14 +53,16 @@ def create_app(settings: Settings) -> FastAPI:
         engine = create_engine(settings.database)
         redis = await create_pool(RedisSettings.from_dsn(settings.redis.url))
         nautobot = make_nautobot_client(settings.nautobot)
+        sessions = create_session_factory(engine)
         try:
             yield AppState(
                 settings=settings,
                 engine=engine,
-                sessions=create_session_factory(engine),
+                sessions=sessions,
                 redis=redis,
                 keys=KeyStore(ring),
                 nautobot=nautobot,
+                windows=WindowCache(sessions),
             )
         finally:
             await nautobot.aclose()
@@ -91,5 +98,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(git_repositories.router)
     app.include_router(device_backups.router)
     app.include_router(queues.router)
+    app.include_router(notification_channels.router)
+    app.include_router(notification_rules.router)
+    app.include_router(notification_deliveries.router)
+    app.include_router(maintenance_windows.router)
     app.include_router(metrics.router)
     return app

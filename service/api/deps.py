@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.engine import SessionFactory
+from service.scheduling.windows import WindowCache
 from service.secrets import KeyStore
 from service.settings import Settings
 
@@ -34,6 +35,10 @@ async def get_keys(request: Request) -> KeyStore:
     return cast(KeyStore, request.state.keys)
 
 
+async def get_windows(request: Request) -> WindowCache:
+    return cast(WindowCache, request.state.windows)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with (await get_sessions(request))() as session:
         yield session
@@ -44,3 +49,4 @@ SessionsDep = Annotated[SessionFactory, Depends(get_sessions)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 RedisDep = Annotated[ArqRedis, Depends(get_redis)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
+WindowsDep = Annotated[WindowCache, Depends(get_windows)]

@@ -18,6 +18,8 @@ class CreateRunIn(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     queue: str | None = Field(default=None, min_length=1, max_length=64)
     timeout_seconds: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
+    # Run even inside a maintenance window (audited).
+    override_maintenance: bool = False
 
 
 class CancelOut(BaseModel):

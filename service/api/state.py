@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.engine import SessionFactory
 from service.inventory.nautobot import NautobotClient
+from service.scheduling.windows import WindowCache
 from service.secrets import KeyStore
 from service.settings import Settings
 
@@ -20,3 +21,4 @@ class AppState(TypedDict):
     redis: ArqRedis
     keys: KeyStore
     nautobot: NautobotClient
+    windows: WindowCache

@@ -21,6 +21,7 @@ from service.console.rendering import Renderer
 from service.console.sessions import COOKIE, CSRF_FIELD, close_session, load_session, same_secret
 from service.db.engine import SessionFactory
 from service.errors import Forbidden
+from service.scheduling.windows import WindowCache
 from service.secrets import KeyStore
 from service.settings import Settings
 
@@ -38,6 +39,7 @@ class Stores:
     redis: ArqRedis
     keys: KeyStore
     renderer: Renderer
+    windows: WindowCache
 
 
 async def get_stores(request: Request) -> Stores:
@@ -48,6 +50,7 @@ async def get_stores(request: Request) -> Stores:
         redis=cast(ArqRedis, state.redis),
         keys=cast(KeyStore, state.keys),
         renderer=cast(Renderer, request.app.state.console_renderer),
+        windows=cast(WindowCache, state.windows),
     )
 
 

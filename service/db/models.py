@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -70,6 +71,17 @@ class TargetStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Not acted on: the device was in a maintenance window when the run reached it.
+    SKIPPED = "skipped"
+
+
+class HealthState(enum.StrEnum):
+    """A schedule's health: ``unknown`` until its first verdict."""
+
+    UNKNOWN = "unknown"
+    OK = "ok"
+    UNHEALTHY = "unhealthy"
+    PAUSED = "paused"
 
 
 def sql_values(enum_cls: type[enum.StrEnum]) -> str:
@@ -113,6 +125,8 @@ class JobTemplate(Base):
     queue: Mapped[str | None] = mapped_column(String(64))
     timeout_seconds: Mapped[int | None] = mapped_column(Integer)
     max_attempts: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    # Runs of this template at once across every worker (a Redis lease each); None: no cap.
+    max_concurrent_runs: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
@@ -124,6 +138,13 @@ class JobSchedule(Base):
             "ix_job_schedules_due",
             "next_run_at",
             postgresql_where=text("is_active AND next_run_at IS NOT NULL"),
+        ),
+        CheckConstraint(f"health_state IN ({sql_values(HealthState)})", name="health_state"),
+        # The dead-man's switch looks at these every notification pass.
+        Index(
+            "ix_job_schedules_watched",
+            "id",
+            postgresql_where=text("is_active AND expect_success_within IS NOT NULL"),
         ),
     )
 
@@ -154,6 +175,17 @@ class JobSchedule(Base):
     overlap_policy: Mapped[str] = mapped_column(String(16), default="skip", server_default="skip")
     last_run_at: Mapped[datetime | None] = mapped_column()
     next_run_at: Mapped[datetime | None] = mapped_column()
+    # Health (all optional): a dead-man's switch in minutes, a pause after K failed runs in
+    # a row, and a duration anomaly factor over the p95 of the last 20 runs.
+    expect_success_within: Mapped[int | None] = mapped_column(Integer)
+    pause_after_failures: Mapped[int | None] = mapped_column(Integer)
+    duration_anomaly_factor: Mapped[float | None] = mapped_column(Float)
+    health_state: Mapped[str] = mapped_column(
+        String(16), default=HealthState.UNKNOWN, server_default=HealthState.UNKNOWN.value
+    )
+    health_reason: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_success_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 

@@ -7,6 +7,7 @@ import logging
 from service.devices.host_keys import KnownHosts
 from service.devices.runner import SshOptions, SshRunner
 from service.inventory.nautobot import NautobotClient
+from service.queue.leases import Leases
 from service.settings import NautobotSettings, SshSettings
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,11 @@ async def load_known_hosts(settings: SshSettings) -> KnownHosts:
         return KnownHosts(settings.known_hosts, "", accept_new=False)
 
 
-def make_ssh_runner(settings: SshSettings, known_hosts: KnownHosts) -> SshRunner:
-    """The SSH runner with the configured timeouts, limits and addressing."""
+def make_ssh_runner(
+    settings: SshSettings, known_hosts: KnownHosts, leases: Leases, per_device: int
+) -> SshRunner:
+    """The SSH runner with the configured timeouts, limits (per device and per site across
+    every worker, with ``leases``) and addressing."""
     return SshRunner(
         known_hosts,
         SshOptions(
@@ -49,7 +53,9 @@ def make_ssh_runner(settings: SshSettings, known_hosts: KnownHosts) -> SshRunner
             command_timeout=settings.command_timeout,
             max_sessions=settings.max_sessions,
             max_sessions_per_site=settings.max_sessions_per_site,
+            max_sessions_per_device=per_device,
             port_field=settings.port_field,
             default_port=settings.default_port,
         ),
+        leases,
     )

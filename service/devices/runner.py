@@ -11,6 +11,7 @@ output. Credentials arrive already decrypted from the caller and live only in me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -34,6 +35,7 @@ from service.devices.platforms import PlatformProfile, UnsupportedPlatform, prof
 from service.devices.results import CommandOutput, CommandsResult, ConfigResult
 from service.devices.session import TERM_SIZE, DeviceSession
 from service.inventory.device import Device
+from service.queue.leases import Leases, Slot
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ class SshOptions:
     command_timeout: float = 60.0
     max_sessions: int = 100
     max_sessions_per_site: int = 20
+    # Sessions at once per device over every worker (with leases).
+    max_sessions_per_device: int = 1
     port_field: str = "ssh_port"
     default_port: int = 22
 
@@ -79,8 +83,16 @@ def _cipher_order() -> list[str]:
 class SshRunner:
     """Opens device sessions within the limits and runs commands on them."""
 
-    def __init__(self, known_hosts: KnownHosts, options: SshOptions | None = None) -> None:
+    def __init__(
+        self,
+        known_hosts: KnownHosts,
+        options: SshOptions | None = None,
+        leases: Leases | None = None,
+    ) -> None:
+        """``leases`` makes the per-device and per-site limits hold across every worker
+        process; without them (a lone process) the site limit holds in this process."""
         self.options = options or SshOptions()
+        self._leases = leases
         self._known_hosts = known_hosts
         self._sessions = asyncio.Semaphore(self.options.max_sessions)
         self._sites: dict[str, asyncio.Semaphore] = {}
@@ -93,6 +105,17 @@ class SshRunner:
         if limit is None:
             limit = self._sites[site] = asyncio.Semaphore(self.options.max_sessions_per_site)
         return limit
+
+    def _shared_slots(self, device: Device) -> contextlib.AbstractAsyncContextManager[None]:
+        if self._leases is None:
+            return contextlib.nullcontext()
+        options = self.options
+        return self._leases.hold(
+            [
+                Slot(f"device:{device.id}", options.max_sessions_per_device),
+                Slot(f"site:{device.location or ''}", options.max_sessions_per_site),
+            ]
+        )
 
     async def _options_for(
         self, credentials: SshCredentials
@@ -168,9 +191,9 @@ class SshRunner:
         port: int,
         credentials: SshCredentials,
     ) -> AsyncIterator[DeviceSession]:
-        # The site slot first: holding a global slot while queueing for a busy site
-        # would starve the other sites.
-        async with self._site_limit(device), self._sessions:
+        # The device's and site's slots first: holding a global slot while queueing for a
+        # busy site would starve the other sites.
+        async with self._shared_slots(device), self._site_limit(device), self._sessions:
             conn = await self._connect(host, port, credentials)
             try:
                 try:

@@ -5,7 +5,7 @@ The API routers and the console call these, so both change runs by the same rule
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -17,11 +17,15 @@ from service.db.engine import SessionFactory
 from service.db.models import TERMINAL_STATUSES, JobRun, JobTemplate, RunStatus, TriggeredBy
 from service.errors import Conflict
 from service.runs import lifecycle
+from service.runs.lifecycle import RunRequest
 from service.runs.queries import get_run, unfinished_targets
 from service.runs.requests import JobTypes, template_request
 from service.settings import Settings
 
 _FINISHED = frozenset(status.value for status in TERMINAL_STATUSES)
+# Checks a manual run before it is queued (maintenance windows); raises to refuse it and
+# returns what the run's audit row records of the check.
+ManualRunGate = Callable[[RunRequest], Mapping[str, Any]]
 
 
 async def run_template_now(
@@ -34,8 +38,10 @@ async def run_template_now(
     overrides: Mapping[str, Any],
     caller: Principal,
     client_ip: str | None,
+    gate: ManualRunGate,
 ) -> JobRun:
-    """Queue a run of a template with parameter overrides validated against its Config."""
+    """Queue a run of a template with parameter overrides validated against its Config,
+    once ``gate`` lets it through."""
     async with sessions() as session:
         template = await get_visible(
             session, JobTemplate, template_id, caller, label="job template"
@@ -48,6 +54,7 @@ async def run_template_now(
         triggered_by=TriggeredBy.MANUAL,
         executed_by=caller.username,
     )
+    passed = gate(run_request)
     run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
     async with sessions.begin() as session:
         record_audit(
@@ -57,7 +64,7 @@ async def run_template_now(
             resource_type="job_template",
             resource_id=template_id,
             client_ip=client_ip,
-            details={"run_id": run_id},
+            details={"run_id": run_id, **passed},
         )
         return await session.get_one(JobRun, run_id)
 

@@ -6,7 +6,8 @@ worker that lost its run to the reaper (the ``attempt`` guard), changes nothing.
 
     pending → running → completed | failed | cancelled
     pending → cancelled | skipped
-    running → pending        (worker shutdown or lost worker with retries left)
+    running → pending        (worker shutdown or lost worker with retries left; or taken
+                              while its template's concurrency slots were all held)
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any
 from arq.connections import ArqRedis
 from sqlalchemy import (
     BindParameter,
+    Select,
     String,
-    Update,
     bindparam,
     cast,
     delete,
@@ -41,12 +42,14 @@ from service.db.models import (
     TERMINAL_STATUSES,
     JobRun,
     JobRunTarget,
+    JobTemplate,
     RunStatus,
     TargetStatus,
     TriggeredBy,
 )
 from service.db.security_models import AuditEvent
 from service.errors import Conflict, NotFound
+from service.notify import outbox
 from service.queue import transport
 from service.runs.reporting import Progress
 
@@ -94,6 +97,10 @@ class RunStart:
     timeout_seconds: int | None
     credential_id: int | None
     targets: list[Any] | None
+    template_id: int | None = None
+    schedule_id: int | None = None
+    # The template's cap on its runs at once over every worker (None: no cap).
+    max_concurrent_runs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -265,6 +272,12 @@ _MARK_RUNNING = DriverStatement(
         JobRun.timeout_seconds,
         JobRun.credential_id,
         JobRun.targets,
+        JobRun.template_id,
+        JobRun.schedule_id,
+        select(JobTemplate.max_concurrent_runs)
+        .where(JobTemplate.id == JobRun.template_id)
+        .scalar_subquery()
+        .label("max_concurrent_runs"),
     )
 )
 
@@ -307,12 +320,16 @@ async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) ->
         timeout_seconds=row["timeout_seconds"],
         credential_id=row["credential_id"],
         targets=row["targets"],
+        template_id=row["template_id"],
+        schedule_id=row["schedule_id"],
+        max_concurrent_runs=row["max_concurrent_runs"],
     )
 
 
-def _finish_statement(status: RunStatus) -> Update:
-    """The guarded UPDATE ending a run as ``status`` (one per status: no per-call expansion)."""
-    return (
+def _finish_statement(status: RunStatus) -> Select[tuple[int]]:
+    """The guarded UPDATE ending a run as ``status`` (one per status: no per-call expansion),
+    with the run's notification fact written by the same statement (invariant 13)."""
+    ended = (
         update(JobRun)
         .where(
             JobRun.id == bindparam("p_run_id"),
@@ -335,8 +352,10 @@ def _finish_statement(status: RunStatus) -> Update:
                 bindparam("p_progress_message"), JobRun.progress_message
             ),
         )
-        .returning(JobRun.id)
+        .returning(JobRun.id, JobRun.status, JobRun.template_id, JobRun.schedule_id)
+        .cte("ended")
     )
+    return select(ended.c.id).add_cte(outbox.facts_from(ended).cte("facts"))
 
 
 _FINISH = {status: _finish_statement(status) for status in TERMINAL_STATUSES}
@@ -424,6 +443,33 @@ async def return_to_pending(
             .values(status=TargetStatus.PENDING.value, started_at=None, finished_at=None)
         )
     return True
+
+
+_UNTAKE = DriverStatement(
+    update(JobRun)
+    .where(
+        JobRun.id == bindparam("run_id"),
+        JobRun.attempt == bindparam("attempt"),
+        JobRun.status == RunStatus.RUNNING.value,
+    )
+    .values(
+        status=RunStatus.PENDING.value,
+        attempt=JobRun.attempt - 1,
+        worker_id=None,
+        started_at=None,
+        heartbeat_at=None,
+        reason=bindparam("reason"),
+    )
+    .returning(JobRun.id)
+)
+
+
+async def untake(sessions: SessionFactory, run_id: int, attempt: int, reason: str) -> bool:
+    """Give back a run taken but never started (its template's slots are all held): pending
+    again under its previous attempt, as if never taken."""
+    return (
+        await _UNTAKE.fetchrow(sessions, run_id=run_id, attempt=attempt, reason=reason) is not None
+    )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ runs the latest ``misfire_cap`` due fires and records older ones as missed. At m
 ``scheduler.max_missed_recorded`` missed fires of one schedule get a row per claim; the rest
 are counted in the log.
 
+A fire inside a maintenance window covering the schedule is recorded as a skipped run
+with reason ``maintenance window "<name>"``, so the ledger of fires stays complete.
+
 Overlap, judged against runs of the schedule that were pending or running before the claim:
 ``skip`` records the fire as skipped naming the blocking run; ``cancel_previous`` cancels
 the blocking run and runs; ``allow`` runs beside it; ``queue`` runs after it (the new run
@@ -40,12 +43,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from executors import get_executor
 from service.db.engine import SessionFactory
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
+from service.db.notify_models import MaintenanceWindow
 from service.errors import Conflict, InvalidInput, NotFound
+from service.notify import outbox
+from service.notify.outbox import FactKind
 from service.queue import transport
 from service.runs.lifecycle import RunRequest, request_cancel, row_values
 from service.runs.requests import template_request
 from service.scheduling.specs import ScheduleSpec, due_fires, next_fire
 from service.scheduling.stored import spec_of
+from service.scheduling.windows import Window, covering, skipped_reason
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -178,10 +185,16 @@ async def claim_due_schedules(services: SchedulerStores, now: datetime, batch: i
         if not claimed:
             return ClaimReport(0, (), 0, 0, 0.0)
         active = await _active_runs(session, [schedule.id for schedule, _ in claimed])
+        windows = [Window.of(row) for row in await session.scalars(select(MaintenanceWindow))]
         claim = _Claim([], [], [])
         for schedule, template in claimed:
-            _plan_schedule(settings, claim, schedule, template, now, active.get(schedule.id))
+            _plan_schedule(
+                settings, claim, schedule, template, now, active.get(schedule.id), windows
+            )
         inserted = (await session.execute(_INSERT_RUNS, claim.rows)).all() if claim.rows else []
+        # A fire that cannot run (parameters no longer valid) failed: someone should hear.
+        failed_now = [row.id for row in inserted if row.status == RunStatus.FAILED.value]
+        await outbox.record_facts(session, failed_now, FactKind.FINISHED)
         conn = await session.connection()
         await conn.execute(_ADVANCE, claim.advances)
     for run_id in dict.fromkeys(claim.cancels):
@@ -217,6 +230,7 @@ def _plan_schedule(
     template: JobTemplate,
     now: datetime,
     blocking: tuple[int, str] | None,
+    windows: Sequence[Window],
 ) -> None:
     previous = schedule.next_run_at
     assert previous is not None  # the claim query selects only schedules with a next fire
@@ -257,7 +271,17 @@ def _plan_schedule(
     )
     queued = False
     for fire in plan.run:
-        if error is not None:
+        holding = covering(
+            windows,
+            fire,
+            template_id=template.id,
+            schedule_id=schedule.id,
+            job_type=template.job_type,
+        )
+        if holding:
+            reason = skipped_reason(holding)
+            claim.rows.append(_row(request, fire, RunStatus.SKIPPED, now, reason=reason))
+        elif error is not None:
             claim.rows.append(_row(request, fire, RunStatus.FAILED, now, error=error))
         elif blocking is not None and schedule.overlap_policy == "skip":
             reason = f"overlap: run {blocking[0]} is still {blocking[1]}"

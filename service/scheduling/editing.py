@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,16 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.audit import record_audit
 from service.access.principals import Principal
 from service.db.engine import SessionFactory
-from service.db.models import JobRun, JobSchedule, JobTemplate, TriggeredBy
+from service.db.models import HealthState, JobRun, JobSchedule, JobTemplate, TriggeredBy
 from service.db.paging import Page
 from service.db.patching import flush_or_conflict
 from service.errors import Conflict, InvalidInput, NotFound
 from service.queue import transport
 from service.runs import lifecycle
+from service.runs.commands import ManualRunGate
 from service.runs.lifecycle import RunRequest
 from service.runs.requests import JobTypes, merge_parameters, template_request
 from service.scheduling.schemas import (
     FireOut,
+    HealthOut,
     PreviewOut,
     ScheduleIn,
     ScheduleOut,
@@ -44,6 +46,7 @@ from service.scheduling.stored import (
     spec_of,
     validated_spec,
 )
+from service.scheduling.windows import Window, covering
 from service.settings import Settings
 
 _REQUIRED_FIELDS = (
@@ -68,7 +71,15 @@ def schedule_out(schedule: JobSchedule, template: JobTemplate) -> ScheduleOut:
     if schedule.next_run_at is not None:
         local = schedule.next_run_at.astimezone(ZoneInfo(schedule.timezone))
     values.update(
-        template_name=template.name, template_job_type=template.job_type, next_run_local=local
+        template_name=template.name,
+        template_job_type=template.job_type,
+        next_run_local=local,
+        health=HealthOut(
+            state=schedule.health_state,
+            last_success_at=schedule.last_success_at,
+            consecutive_failures=schedule.consecutive_failures,
+            reason=schedule.health_reason,
+        ),
     )
     return ScheduleOut.model_validate(values)
 
@@ -247,6 +258,11 @@ async def update_schedule(
     reactivated = changes.get("is_active") is True and not schedule.is_active
     for key, value in changes.items():
         setattr(schedule, key, value)
+    if reactivated:
+        # Resuming a paused schedule starts its failure count and health afresh.
+        schedule.consecutive_failures = 0
+        schedule.health_state = HealthState.UNKNOWN.value
+        schedule.health_reason = None
     _validated_request(
         settings,
         job_types,
@@ -287,8 +303,10 @@ async def run_schedule_now(
     overrides: Mapping[str, Any],
     caller: Principal,
     client_ip: str | None,
+    gate: ManualRunGate,
 ) -> JobRun:
-    """Queue a run of the schedule now (``triggered_by=manual``) with optional overrides."""
+    """Queue a run of the schedule now (``triggered_by=manual``) with optional overrides,
+    once ``gate`` lets it through (maintenance windows)."""
     async with sessions() as session:
         schedule, template = await get_schedule(session, schedule_id, caller)
     run_request = dataclasses.replace(
@@ -302,9 +320,10 @@ async def run_schedule_now(
         ),
         executed_by=caller.username,
     )
+    passed = gate(run_request)
     run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
     async with sessions.begin() as session:
-        _audit(session, caller, "run", schedule, client_ip, details={"run_id": run_id})
+        _audit(session, caller, "run", schedule, client_ip, details={"run_id": run_id, **passed})
         return await session.get_one(JobRun, run_id)
 
 
@@ -340,8 +359,11 @@ async def list_schedules(
     )
 
 
-def saved_fires(schedule: JobSchedule, count: int) -> PreviewOut:
-    """The next ``count`` fires of a schedule (from its stored next fire when it has one)."""
+def saved_fires(
+    schedule: JobSchedule, job_type: str, count: int, windows: Sequence[Window]
+) -> PreviewOut:
+    """The next ``count`` fires of a schedule (from its stored next fire when it has one);
+    ``maintenance`` names the windows a fire falls into (it will be skipped)."""
     spec = spec_of(schedule)
     fires: list[datetime] = []
     if schedule.next_run_at is not None:
@@ -351,18 +373,35 @@ def saved_fires(schedule: JobSchedule, count: int) -> PreviewOut:
             fire = next_fire(spec, fire)
     else:
         fires = preview(spec, datetime.now(UTC), count)
-    return preview_out(spec, fires)
+    scope = {"template_id": schedule.template_id, "schedule_id": schedule.id, "job_type": job_type}
+    return preview_out(spec, fires, windows, scope)
 
 
-def unsaved_fires(fields: Mapping[str, Any], count: int) -> PreviewOut:
-    """The first ``count`` fires of a spec as if it were created now."""
+def unsaved_fires(
+    fields: Mapping[str, Any], count: int, windows: Sequence[Window] = ()
+) -> PreviewOut:
+    """The first ``count`` fires of a spec as if it were created now; ``maintenance`` names
+    the windows covering every run that a fire falls into."""
     spec = validated_spec(fields)
-    return preview_out(spec, preview(spec, datetime.now(UTC), count))
+    scope: dict[str, Any] = {"template_id": None, "schedule_id": None, "job_type": ""}
+    return preview_out(spec, preview(spec, datetime.now(UTC), count), windows, scope)
 
 
-def preview_out(spec: ScheduleSpec, fires: list[datetime]) -> PreviewOut:
+def preview_out(
+    spec: ScheduleSpec,
+    fires: list[datetime],
+    windows: Sequence[Window],
+    scope: dict[str, Any],
+) -> PreviewOut:
     zone = spec.zone
     return PreviewOut(
         timezone=spec.timezone,
-        fires=[FireOut(utc=fire, local=fire.astimezone(zone)) for fire in fires],
+        fires=[
+            FireOut(
+                utc=fire,
+                local=fire.astimezone(zone),
+                maintenance=[window.name for window in covering(windows, fire, **scope)],
+            )
+            for fire in fires
+        ],
     )

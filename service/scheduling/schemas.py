@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.scheduling.specs import ScheduleType
 from service.scheduling.stored import MisfirePolicy, OverlapPolicy
+
+# Health settings: minutes without a success (≤ 90 days), failed runs in a row, k × p95.
+ExpectWithin = Annotated[int, Field(ge=1, le=90 * 24 * 60)]
+PauseAfter = Annotated[int, Field(ge=1, le=1000)]
+AnomalyFactor = Annotated[float, Field(gt=1, le=1000)]
 
 
 class SpecIn(BaseModel):
@@ -38,6 +43,9 @@ class ScheduleIn(SpecIn):
     misfire_policy: MisfirePolicy = "run_once"
     misfire_cap: int = Field(default=10, ge=1, le=1000)
     overlap_policy: OverlapPolicy = "skip"
+    expect_success_within: ExpectWithin | None = None
+    pause_after_failures: PauseAfter | None = None
+    duration_anomaly_factor: AnomalyFactor | None = None
 
 
 class ScheduleUpdate(BaseModel):
@@ -63,16 +71,30 @@ class ScheduleUpdate(BaseModel):
     misfire_policy: MisfirePolicy | None = None
     misfire_cap: int | None = Field(default=None, ge=1, le=1000)
     overlap_policy: OverlapPolicy | None = None
+    expect_success_within: ExpectWithin | None = None
+    pause_after_failures: PauseAfter | None = None
+    duration_anomaly_factor: AnomalyFactor | None = None
 
 
 class PreviewIn(SpecIn):
     count: int = Field(default=10, ge=1, le=100)
 
 
+class HealthOut(BaseModel):
+    """``state``: unknown (no verdict yet), ok, unhealthy (dead-man's switch) or paused."""
+
+    state: str
+    last_success_at: datetime | None
+    consecutive_failures: int
+    reason: str | None
+
+
 class RunNowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parameters: dict[str, Any] = Field(default_factory=dict)
+    # Run even inside a maintenance window (audited).
+    override_maintenance: bool = False
 
 
 class ScheduleOut(BaseModel):
@@ -100,6 +122,10 @@ class ScheduleOut(BaseModel):
     misfire_policy: str
     misfire_cap: int
     overlap_policy: str
+    expect_success_within: int | None
+    pause_after_failures: int | None
+    duration_anomaly_factor: float | None
+    health: HealthOut
     last_run_at: datetime | None
     next_run_at: datetime | None
     next_run_local: datetime | None
@@ -110,6 +136,8 @@ class ScheduleOut(BaseModel):
 class FireOut(BaseModel):
     utc: datetime
     local: datetime
+    # Names of the maintenance windows this fire falls into (it will be skipped).
+    maintenance: list[str] = Field(default_factory=list)
 
 
 class PreviewOut(BaseModel):

@@ -23,6 +23,7 @@ from service.db.engine import create_engine, create_session_factory
 from service.devices.clients import load_known_hosts, make_nautobot_client, make_ssh_runner
 from service.gitstore.locks import RepositoryLocks
 from service.nifi.pool import NifiClientPool
+from service.queue.leases import Leases
 from service.queue.scripts import LuaScript
 from service.queue.transport import DISPATCH_FUNCTION
 from service.runs.reporting import EventPublisher
@@ -108,6 +109,7 @@ async def on_startup(ctx: dict[Any, Any]) -> None:
     engine = create_engine(settings.database)
     ctx["engine"] = engine
     ring = await asyncio.to_thread(KeyRing.load, settings.secrets.key_file)
+    leases = Leases(ctx["redis"], ttl=settings.leases.ttl, poll=settings.leases.poll)
     ctx["services"] = Services(
         settings=settings,
         sessions=create_session_factory(engine),
@@ -116,9 +118,15 @@ async def on_startup(ctx: dict[Any, Any]) -> None:
         worker_id=ctx["worker_id"],
         nifi=NifiClientPool(),
         nautobot=make_nautobot_client(settings.nautobot),
-        ssh=make_ssh_runner(settings.ssh, await load_known_hosts(settings.ssh)),
+        ssh=make_ssh_runner(
+            settings.ssh,
+            await load_known_hosts(settings.ssh),
+            leases,
+            settings.leases.per_device,
+        ),
         git_locks=RepositoryLocks(ctx["redis"], wait=settings.git.lock_wait),
         events=EventPublisher(ctx["redis"], settings.events),
+        leases=leases,
     )
     # Every worker (not only the scheduler's) reports itself alive for GET /api/workers.
     ctx["heartbeat"] = start_heartbeat(ctx["services"], ctx["queue"])

@@ -2,7 +2,7 @@
 
 arq's unique per-fire job ids keep one execution of each per tick, whatever the number of
 workers; the work itself lives with what it maintains (scheduling claims, maintenance,
-retention, the device cache).
+retention, the device cache, notifications).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from arq.cron import CronJob, cron
 from arq.typing import WorkerCoroutine
 
+from service.notify.cycle import notification_pass
 from service.scheduling.claims import tick
 from service.settings import Settings
 from service.worker.context import WorkerContext
@@ -23,6 +24,10 @@ from service.worker.retention import retention_cron, retention_minutes
 
 async def scheduler_cron(ctx: WorkerContext) -> int:
     return (await tick(ctx["services"])).queued
+
+
+async def notify_cron(ctx: WorkerContext) -> int:
+    return (await notification_pass(ctx["services"])).delivered
 
 
 def cron_seconds(interval: float) -> set[int]:
@@ -46,6 +51,12 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
         cron(_as_cron(reaper_cron), name="reap_lost_runs", second=reaper_at, timeout=120),
         cron(
             _as_cron(reconciler_cron), name="reconcile_pending_runs", second=reaper_at, timeout=120
+        ),
+        cron(
+            _as_cron(notify_cron),
+            name="notify",
+            second=cron_seconds(settings.notify.interval),
+            timeout=120,
         ),
         cron(
             _as_cron(retention_cron),

@@ -20,16 +20,20 @@ from executors.base import JobContext, JobResult, ResolveContext, Target
 from executors.services import Services
 from service.db.models import Outcome, RunStatus
 from service.errors import OpsjobsError, TargetResolutionError, UnknownJobType
+from service.queue.leases import Slot, SlotsBusy
 from service.runs import lifecycle
 from service.runs.lifecycle import RunEnd, RunStart
 from service.runs.reporting import RunReporter
 from service.worker.context import WorkerContext
+from service.worker.device_windows import devices_in_maintenance
 
 logger = logging.getLogger(__name__)
 
 WORKER_SHUTDOWN_REASON = "worker shut down; run returned to the queue"
 # How often a run queued behind another run of its schedule looks again.
 WAIT_RETRY_S = 5
+# How often a run whose template's concurrency slots are all held looks again.
+SLOT_RETRY_S = 1
 
 
 async def dispatch_job(ctx: WorkerContext, run_id: int) -> str:
@@ -44,6 +48,22 @@ async def dispatch_job(ctx: WorkerContext, run_id: int) -> str:
     if start is None:
         logger.info("delivery of a run that is not pending ignored", extra={"run_id": run_id})
         return "ignored"
+    if start.max_concurrent_runs is None:
+        return await _run_taken(services, start)
+    slot = Slot(f"template:{start.template_id}", start.max_concurrent_runs)
+    try:
+        async with services.leases.hold([slot], wait=False):
+            return await _run_taken(services, start)
+    except SlotsBusy:
+        reason = f"waiting: template {start.template_id} runs at most {slot.limit} at once"
+        await lifecycle.untake(services.sessions, run_id, start.attempt, reason)
+        logger.info("run waits for a slot of its template", extra={"run_id": run_id})
+        raise Retry(defer=SLOT_RETRY_S) from None
+
+
+async def _run_taken(services: Services, start: RunStart) -> str:
+    """Run a taken run to its end and record it."""
+    run_id = start.run_id
     reporter = RunReporter(
         sessions=services.sessions,
         events=services.events,
@@ -162,6 +182,7 @@ async def _execute(
         await lifecycle.replace_targets(
             services.sessions, start.run_id, [(target.key, target.name) for target in targets]
         )
+    skipped = await devices_in_maintenance(services, start, targets) if targets else {}
     job: JobContext[Any] = JobContext(
         run_id=start.run_id,
         attempt=start.attempt,
@@ -171,6 +192,7 @@ async def _execute(
         reporter=reporter,
         services=services,
         partial=partial,
+        skipped=skipped,
     )
     return await executor.execute(job)
 

@@ -20,6 +20,8 @@ from sqlalchemy import func, select, update
 
 from executors.services import Services
 from service.db.models import JobRun, Outcome, RunStatus
+from service.notify import outbox
+from service.notify.outbox import FactKind
 from service.queue import transport
 from service.runs.lifecycle import close_open_targets
 from service.worker.context import WorkerContext
@@ -96,6 +98,7 @@ async def reap_lost_runs(services: Services) -> ReapReport:
                 values["finished_at"] = func.now()
             await session.execute(update(JobRun).where(*guard).values(**values))
             await close_open_targets(session, row.id)
+        await outbox.record_facts(session, failed, FactKind.LOST)
     for run_id, queue in retried:
         # The dead worker's job still sits in Redis under its in-progress key; clear it so
         # the run can be queued afresh under the same job id.

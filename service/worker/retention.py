@@ -1,4 +1,5 @@
-"""Retention: finished runs older than ``retention.days`` are deleted, with their targets.
+"""Retention: finished runs older than ``retention.days`` are deleted, with their targets,
+and so are notification facts and settled events older than that.
 
 Only runs in a terminal status (completed, failed, cancelled, skipped) whose ``finished_at``
 is older than the cut-off go; pending and running runs are never touched, whatever their
@@ -15,6 +16,7 @@ from sqlalchemy import delete, select
 
 from executors.services import Services
 from service.db.models import TERMINAL_STATUSES, JobRun
+from service.notify.retention import purge_notifications
 from service.worker.context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,9 @@ async def purge_finished_runs(services: Services, now: datetime | None = None) -
             break
     if deleted:
         logger.info("deleted %s finished runs older than %s", deleted, cutoff.isoformat())
+    notifications = await purge_notifications(services.sessions, cutoff, settings.batch)
+    if notifications:
+        logger.info("deleted %s notification facts and events", notifications)
     return deleted
 
 

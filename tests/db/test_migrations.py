@@ -19,12 +19,14 @@ from service.db.migrate import alembic_config, ensure_database, migrate
 from service.db.models import Base
 from service.settings import DatabaseSettings, Settings
 
+# The newest revision: every later migration moves it.
+HEAD = "0006"
 SEEDED_TABLES = ("job_templates", "job_runs", "credentials", "nifi_clusters", "inventories")
 
 
 def test_the_history_has_exactly_one_head() -> None:
     scripts = ScriptDirectory.from_config(alembic_config())
-    assert scripts.get_heads() == ["0005"]
+    assert scripts.get_heads() == [HEAD]
     # Every revision is reachable from the head: nothing is left on a side branch.
     reachable = {revision.revision for revision in scripts.walk_revisions("base", "heads")}
     assert reachable == {revision.revision for revision in scripts.walk_revisions()}
@@ -98,7 +100,7 @@ async def test_downgrade_to_base_and_upgrade_to_head_round_trip_with_data(
     async with scratch_engine.begin() as conn:
         assert await conn.run_sync(_schema_differences) == []
         version = await conn.execute(text("SELECT version_num FROM alembic_version"))
-        assert version.scalars().all() == ["0005"]
+        assert version.scalars().all() == [HEAD]
     # The schema takes the same data again after the round trip.
     await _seed(scratch_engine)
 
@@ -115,5 +117,5 @@ async def test_a_database_on_both_old_heads_moves_to_the_one_head(
     await migrate(scratch_engine)
     async with scratch_engine.begin() as conn:
         version = await conn.execute(text("SELECT version_num FROM alembic_version"))
-        assert version.scalars().all() == ["0005"]
+        assert version.scalars().all() == [HEAD]
         assert await conn.run_sync(_schema_differences) == []

@@ -66,4 +66,5 @@ async def test_arq_knows_only_dispatch_job_and_the_crons() -> None:
         "purge_finished_runs",
         "reap_lost_runs",
         "reconcile_pending_runs",
+        "notify",
     }

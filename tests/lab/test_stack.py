@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import httpx
 from sqlalchemy import func, select
 
 from executors import get_executor
 from executors.services import Services
-from lab.stack import device_lab, nifi_lab, prepare_lab_files, seed_devices, seed_nifi
+from lab.alert_sink import AlertSink
+from lab.stack import (
+    device_lab,
+    nifi_lab,
+    prepare_lab_files,
+    seed_alerts,
+    seed_devices,
+    seed_nifi,
+)
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
 from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
+from service.notify.cycle import notification_pass
 from service.runs import lifecycle
 from service.runs.requests import template_request
+from service.scheduling.claims import tick
 from service.settings import LabSettings
 from tests.workers import drain
 
@@ -100,3 +112,35 @@ async def test_seeded_devices_run_commands_and_backup(services: Services, tmp_pa
         finished = [await session.get_one(JobRun, run_id) for run_id in run_ids]
     assert [(run.status, run.outcome) for run in finished] == [("completed", "ok")] * 2
     assert all(len(run.targets or []) == len(fleet.devices) for run in finished)
+
+
+async def test_the_seeded_rule_sends_the_red_backlog_check_to_both_receivers(
+    services: Services,
+) -> None:
+    """What `make run` shows: the first backlog check fires at once, finds red, and the
+    lab's webhook receiver and SMTP sink get the alert."""
+    async with nifi_lab(LabSettings(nifi_port=0)) as clusters, AlertSink() as sink:
+        settings = LabSettings(alerts_port=sink.http.port, smtp_port=sink.smtp_port)
+        await seed_nifi(services.sessions, services.keys, clusters)
+        await seed_alerts(services.sessions, services.keys, sink, settings)
+        await seed_alerts(services.sessions, services.keys, sink, settings)  # idempotent
+        report = await tick(services)
+        assert report.queued == 1
+        await drain(services.settings)
+        await notification_pass(services)
+        await notification_pass(services)
+        async with asyncio.timeout(10):
+            await sink.mail_arrived.wait()
+        async with httpx.AsyncClient() as http:
+            received = (await http.get(f"http://{sink.host}:{sink.http.port}/received")).json()
+    assert len(sink.webhooks) == 1
+    hook = sink.webhooks[0]
+    assert hook.signature_ok is True
+    assert hook.body["event"] == "run.outcome_changed"
+    assert hook.body["details"]["outcome"] == "critical"
+    assert "lab: queue backlog" in hook.body["title"]
+    assert len(sink.mails) == 1
+    assert sink.mails[0].rcpt_to == ["oncall@lab.example"]
+    assert "critical" in sink.mails[0].subject
+    assert len(received["webhooks"]) == 1
+    assert received["mails"][0]["rcpt_to"] == ["oncall@lab.example"]

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from executors import get_executor
 from service.access.audit import AuditEntry, record_audit, source_ip
 from service.api.auth import RunsExecutor, RunsReader
-from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
+from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep, WindowsDep
 from service.api.pagination import PageQuery, PageSizeQuery
 from service.api.schemas import CancelOut, CreateRunIn
 from service.db.models import TERMINAL_STATUSES, JobRun, RunStatus, TriggeredBy
@@ -23,6 +23,7 @@ from service.runs import commands, lifecycle, queries
 from service.runs.queries import MAX_TEXT_FILTER, RunFilters, split_filter
 from service.runs.requests import adhoc_request
 from service.runs.views import RunDetailOut, RunOut, RunProgressOut, TargetOut
+from service.scheduling.windows import maintenance_gate
 
 router = APIRouter(prefix="/api/job-runs", tags=["job-runs"])
 
@@ -35,8 +36,10 @@ async def create_run(
     settings: SettingsDep,
     sessions: SessionsDep,
     redis: RedisDep,
+    windows: WindowsDep,
 ) -> RunOut:
-    """Queue an ad-hoc run of a job type; 202 with the pending run."""
+    """Queue an ad-hoc run of a job type; 202 with the pending run (409 inside a maintenance
+    window unless ``override_maintenance``)."""
     run_request = adhoc_request(
         settings,
         get_executor,
@@ -47,13 +50,15 @@ async def create_run(
         queue=body.queue,
         timeout_seconds=body.timeout_seconds,
     )
-
+    passed = maintenance_gate(await windows.current(), override=body.override_maintenance)(
+        run_request
+    )
     audit = AuditEntry(
         actor=caller.username,
         action="run",
         resource_type="job_run",
         source_ip=source_ip(request),
-        details={"job_type": run_request.job_type},
+        details={"job_type": run_request.job_type, **passed},
     )
     run = await lifecycle.enqueue_run_row(sessions, redis, run_request, audit=audit)
     return RunOut.of(run)

@@ -15,9 +15,9 @@ from service.api.auth import (
     SchedulesReader,
     SchedulesWriter,
 )
-from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
+from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep, WindowsDep
 from service.api.pagination import PageQuery, PageSizeQuery
-from service.db.models import JobSchedule
+from service.db.models import HealthState, JobSchedule
 from service.db.paging import Page
 from service.runs.views import RunOut
 from service.scheduling import editing
@@ -31,6 +31,7 @@ from service.scheduling.schemas import (
 )
 from service.scheduling.specs import ScheduleType
 from service.scheduling.stored import SPEC_FIELDS
+from service.scheduling.windows import maintenance_gate
 
 router = APIRouter(prefix="/api/job-schedules", tags=["job-schedules"])
 
@@ -66,8 +67,10 @@ async def list_schedules(
     template_id: int | None = None,
     schedule_type: ScheduleType | None = None,
     owner: str | None = None,
+    health: HealthState | None = None,
 ) -> Page[ScheduleOut]:
-    """Schedules the caller may see (global ones and their own), newest first."""
+    """Schedules the caller may see (global ones and their own), newest first; ``health``
+    filters by health state (``unhealthy``, ``paused``, ``ok``, ``unknown``)."""
     conditions: list[ColumnElement[bool]] = []
     if is_active is not None:
         conditions.append(JobSchedule.is_active.is_(is_active))
@@ -79,6 +82,8 @@ async def list_schedules(
         conditions.append(JobSchedule.schedule_type == schedule_type)
     if owner is not None:
         conditions.append(JobSchedule.owner == owner)
+    if health is not None:
+        conditions.append(JobSchedule.health_state == health.value)
     return await editing.list_schedules(session, caller, conditions, page=page, page_size=page_size)
 
 
@@ -127,9 +132,11 @@ async def run_schedule_now(
     settings: SettingsDep,
     sessions: SessionsDep,
     redis: RedisDep,
+    windows: WindowsDep,
     body: RunNowIn | None = None,
 ) -> RunOut:
-    """Queue a run of the schedule now (``triggered_by=manual``) with optional overrides."""
+    """Queue a run of the schedule now (``triggered_by=manual``) with optional overrides
+    (409 inside a maintenance window unless ``override_maintenance``)."""
     run = await editing.run_schedule_now(
         settings,
         get_executor,
@@ -139,20 +146,33 @@ async def run_schedule_now(
         overrides=body.parameters if body else {},
         caller=caller,
         client_ip=source_ip(request),
+        gate=maintenance_gate(
+            await windows.current(), override=body.override_maintenance if body else False
+        ),
     )
     return RunOut.of(run)
 
 
 @router.get("/{schedule_id}/preview", response_model=PreviewOut)
 async def preview_schedule(
-    schedule_id: int, caller: SchedulesReader, session: SessionDep, count: CountQuery = 10
+    schedule_id: int,
+    caller: SchedulesReader,
+    session: SessionDep,
+    windows: WindowsDep,
+    count: CountQuery = 10,
 ) -> PreviewOut:
-    """The next ``count`` fires of a schedule (from its stored next fire when it has one)."""
-    schedule, _ = await editing.get_schedule(session, schedule_id, caller)
-    return editing.saved_fires(schedule, count)
+    """The next ``count`` fires of a schedule (from its stored next fire when it has one);
+    ``maintenance`` names the windows a fire falls into (it will be skipped)."""
+    schedule, template = await editing.get_schedule(session, schedule_id, caller)
+    return editing.saved_fires(schedule, template.job_type, count, await windows.current())
 
 
 @router.post("/preview", response_model=PreviewOut)
-async def preview_unsaved(body: PreviewIn, caller: SchedulesReader) -> PreviewOut:
-    """The first ``count`` fires of a spec as if it were created now."""
-    return editing.unsaved_fires(body.model_dump(include=set(SPEC_FIELDS)), body.count)
+async def preview_unsaved(
+    body: PreviewIn, caller: SchedulesReader, windows: WindowsDep
+) -> PreviewOut:
+    """The first ``count`` fires of a spec as if it were created now; ``maintenance`` names
+    the windows covering every run that a fire falls into."""
+    return editing.unsaved_fires(
+        body.model_dump(include=set(SPEC_FIELDS)), body.count, await windows.current()
+    )

@@ -18,7 +18,7 @@ from service.api.auth import (
     TemplatesReader,
     TemplatesWriter,
 )
-from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
+from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep, WindowsDep
 from service.api.pagination import PageQuery, PageSizeQuery
 from service.db.models import JobSchedule, JobTemplate
 from service.db.paging import Page, paginate
@@ -27,6 +27,7 @@ from service.errors import Conflict
 from service.runs.commands import run_template_now
 from service.runs.requests import queue_for, validate_config
 from service.runs.views import RunOut
+from service.scheduling.windows import maintenance_gate
 
 router = APIRouter(prefix="/api/job-templates", tags=["job-templates"])
 
@@ -46,6 +47,8 @@ class TemplateIn(BaseModel):
     queue: QueueName | None = None
     timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
     max_attempts: int = Field(default=1, ge=1, le=10)
+    # Runs of this template at once over every worker; left out: no cap.
+    max_concurrent_runs: int | None = Field(default=None, ge=1, le=10_000)
 
 
 class TemplateUpdate(BaseModel):
@@ -60,6 +63,7 @@ class TemplateUpdate(BaseModel):
     queue: QueueName | None = None
     timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
     max_attempts: int | None = Field(default=None, ge=1, le=10)
+    max_concurrent_runs: int | None = Field(default=None, ge=1, le=10_000)
 
 
 class TemplateOut(BaseModel):
@@ -75,6 +79,7 @@ class TemplateOut(BaseModel):
     queue: str | None
     timeout_seconds: int | None
     max_attempts: int
+    max_concurrent_runs: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -92,6 +97,8 @@ class RunTemplateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parameters: dict[str, Any] = Field(default_factory=dict)
+    # Run even inside a maintenance window (audited).
+    override_maintenance: bool = False
 
 
 def _name_taken(name: str) -> Conflict:
@@ -152,6 +159,7 @@ async def create_template(
         queue=body.queue,
         timeout_seconds=body.timeout_seconds,
         max_attempts=body.max_attempts,
+        max_concurrent_runs=body.max_concurrent_runs,
     )
     session.add(template)
     await flush_or_conflict(session, _name_taken(body.name))
@@ -258,8 +266,10 @@ async def run_template(
     settings: SettingsDep,
     sessions: SessionsDep,
     redis: RedisDep,
+    windows: WindowsDep,
 ) -> RunOut:
-    """Run a template now, with parameter overrides validated against its Config."""
+    """Run a template now, with parameter overrides validated against its Config (409
+    inside a maintenance window unless ``override_maintenance``)."""
     run = await run_template_now(
         settings,
         get_executor,
@@ -269,5 +279,6 @@ async def run_template(
         overrides=body.parameters,
         caller=caller,
         client_ip=source_ip(request),
+        gate=maintenance_gate(await windows.current(), override=body.override_maintenance),
     )
     return RunOut.of(run)

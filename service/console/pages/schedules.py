@@ -30,6 +30,7 @@ from service.errors import InvalidInput
 from service.scheduling import editing
 from service.scheduling.schemas import ScheduleIn, ScheduleUpdate
 from service.scheduling.stored import MISFIRE_POLICIES
+from service.scheduling.windows import maintenance_gate
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -229,7 +230,9 @@ async def schedule_page(
                 .limit(HISTORY)
             )
         ).all()
-    fires = editing.saved_fires(schedule, NEXT_FIRES)
+    fires = editing.saved_fires(
+        schedule, template.job_type, NEXT_FIRES, await stores.windows.current()
+    )
     return stores.renderer.page(
         request,
         "schedule.html",
@@ -294,5 +297,6 @@ async def run_now(
         overrides={},
         caller=viewer.principal,
         client_ip=source_ip(request),
+        gate=maintenance_gate(await stores.windows.current(), override=False),
     )
     return RedirectResponse(f"/runs/{run.id}", status_code=303)

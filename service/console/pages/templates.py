@@ -25,6 +25,7 @@ from service.errors import InvalidInput
 from service.runs import queries
 from service.runs.commands import run_template_now
 from service.runs.queries import RunFilters
+from service.scheduling.windows import maintenance_gate
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -126,6 +127,7 @@ async def run_now(
             overrides=parameters,
             caller=viewer.principal,
             client_ip=source_ip(request),
+            gate=maintenance_gate(await stores.windows.current(), override=False),
         )
     except InvalidInput as exc:
         return await _template_page(
