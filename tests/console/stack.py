@@ -124,6 +124,7 @@ async def opsjobs_up(directory: Path) -> AsyncIterator[Stack]:
     await _recreate_database(database_url)
     async with private_redis(directory) as redis_url:
         api_port, nifi_port, nautobot_port = free_port(), free_port(), free_port()
+        alerts_port, smtp_port = free_port(), free_port()
         env = {
             **os.environ,
             "OPSJOBS_DATABASE__URL": database_url,
@@ -132,6 +133,8 @@ async def opsjobs_up(directory: Path) -> AsyncIterator[Stack]:
             "OPSJOBS_LAB__ENABLED": "true",
             "OPSJOBS_LAB__NIFI_PORT": str(nifi_port),
             "OPSJOBS_LAB__NAUTOBOT_PORT": str(nautobot_port),
+            "OPSJOBS_LAB__ALERTS_PORT": str(alerts_port),
+            "OPSJOBS_LAB__SMTP_PORT": str(smtp_port),
             "OPSJOBS_LAB__DEVICE_COUNT": "8",
             "OPSJOBS_LAB__STATE_DIR": str(directory / "lab"),
             "OPSJOBS_NAUTOBOT__URL": f"http://127.0.0.1:{nautobot_port}",
