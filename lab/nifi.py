@@ -6,9 +6,15 @@ An instance can also get a dedicated server (plain, TLS, or TLS demanding a clie
 certificate) whose stop makes connections to it be refused. An OIDC provider
 (Keycloak-like paths, client-credentials grant) lives on the shared server.
 
+Instances added with :meth:`NifiLab.add_cluster` form a :class:`~lab.nifi_cluster.LabCluster`:
+they answer ``/flow/cluster/summary`` and ``/controller/cluster``, merge their queues
+(and per-node snapshots with ``nodewise=true``) over the connected members, and a member
+that is not connected answers from its own share only.
+
 Everything is mutable at runtime: queue depths and counters through the instance's
-:class:`~lab.nifi_topology.LabFlow`, latency, injected failures and token
-expiry through :class:`LabInstance` and :class:`NifiLab`.
+:class:`~lab.nifi_topology.LabFlow`, latency, injected failures, node states, bulletins and
+token expiry through :class:`LabInstance` and :class:`NifiLab`, and over HTTP through the
+lab's control endpoints (``/lab/nodes``, see :mod:`lab.nifi_control`).
 
 Usage::
 
@@ -31,10 +37,20 @@ from typing import Any
 
 from lab.http_server import LoopbackServer, ServerTls
 from lab.nifi_app import build_app
-from lab.nifi_instance import DEFAULT_VERSION, FailureMode, LabInstance
+from lab.nifi_cluster import LabCluster
+from lab.nifi_instance import DEFAULT_VERSION, FailureMode, LabInstance, NodeState
+from lab.nifi_oidc import OidcClient
 from lab.nifi_topology import LabFlow
 
-__all__ = ["FailureMode", "LabFlow", "LabInstance", "NifiLab", "ServerTls"]
+__all__ = [
+    "FailureMode",
+    "LabCluster",
+    "LabFlow",
+    "LabInstance",
+    "NifiLab",
+    "NodeState",
+    "ServerTls",
+]
 
 OIDC_REALM = "lab"
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -42,7 +58,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 @dataclass(frozen=True, slots=True)
 class LabToken:
-    audience: str | None  # the instance that issued it; None for provider tokens
+    instance: str | None  # the instance that issued it; None for provider tokens
     expires_at: float
 
 
@@ -68,10 +84,14 @@ class NifiLab:
         oidc_token_lifetime: float = 300.0,
     ) -> None:
         self.instances: dict[str, LabInstance] = {}
+        self.clusters: dict[str, LabCluster] = {}
         self.token_lifetime = token_lifetime
         self.oidc_token_lifetime = oidc_token_lifetime
-        self.oidc_clients: dict[str, str] = {}
+        self.oidc_clients: dict[str, OidcClient] = {}
         self.oidc_token_count = 0
+        self.oidc_discovery_count = 0
+        self.oidc_token_path = "token"
+        self._token_endpoint_moves = 0
         self.closing = asyncio.Event()
         self._tokens: dict[str, LabToken] = {}
         self._server = LoopbackServer(build_app(self), host=host, port=port)
@@ -161,9 +181,12 @@ class NifiLab:
         anonymous: bool | None = None,
         latency: float = 0.0,
     ) -> list[LabInstance]:
-        """Add ``members`` instances ``{name}-1`` … sharing one flow."""
+        """Add a cluster of ``members`` instances ``{name}-1`` … sharing one flow, all
+        connected; the cluster is ``lab.clusters[name]``."""
+        if name in self.clusters:
+            raise ValueError(f"lab cluster {name!r} exists")
         shared = flow or LabFlow()
-        return [
+        nodes = [
             self.add_instance(
                 f"{name}-{index}",
                 flow=shared,
@@ -174,6 +197,8 @@ class NifiLab:
             )
             for index in range(1, members + 1)
         ]
+        self.clusters[name] = LabCluster(name, shared, nodes)
+        return nodes
 
     def instance(self, name: str) -> LabInstance | None:
         """The instance called ``name``, if any."""
@@ -209,22 +234,32 @@ class NifiLab:
 
     # -- tokens ------------------------------------------------------------------------
 
-    def issue_token(self, audience: str | None, subject: str, lifetime: float) -> str:
-        """A JWT-shaped token valid ``lifetime`` seconds, for instance ``audience``
-        (None: a provider token accepted by every instance with OIDC)."""
+    def issue_token(
+        self,
+        instance: str | None,
+        subject: str,
+        lifetime: float,
+        *,
+        audience: str | None = None,
+        scope: str = "",
+    ) -> str:
+        """A JWT-shaped token valid ``lifetime`` seconds, issued by ``instance`` (None:
+        a provider token, accepted by every instance with OIDC)."""
         now = time.time()
-        claims = {
+        claims: dict[str, Any] = {
             "sub": subject,
             "iss": f"{self.base_url}/realms/{OIDC_REALM}"
-            if audience is None
-            else self._shared_url(audience),
-            "aud": audience or "nifi",
+            if instance is None
+            else self._shared_url(instance),
+            "aud": audience or instance or "nifi",
             "iat": round(now, 3),
             "exp": round(now + lifetime, 3),
             "jti": secrets.token_hex(8),
         }
+        if scope:
+            claims["scope"] = scope
         token = _jwt(claims)
-        self._tokens[token] = LabToken(audience=audience, expires_at=now + lifetime)
+        self._tokens[token] = LabToken(instance=instance, expires_at=now + lifetime)
         return token
 
     def token_accepted(self, token: str, instance: LabInstance) -> bool:
@@ -236,9 +271,9 @@ class NifiLab:
         if time.time() >= grant.expires_at:
             del self._tokens[token]
             return False
-        if grant.audience is None:
+        if grant.instance is None:
             return instance.oidc
-        return grant.audience == instance.name
+        return grant.instance == instance.name
 
     def expire_tokens(self, instance: str | None = None) -> int:
         """Invalidate the tokens issued by ``instance`` (every token when None);
@@ -246,7 +281,7 @@ class NifiLab:
         doomed = [
             token
             for token, grant in self._tokens.items()
-            if instance is None or grant.audience == instance
+            if instance is None or grant.instance == instance
         ]
         for token in doomed:
             del self._tokens[token]
@@ -254,9 +289,24 @@ class NifiLab:
 
     # -- OIDC provider -----------------------------------------------------------------
 
-    def add_oidc_client(self, client_id: str, client_secret: str) -> None:
-        """Register a client of the lab's OIDC provider."""
-        self.oidc_clients[client_id] = client_secret
+    def add_oidc_client(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        scope: str | None = None,
+        audience: str | None = None,
+    ) -> None:
+        """Register a client of the lab's OIDC provider; with ``scope`` or ``audience``
+        its token requests must ask for exactly those."""
+        self.oidc_clients[client_id] = OidcClient(client_secret, scope, audience)
+
+    def move_oidc_token_endpoint(self) -> str:
+        """Serve the token endpoint at a new path (the old one answers 404); the
+        discovery document names the new one. Returns the new path."""
+        self._token_endpoint_moves += 1
+        self.oidc_token_path = f"token-{self._token_endpoint_moves + 1}"
+        return self.oidc_token_path
 
     @property
     def oidc_discovery_url(self) -> str:

@@ -1,18 +1,17 @@
-"""The lab's ASGI app: NiFi REST endpoints per instance and an OIDC provider.
+"""The lab's ASGI app: NiFi REST endpoints per instance, an OIDC provider and the lab's
+own control endpoints.
 
 On the shared server instances live under ``/i/{instance}/nifi-api``; a dedicated
 server serves one instance under ``/nifi-api``. Each instance request first suffers
-the instance's latency and injected failure, then authentication.
+the instance's latency and injected failure, then authentication, then the node's
+readiness: a node initializing its flow answers 409 as NiFi does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,8 +19,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from lab import nifi_render as render
+from lab.nifi_bulletins import BulletinLog, board_entity
+from lab.nifi_cluster import NOT_CONNECTED, cluster_entity, summary_entity
+from lab.nifi_control import control_routes
 from lab.nifi_instance import FailureMode, LabInstance
-from lab.nifi_topology import LabProcessGroup
+from lab.nifi_oidc import OidcProvider, form_fields
+from lab.nifi_topology import LabProcessGroup, total_values
 
 if TYPE_CHECKING:
     from lab.nifi import NifiLab
@@ -30,30 +33,13 @@ SHARED_PREFIX = "/i/{instance}/nifi-api"
 DEDICATED_PREFIX = "/nifi-api"
 _UNAVAILABLE = "Service Unavailable"
 _UNEXPECTED = "An unexpected error has occurred. Please check the logs for additional details."
+INITIALIZING = "The Flow Controller is initializing the Data Flow."
 
 Handler = Callable[[Request, LabInstance], Awaitable[Response]]
 
 
 def _unauthorized() -> Response:
     return PlainTextResponse("Unable to validate the access token.", status_code=401)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    # application/x-www-form-urlencoded, parsed by hand: no multipart dependency.
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {key: values[0] for key, values in parse_qs(body).items()}
-
-
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip()).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (unquote(user), unquote(password)) if sep else None
 
 
 class _NifiApi:
@@ -82,6 +68,8 @@ class _NifiApi:
             return _unauthorized()
         if authenticate and not self._authenticated(request, instance):
             return _unauthorized()
+        if authenticate and instance.not_ready:
+            return PlainTextResponse(INITIALIZING, status_code=409)
         return instance
 
     def _authenticated(self, request: Request, instance: LabInstance) -> bool:
@@ -107,7 +95,7 @@ class _NifiApi:
             return PlainTextResponse(
                 "Username/Password login not supported by this NiFi.", status_code=409
             )
-        form = await _form(request)
+        form = await form_fields(request)
         username, password = form.get("username", ""), form.get("password", "")
         if not username or admitted.users.get(username) != password:
             return PlainTextResponse(
@@ -141,12 +129,66 @@ async def _about(request: Request, instance: LabInstance) -> Response:
     return JSONResponse(render.about_entity(instance.version, instance.url))
 
 
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "false").lower() == "true"
+
+
+def _api_port(request: Request) -> int:
+    return request.url.port or 0
+
+
 @_group_view
 def _status(request: Request, instance: LabInstance, group: LabProcessGroup) -> Response:
-    recursive = request.query_params.get("recursive", "false").lower() == "true"
+    cluster = instance.cluster
+    view: render.QueueView = total_values
+    node_views: list[tuple[str, str, int, render.QueueView]] = []
+    if cluster is not None and instance.connected:
+        view = cluster.merged_values
+        if _flag(request, "nodewise"):
+            node_views = [
+                (
+                    member.node_id,
+                    member.address,
+                    _api_port(request),
+                    lambda c, m=member: cluster.node_values(c, m),  # type: ignore[misc]
+                )
+                for member in cluster.connected
+            ]
+    elif cluster is not None:
+        # A node out of its cluster answers from its own share of the flow.
+        view = lambda c: cluster.node_values(c, instance)  # noqa: E731
     return JSONResponse(
-        render.status_entity(group, recursive=recursive, numeric=instance.numeric_queue_fields)
+        render.status_entity(
+            group,
+            recursive=_flag(request, "recursive"),
+            numeric=instance.numeric_queue_fields,
+            view=view,
+            node_views=node_views,
+        )
     )
+
+
+async def _cluster_summary(request: Request, instance: LabInstance) -> Response:
+    return JSONResponse(summary_entity(instance))
+
+
+async def _cluster(request: Request, instance: LabInstance) -> Response:
+    cluster = instance.cluster
+    if cluster is None or not instance.connected:
+        return PlainTextResponse(NOT_CONNECTED, status_code=404)
+    return JSONResponse(cluster_entity(cluster, _api_port(request)))
+
+
+async def _bulletin_board(request: Request, instance: LabInstance) -> Response:
+    cluster = instance.cluster
+    sources: list[tuple[str | None, BulletinLog]]
+    if cluster is None:
+        sources = [(None, instance.bulletins)]
+    elif instance.connected:
+        sources = [(member.address, member.bulletins) for member in cluster.connected]
+    else:
+        sources = [(instance.address, instance.bulletins)]
+    return JSONResponse(board_entity(sources, dict(request.query_params)))
 
 
 @_group_view
@@ -169,51 +211,6 @@ def _connections(request: Request, instance: LabInstance, group: LabProcessGroup
     return JSONResponse(render.connections_entity(group, instance.url))
 
 
-class _OidcProvider:
-    def __init__(self, lab: NifiLab) -> None:
-        self._lab = lab
-
-    async def discovery(self, request: Request) -> Response:
-        issuer = f"{self._lab.base_url}/realms/{request.path_params['realm']}"
-        return JSONResponse(
-            {
-                "issuer": issuer,
-                "authorization_endpoint": f"{issuer}/protocol/openid-connect/auth",
-                "token_endpoint": f"{issuer}/protocol/openid-connect/token",
-                "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
-                "grant_types_supported": ["client_credentials"],
-                "token_endpoint_auth_methods_supported": [
-                    "client_secret_basic",
-                    "client_secret_post",
-                ],
-            }
-        )
-
-    async def token(self, request: Request) -> Response:
-        form = await _form(request)
-        if form.get("grant_type") != "client_credentials":
-            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
-        credentials = _basic_credentials(request) or (
-            form.get("client_id", ""),
-            form.get("client_secret", ""),
-        )
-        client_id, secret = credentials
-        if not client_id or self._lab.oidc_clients.get(client_id) != secret:
-            return JSONResponse({"error": "invalid_client"}, status_code=401)
-        self._lab.oidc_token_count += 1
-        lifetime = self._lab.oidc_token_lifetime
-        return JSONResponse(
-            {
-                "access_token": self._lab.issue_token(None, client_id, lifetime),
-                "expires_in": lifetime,
-                "refresh_expires_in": 0,
-                "token_type": "Bearer",
-                "not-before-policy": 0,
-                "scope": "profile email",
-            }
-        )
-
-
 def build_app(
     lab: NifiLab, *, instance: str | None = None, client_cert_trusted: bool = False
 ) -> Starlette:
@@ -226,6 +223,9 @@ def build_app(
     routes = [
         Route(f"{prefix}/access/token", api.access_token, methods=["POST"]),
         Route(f"{prefix}/flow/about", api.endpoint(_about)),
+        Route(f"{prefix}/flow/cluster/summary", api.endpoint(_cluster_summary)),
+        Route(f"{prefix}/controller/cluster", api.endpoint(_cluster)),
+        Route(f"{prefix}/flow/bulletin-board", api.endpoint(_bulletin_board)),
         Route(f"{flow_groups}/status", api.endpoint(_status)),
         Route(flow_groups, api.endpoint(_flow)),
         Route(groups, api.endpoint(_process_group)),
@@ -233,10 +233,5 @@ def build_app(
         Route(f"{groups}/connections", api.endpoint(_connections)),
     ]
     if instance is None:
-        provider = _OidcProvider(lab)
-        realm = "/realms/{realm}"
-        routes += [
-            Route(f"{realm}/.well-known/openid-configuration", provider.discovery),
-            Route(f"{realm}/protocol/openid-connect/token", provider.token, methods=["POST"]),
-        ]
+        routes += OidcProvider(lab).routes() + control_routes(lab)
     return Starlette(routes=routes)

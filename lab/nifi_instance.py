@@ -1,11 +1,18 @@
-"""One simulated NiFi node: its canvas, credentials, latency and injected failures."""
+"""One simulated NiFi node: its canvas, credentials, latency, injected failures, its
+state in a cluster and its bulletins."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
+from lab.nifi_bulletins import BulletinLog
 from lab.nifi_topology import LabFlow
+
+if TYPE_CHECKING:
+    from lab.nifi_cluster import LabCluster
 
 DEFAULT_VERSION = "1.28.1"
 
@@ -18,6 +25,17 @@ class FailureMode(StrEnum):
     HANG = "hang"  # never answers; the client's read timeout fires
     ERROR = "error"  # 500
     UNAUTHORIZED = "unauthorized"  # 401 even with a valid token
+
+
+class NodeState(StrEnum):
+    """NiFi's ``NodeConnectionState`` names."""
+
+    CONNECTING = "CONNECTING"
+    CONNECTED = "CONNECTED"
+    DISCONNECTING = "DISCONNECTING"
+    DISCONNECTED = "DISCONNECTED"
+    OFFLOADING = "OFFLOADING"
+    OFFLOADED = "OFFLOADED"
 
 
 @dataclass(eq=False)
@@ -37,6 +55,29 @@ class LabInstance:
     request_count: int = 0
     login_count: int = 0
     served_at: str | None = None  # API root, set by the lab when it serves the instance
+    cluster: LabCluster | None = None
+    state: NodeState = NodeState.CONNECTED
+    # While set (and while CONNECTING) the node answers 409, as NiFi does while its flow
+    # controller loads the flow.
+    initializing: bool = False
+    node_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    active_threads: int = 2
+    heartbeat_age: float = 1.0
+    bulletins: BulletinLog = field(default_factory=BulletinLog)
+
+    @property
+    def address(self) -> str:
+        """The node's address as the cluster reports it (its name in the lab)."""
+        return self.name
+
+    @property
+    def connected(self) -> bool:
+        """Part of its cluster's view (a standalone instance always is)."""
+        return self.cluster is None or self.state is NodeState.CONNECTED
+
+    @property
+    def not_ready(self) -> bool:
+        return self.initializing or self.state is NodeState.CONNECTING
 
     @property
     def url(self) -> str:

@@ -5,13 +5,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from lab.nifi_topology import LabConnection, LabProcessGroup
+from lab.nifi_topology import (
+    BACK_PRESSURE_OBJECTS,
+    LabConnection,
+    LabProcessGroup,
+    QueueValues,
+    total_values,
+)
 
-# NiFi's default back pressure: 10,000 flow files or 1 GB per connection.
-BACK_PRESSURE_OBJECTS = 10_000
-BACK_PRESSURE_BYTES = 1024**3
+# Which queue values an answer shows: the whole queue, a cluster's merge, one node's.
+QueueView = Callable[[LabConnection], QueueValues]
 _DATA_UNITS = (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("KB", 1024))
 _PERMISSIONS = {"canRead": True, "canWrite": True}
 _ZERO_TRAFFIC = "0 (0 bytes)"
@@ -37,22 +43,35 @@ def format_queued(flow_files: int, size: int) -> str:
     return f"{flow_files:,} ({format_data_size(size)})"
 
 
+def _size_property(size: int) -> str:
+    """A data size as a NiFi property value (``1 GB``, ``512 MB``, ``100 B``)."""
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} B"
+
+
 def _refreshed() -> str:
     return time.strftime("%H:%M:%S UTC", time.gmtime())
 
 
-def _totals(group: LabProcessGroup) -> tuple[int, int]:
+def _totals(group: LabProcessGroup, view: QueueView) -> tuple[int, int]:
     files = size = 0
     for node in group.walk():
         for connection in node.connections:
-            files += connection.flow_files
-            size += connection.bytes
+            values = view(connection)
+            files += values.flow_files
+            size += values.bytes
     return files, size
 
 
-def connection_snapshot(connection: LabConnection, *, numeric: bool = True) -> dict[str, Any]:
+def connection_snapshot(
+    connection: LabConnection, *, numeric: bool = True, view: QueueView = total_values
+) -> dict[str, Any]:
     """A ``ConnectionStatusSnapshotDTO``; ``numeric=False`` leaves out
-    ``flowFilesQueued``/``bytesQueued`` as older NiFi versions do."""
+    ``flowFilesQueued``/``bytesQueued`` as older NiFi versions do, and a connection
+    without a back-pressure threshold has no ``percentUse*`` for it."""
+    values = view(connection)
     snapshot: dict[str, Any] = {
         "id": connection.id,
         "groupId": connection.group_id,
@@ -67,21 +86,25 @@ def connection_snapshot(connection: LabConnection, *, numeric: bool = True) -> d
         "flowFilesOut": 0,
         "bytesOut": 0,
         "output": _ZERO_TRAFFIC,
-        "queued": format_queued(connection.flow_files, connection.bytes),
-        "queuedSize": format_data_size(connection.bytes),
-        "queuedCount": f"{connection.flow_files:,}",
-        "percentUseCount": min(100, connection.flow_files * 100 // BACK_PRESSURE_OBJECTS),
-        "percentUseBytes": min(100, connection.bytes * 100 // BACK_PRESSURE_BYTES),
+        "queued": format_queued(values.flow_files, values.bytes),
+        "queuedSize": format_data_size(values.bytes),
+        "queuedCount": f"{values.flow_files:,}",
     }
+    if values.percent_count is not None:
+        snapshot["percentUseCount"] = values.percent_count
+    if values.percent_bytes is not None:
+        snapshot["percentUseBytes"] = values.percent_bytes
     if numeric:
-        snapshot["flowFilesQueued"] = connection.flow_files
-        snapshot["bytesQueued"] = connection.bytes
+        snapshot["flowFilesQueued"] = values.flow_files
+        snapshot["bytesQueued"] = values.bytes
     return snapshot
 
 
-def _group_snapshot(group: LabProcessGroup, *, recursive: bool, numeric: bool) -> dict[str, Any]:
+def _group_snapshot(
+    group: LabProcessGroup, *, recursive: bool, numeric: bool, view: QueueView
+) -> dict[str, Any]:
     # Without recursion NiFi still lists the child groups, with their totals only.
-    files, size = _totals(group)
+    files, size = _totals(group, view)
     snapshot: dict[str, Any] = {
         "id": group.id,
         "name": group.name,
@@ -89,7 +112,9 @@ def _group_snapshot(group: LabProcessGroup, *, recursive: bool, numeric: bool) -
             {
                 "id": connection.id,
                 "groupId": group.id,
-                "connectionStatusSnapshot": connection_snapshot(connection, numeric=numeric),
+                "connectionStatusSnapshot": connection_snapshot(
+                    connection, numeric=numeric, view=view
+                ),
                 "canRead": True,
             }
             for connection in group.connections
@@ -99,9 +124,9 @@ def _group_snapshot(group: LabProcessGroup, *, recursive: bool, numeric: bool) -
             {
                 "id": child.id,
                 "processGroupStatusSnapshot": (
-                    _group_snapshot(child, recursive=True, numeric=numeric)
+                    _group_snapshot(child, recursive=True, numeric=numeric, view=view)
                     if recursive
-                    else _group_totals_snapshot(child, numeric=numeric)
+                    else _group_totals_snapshot(child, numeric=numeric, view=view)
                 ),
                 "canRead": True,
             }
@@ -115,8 +140,10 @@ def _group_snapshot(group: LabProcessGroup, *, recursive: bool, numeric: bool) -
     return snapshot
 
 
-def _group_totals_snapshot(group: LabProcessGroup, *, numeric: bool) -> dict[str, Any]:
-    files, size = _totals(group)
+def _group_totals_snapshot(
+    group: LabProcessGroup, *, numeric: bool, view: QueueView = total_values
+) -> dict[str, Any]:
+    files, size = _totals(group, view)
     snapshot: dict[str, Any] = {"id": group.id, "name": group.name}
     snapshot.update(_aggregate_fields(files, size, numeric=numeric))
     return snapshot
@@ -143,18 +170,37 @@ def _aggregate_fields(files: int, size: int, *, numeric: bool) -> dict[str, Any]
 
 
 def status_entity(
-    group: LabProcessGroup, *, recursive: bool, numeric: bool = True
+    group: LabProcessGroup,
+    *,
+    recursive: bool,
+    numeric: bool = True,
+    view: QueueView = total_values,
+    node_views: Sequence[tuple[str, str, int, QueueView]] = (),
 ) -> dict[str, Any]:
-    """``GET /flow/process-groups/{id}/status``: a ``ProcessGroupStatusEntity``."""
-    return {
-        "processGroupStatus": {
-            "id": group.id,
-            "name": group.name,
-            "statsLastRefreshed": _refreshed(),
-            "aggregateSnapshot": _group_snapshot(group, recursive=recursive, numeric=numeric),
-        },
-        "canRead": True,
+    """``GET /flow/process-groups/{id}/status``: a ``ProcessGroupStatusEntity``;
+    ``node_views`` (node id, address, API port, view) add ``nodeSnapshots``, as
+    ``nodewise=true`` does on a cluster."""
+    status: dict[str, Any] = {
+        "id": group.id,
+        "name": group.name,
+        "statsLastRefreshed": _refreshed(),
+        "aggregateSnapshot": _group_snapshot(
+            group, recursive=recursive, numeric=numeric, view=view
+        ),
     }
+    if node_views:
+        status["nodeSnapshots"] = [
+            {
+                "nodeId": node_id,
+                "address": address,
+                "apiPort": api_port,
+                "statusSnapshot": _group_snapshot(
+                    group, recursive=recursive, numeric=numeric, view=node_view
+                ),
+            }
+            for node_id, address, api_port, node_view in node_views
+        ]
+    return {"processGroupStatus": status, "canRead": True}
 
 
 def _counts_fields(group: LabProcessGroup) -> dict[str, int]:
@@ -249,8 +295,8 @@ def connection_entity(connection: LabConnection, api_root: str) -> dict[str, Any
             ),
             "selectedRelationships": ["success"],
             "availableRelationships": ["success"],
-            "backPressureObjectThreshold": BACK_PRESSURE_OBJECTS,
-            "backPressureDataSizeThreshold": "1 GB",
+            "backPressureObjectThreshold": connection.back_pressure_objects,
+            "backPressureDataSizeThreshold": _size_property(connection.back_pressure_bytes),
             "flowFileExpiration": "0 sec",
             "prioritizers": [],
             "bends": [],

@@ -15,6 +15,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _VALIDITY = datetime.timedelta(days=2)
@@ -62,16 +63,21 @@ def _issue(
     ca_key: ec.EllipticCurvePrivateKey,
     usage: x509.ObjectIdentifier,
     alt_names: list[x509.GeneralName],
+    *,
+    expired: bool = False,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
+    # An expired certificate ended a day ago; a valid one started five minutes ago.
+    start = now - (datetime.timedelta(days=3) if expired else datetime.timedelta(minutes=5))
+    end = now - datetime.timedelta(days=1) if expired else now + _VALIDITY
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
+        .not_valid_before(start)
+        .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     )
@@ -87,13 +93,15 @@ def generate_pki(
     hostnames: tuple[str, ...] = ("localhost",),
     addresses: tuple[str, ...] = ("127.0.0.1",),
     client_name: str = "opsjobs",
+    ca_common_name: str = "opsjobs lab CA",
+    server_expired: bool = False,
 ) -> LabPki:
-    """Write a CA, a server certificate for ``hostnames``/``addresses`` and a client
-    certificate (key optionally encrypted) into ``directory``."""
+    """Write a CA, a server certificate for ``hostnames``/``addresses`` (expired on
+    request) and a client certificate (key optionally encrypted) into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = _key()
-    ca_name = _name("opsjobs lab CA")
+    ca_name = _name(ca_common_name)
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -129,6 +137,7 @@ def generate_pki(
         ca_key,
         ExtendedKeyUsageOID.SERVER_AUTH,
         alt_names,
+        expired=server_expired,
     )
     client_key = _key()
     client_cert = _issue(
@@ -148,3 +157,34 @@ def generate_pki(
     _write_cert(pki.client_cert, client_cert)
     _write_key(pki.client_key, client_key, client_key_password)
     return pki
+
+
+@dataclass(frozen=True, slots=True)
+class LabStores:
+    """PKCS#12 files made from a :class:`LabPki`: the client's keystore (key,
+    certificate, CA) and a truststore holding the CA certificate."""
+
+    keystore: Path
+    truststore: Path
+    password: str = field(repr=False)
+
+
+def write_pkcs12(pki: LabPki, directory: Path, password: str) -> LabStores:
+    """Write ``keystore.p12`` and ``truststore.p12`` (both under ``password``), as
+    NiFi's toolkit makes them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key_password = pki.client_key_password.encode() if pki.client_key_password else None
+    key = serialization.load_pem_private_key(pki.client_key.read_bytes(), key_password)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError("the lab client key is an EC key")
+    client = x509.load_pem_x509_certificate(pki.client_cert.read_bytes())
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    encryption = serialization.BestAvailableEncryption(password.encode())
+    stores = LabStores(directory / "keystore.p12", directory / "truststore.p12", password)
+    stores.keystore.write_bytes(
+        pkcs12.serialize_key_and_certificates(b"opsjobs", key, client, [ca], encryption)
+    )
+    stores.truststore.write_bytes(
+        pkcs12.serialize_key_and_certificates(b"ca", None, None, [ca], encryption)
+    )
+    return stores

@@ -4,6 +4,7 @@ at runtime by tests and benchmarks."""
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,9 @@ from dataclasses import dataclass, field
 
 ROOT_ALIAS = "root"
 DEFAULT_ROOT_NAME = "NiFi Flow"
+# NiFi's default back pressure per connection: 10,000 flow files or 1 GB.
+BACK_PRESSURE_OBJECTS = 10_000
+BACK_PRESSURE_BYTES = 1024**3
 
 
 @dataclass(eq=False, slots=True)
@@ -24,6 +28,43 @@ class LabConnection:
     destination_name: str
     flow_files: int = 0
     bytes: int = 0
+    back_pressure_objects: int = BACK_PRESSURE_OBJECTS
+    back_pressure_bytes: int = BACK_PRESSURE_BYTES
+    # Queue depth per cluster node (member name → flow files, bytes); when empty the
+    # connection's totals are spread evenly over the cluster's members.
+    node_queues: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueValues:
+    """What a connection status snapshot says about one queue."""
+
+    flow_files: int
+    bytes: int
+    percent_count: int | None
+    percent_bytes: int | None
+
+
+def _utilization(used: int, threshold: int) -> int | None:
+    # NiFi: min(100, Math.round(used / threshold * 100)); no threshold, no figure.
+    if threshold <= 0:
+        return None
+    return min(100, math.floor(used * 100 / threshold + 0.5))
+
+
+def queue_values(connection: LabConnection, flow_files: int, size: int) -> QueueValues:
+    """The snapshot values of ``connection`` holding ``flow_files``/``size`` bytes."""
+    return QueueValues(
+        flow_files,
+        size,
+        _utilization(flow_files, connection.back_pressure_objects),
+        _utilization(size, connection.back_pressure_bytes),
+    )
+
+
+def total_values(connection: LabConnection) -> QueueValues:
+    """A standalone instance's view: the connection's whole queue."""
+    return queue_values(connection, connection.flow_files, connection.bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +214,23 @@ class LabFlow:
             connection.flow_files = flow_files
         if bytes is not None:
             connection.bytes = bytes
+
+    def set_node_queue(
+        self, connection_id: str, node: str, *, flow_files: int = 0, bytes: int = 0
+    ) -> None:
+        """Give one cluster node's share of a connection's queue; once any node has a
+        share, nodes without one hold nothing."""
+        self.connections[connection_id].node_queues[node] = (flow_files, bytes)
+
+    def set_back_pressure(
+        self, connection_id: str, *, objects: int | None = None, bytes: int | None = None
+    ) -> None:
+        """Change a connection's back-pressure thresholds (0 turns one off)."""
+        connection = self.connections[connection_id]
+        if objects is not None:
+            connection.back_pressure_objects = objects
+        if bytes is not None:
+            connection.back_pressure_bytes = bytes
 
     def set_counts(
         self,
