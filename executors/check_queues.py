@@ -2,8 +2,9 @@
 
 One target per cluster, checked concurrently (``concurrency``). A cluster that cannot be
 read is red with the error; the others are unaffected. Each target row holds its
-cluster's verdict; the run result is the compact report (clusters with only their yellow
-and red connections unless ``include_all_connections``).
+cluster's verdict — which member answered, which were skipped and why, and the cluster's
+health (a node out of the cluster makes it red); the run result is the compact report
+(clusters with only their yellow and red connections unless ``include_all_connections``).
 """
 
 from __future__ import annotations
@@ -23,13 +24,8 @@ from service.db.models import Outcome
 from service.errors import OpsjobsError
 from service.nifi.checks import check_cluster_queues
 from service.nifi.configs import CheckQueuesConfig
-from service.nifi.queue_check import (
-    ClusterQueueResult,
-    Colour,
-    summarise,
-    unreachable_cluster,
-    worst,
-)
+from service.nifi.queue_check import Colour, worst
+from service.nifi.queue_report import ClusterQueueResult, summarise, unreachable_cluster
 from service.nifi.stored import CredentialCache, StoredCluster, build_cluster, resolve_clusters
 
 Config = CheckQueuesConfig
@@ -65,6 +61,8 @@ async def execute(job: JobContext[Config]) -> JobResult:
                 cluster,
                 thresholds,
                 include_all_connections=config.include_all_connections,
+                scope=config.scope,
+                max_heartbeat_age=config.max_heartbeat_age,
             )
         except (OpsjobsError, OSError) as exc:
             result = unreachable_cluster(

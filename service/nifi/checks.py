@@ -1,6 +1,9 @@
-"""The two NiFi checks end to end: fetch from a cluster, then evaluate.
+"""The NiFi checks end to end: fetch from a cluster, then evaluate.
 
-Executors call these; they do no progress reporting or persistence themselves.
+Every check reads from a node connected to its cluster (or a standalone instance):
+the cluster summary is fetched beside the check's own request, and a node that is not
+connected is passed over like one that is not ready. Executors call these; they do no
+progress reporting or persistence themselves.
 """
 
 from __future__ import annotations
@@ -9,28 +12,166 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from service.nifi.client import NifiClient
-from service.nifi.cluster import call_cluster
+from service.nifi.cluster import ClusterAnswer, call_cluster
 from service.nifi.configs import CheckProcessGroupConfig
 from service.nifi.endpoints import NifiCluster
-from service.nifi.errors import NifiClusterUnavailable, NifiError
+from service.nifi.errors import (
+    MemberFailure,
+    NifiAuthError,
+    NifiClusterUnavailable,
+    NifiError,
+    NifiRequestError,
+)
+from service.nifi.health import (
+    ClusterSummary,
+    Health,
+    NodeStatus,
+    both,
+    fetch_nodes,
+    fetch_summary,
+    read_connected,
+    require_connected,
+)
+from service.nifi.health_check import (
+    DEFAULT_MAX_HEARTBEAT_AGE,
+    ClusterHealth,
+    evaluate_health,
+    unknown_health,
+)
 from service.nifi.pool import NifiClientPool
 from service.nifi.process_group_check import ProcessGroupReport, evaluate_report
-from service.nifi.queue_check import (
+from service.nifi.queue_check import QueueScope, QueueThresholds
+from service.nifi.queue_report import (
     ClusterQueueResult,
     QueueCheckReport,
-    QueueThresholds,
     evaluate_cluster,
     summarise,
     unreachable_cluster,
 )
-from service.nifi.status import ProcessGroupState
+from service.nifi.status import ProcessGroupState, QueueStatus
 
 logger = logging.getLogger(__name__)
 
 # Listings fetched at once from one instance while walking descendants.
 DESCENDANT_FETCH_CONCURRENCY = 8
+
+
+async def read_health(
+    client: NifiClient,
+    summary: ClusterSummary | str,
+    *,
+    max_heartbeat_age: float = DEFAULT_MAX_HEARTBEAT_AGE,
+    always_list_nodes: bool = False,
+) -> ClusterHealth:
+    """The cluster's health as the connected node ``client`` talks to sees it. The node
+    list (``/controller/cluster``) is read when nodes are missing, or always on request;
+    a list that cannot be read (no ``/controller`` read policy) leaves the counts."""
+    if isinstance(summary, str):
+        return unknown_health(summary)
+    nodes = error = None
+    wanted = always_list_nodes or summary.connected_nodes < summary.total_nodes
+    if summary.clustered and wanted:
+        try:
+            nodes = await fetch_nodes(client)
+        except (NifiRequestError, NifiAuthError) as exc:
+            error = exc.message
+    return evaluate_health(summary, nodes, max_heartbeat_age=max_heartbeat_age, nodes_error=error)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterHealthResult:
+    """``check_cluster``'s verdict on one cluster; ``health`` is None when no connected
+    member answered (``error`` says why), which is critical."""
+
+    cluster_id: str
+    cluster_name: str
+    health: ClusterHealth | None
+    answered_by: str | None = None
+    passed_over: tuple[MemberFailure, ...] = ()
+    error: str | None = None
+
+    @property
+    def status(self) -> Health:
+        return "critical" if self.health is None else self.health.status
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "cluster_id": self.cluster_id,
+            "cluster_name": self.cluster_name,
+            "status": self.status,
+            "answered_by": self.answered_by,
+            "skipped": [member.to_dict() for member in self.passed_over],
+        }
+        if self.health is not None:
+            data |= self.health.to_dict()
+            data["status"] = self.status
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+async def _nodes_or_error(client: NifiClient) -> list[NodeStatus] | str:
+    try:
+        return await fetch_nodes(client)
+    except (NifiRequestError, NifiAuthError) as exc:
+        return exc.message
+
+
+async def check_cluster_health(
+    pool: NifiClientPool,
+    cluster: NifiCluster,
+    *,
+    max_heartbeat_age: float = DEFAULT_MAX_HEARTBEAT_AGE,
+) -> ClusterHealthResult:
+    """The summary and the node list from the first connected member that answers, at
+    once; never raises a NiFi error."""
+
+    async def read(client: NifiClient) -> ClusterHealth:
+        summary, nodes = await both(fetch_summary(client), _nodes_or_error(client))
+        require_connected(client, summary)
+        listed = None if isinstance(nodes, str) else nodes
+        error = nodes if isinstance(nodes, str) and summary.clustered else None
+        return evaluate_health(
+            summary, listed, max_heartbeat_age=max_heartbeat_age, nodes_error=error
+        )
+
+    try:
+        answer = await call_cluster(pool, cluster, read)
+    except NifiClusterUnavailable as exc:
+        return ClusterHealthResult(
+            cluster.id, cluster.name, None, passed_over=exc.failures, error=exc.message
+        )
+    except NifiError as exc:
+        return ClusterHealthResult(cluster.id, cluster.name, None, error=exc.message)
+    return ClusterHealthResult(
+        cluster.id,
+        cluster.name,
+        answer.value,
+        answered_by=answer.answered_by,
+        passed_over=answer.passed_over,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _QueueRead:
+    status: QueueStatus
+    health: ClusterHealth
+
+
+def _unavailable(cluster: NifiCluster, exc: NifiError) -> ClusterQueueResult:
+    if isinstance(exc, NifiClusterUnavailable):
+        return unreachable_cluster(
+            cluster_id=cluster.id,
+            cluster_name=cluster.name,
+            error=exc.message,
+            unavailable_members=tuple(f.member for f in exc.failures),
+            passed_over=exc.failures,
+        )
+    logger.warning("NiFi check failed: %s", exc.message, extra={"nifi_cluster": cluster.id})
+    return unreachable_cluster(cluster_id=cluster.id, cluster_name=cluster.name, error=exc.message)
 
 
 async def check_cluster_queues(
@@ -39,34 +180,36 @@ async def check_cluster_queues(
     thresholds: QueueThresholds,
     *,
     include_all_connections: bool = False,
+    scope: QueueScope = QueueScope.CLUSTER,
+    max_heartbeat_age: float = DEFAULT_MAX_HEARTBEAT_AGE,
 ) -> ClusterQueueResult:
-    """One cluster's queue verdict from one status request to the first member that
-    answers. A cluster that cannot be read is red with the error; this never raises
-    a NiFi error, so one bad cluster leaves the others unaffected."""
+    """One cluster's queue verdict from the first connected member that answers: the
+    status (per node with scope ``node``) and the cluster summary at once, the node list
+    only when a node is missing. A cluster that cannot be read is red with the error;
+    this never raises a NiFi error, so one bad cluster leaves the others unaffected."""
+    nodewise = scope is QueueScope.NODE
+
+    async def read(client: NifiClient) -> _QueueRead:
+        summary, status = await read_connected(client, lambda c: c.queue_status(nodewise=nodewise))
+        health = await read_health(client, summary, max_heartbeat_age=max_heartbeat_age)
+        return _QueueRead(status, health)
+
     try:
-        answer = await call_cluster(pool, cluster, NifiClient.queue_status)
-    except NifiClusterUnavailable as exc:
-        return unreachable_cluster(
-            cluster_id=cluster.id,
-            cluster_name=cluster.name,
-            error=exc.message,
-            unavailable_members=tuple(f.member for f in exc.failures),
-        )
+        answer: ClusterAnswer[_QueueRead] = await call_cluster(pool, cluster, read)
     except NifiError as exc:
-        logger.warning(
-            "NiFi queue status failed: %s", exc.message, extra={"nifi_cluster": cluster.id}
-        )
-        return unreachable_cluster(
-            cluster_id=cluster.id, cluster_name=cluster.name, error=exc.message
-        )
+        return _unavailable(cluster, exc)
     return evaluate_cluster(
         cluster_id=cluster.id,
         cluster_name=cluster.name,
-        connections=answer.value,
+        connections=answer.value.status.connections,
         thresholds=thresholds,
         answered_by=answer.answered_by,
         unavailable_members=tuple(f.member for f in answer.failures),
         include_all_connections=include_all_connections,
+        passed_over=answer.passed_over,
+        health=answer.value.health,
+        scope=scope,
+        nodes=answer.value.status.nodes,
     )
 
 
@@ -77,6 +220,7 @@ async def check_queues(
     *,
     include_all_connections: bool = False,
     concurrency: int = 10,
+    scope: QueueScope = QueueScope.CLUSTER,
 ) -> QueueCheckReport:
     """Check ``clusters`` with at most ``concurrency`` in flight; results keep the
     order of ``clusters``."""
@@ -87,7 +231,11 @@ async def check_queues(
     async def one(cluster: NifiCluster) -> ClusterQueueResult:
         async with semaphore:
             return await check_cluster_queues(
-                pool, cluster, thresholds, include_all_connections=include_all_connections
+                pool,
+                cluster,
+                thresholds,
+                include_all_connections=include_all_connections,
+                scope=scope,
             )
 
     results = await asyncio.gather(*(one(cluster) for cluster in clusters))
@@ -150,12 +298,15 @@ async def check_process_group(
     answers. Raises :class:`NifiClusterUnavailable` when none does and other
     :class:`NifiError` subclasses when NiFi refuses (unknown group → 404)."""
 
-    async def fetch(client: NifiClient) -> _GroupTree:
+    async def read_tree(client: NifiClient) -> _GroupTree:
         group = await client.process_group(config.process_group_id)
         path, base = _paths(group, config.process_group_path)
         if not config.check_children:
             return _GroupTree(group, path, None)
         return _GroupTree(group, path, await _descendants(client, group, base, config.recursive))
+
+    async def fetch(client: NifiClient) -> _GroupTree:
+        return (await read_connected(client, read_tree))[1]
 
     answer = await call_cluster(pool, cluster, fetch)
     tree = answer.value
@@ -168,4 +319,5 @@ async def check_process_group(
         children=tree.children,
         recursive=config.recursive,
         unavailable_members=tuple(f.member for f in answer.failures),
+        passed_over=answer.passed_over,
     )

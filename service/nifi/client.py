@@ -3,6 +3,10 @@
 aiohttp, not httpx, because a check fans out over many clusters from one event loop:
 its C HTTP parser costs about a third of httpx's CPU per request, and that CPU is what
 limits how many requests a worker keeps in flight.
+
+Failures are sorted by what helps next: connection errors and 5xx are retried with
+backoff; 409 and 503 mean the node is not ready (no retry, the cluster call moves on);
+TLS failures are named (:mod:`service.nifi.tls_errors`) and never retried.
 """
 
 from __future__ import annotations
@@ -21,16 +25,23 @@ from yarl import URL
 
 from service.db.nifi_models import AuthMode
 from service.nifi.endpoints import NifiEndpoint
-from service.nifi.errors import NifiAuthError, NifiRequestError, NifiUnavailable
+from service.nifi.errors import (
+    NifiAuthError,
+    NifiNodeNotReady,
+    NifiRequestError,
+    NifiTlsError,
+    NifiUnavailable,
+)
 from service.nifi.resources import SharedResources
 from service.nifi.status import (
-    ConnectionQueue,
     ProcessGroupState,
+    QueueStatus,
     parse_process_group,
     parse_process_groups,
     parse_queue_status,
 )
 from service.nifi.tls import TlsSettings
+from service.nifi.tls_errors import ProbeTarget, diagnose, from_client_error
 from service.nifi.tokens import (
     AccessToken,
     LoginUnavailable,
@@ -45,8 +56,13 @@ logger = logging.getLogger(__name__)
 _RETRYABLE = (aiohttp.ClientConnectionError,)
 _NOT_RETRYABLE = (aiohttp.ServerTimeoutError, TimeoutError)
 _TOKEN_MODES = (AuthMode.USERNAME_PASSWORD, AuthMode.OIDC_CLIENT_CREDENTIALS)
+# The node is there but cannot serve: initializing its flow, a cluster-state conflict,
+# or overloaded. Asking it again at once only delays the move to another member.
+_NOT_READY = (409, 503)
 _ERROR_TEXT_LIMIT = 200
 _URL_CACHE_SIZE = 64
+# The TLS diagnosis after a dropped connection waits this much beyond the connect timeout.
+_PROBE_GRACE = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +96,8 @@ def _describe(exc: BaseException) -> str:
 
 class NifiClient:
     """Talks to one instance. Get it from a :class:`~service.nifi.pool.NifiClientPool`;
-    the pool closes it."""
+    the pool closes it — at once when its endpoint changes while it is idle, else after
+    its last request in flight."""
 
     def __init__(self, endpoint: NifiEndpoint, resources: SharedResources) -> None:
         self.endpoint = endpoint
@@ -92,16 +109,34 @@ class NifiClient:
         self.login_count = 0
         self._base = endpoint.url.rstrip("/") + "/"
         self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], URL] = {}
+        self._proxy = resources.proxy_for(endpoint, endpoint.url)
+        self._in_flight = 0
+        self._retired = False
 
     @property
     def name(self) -> str:
         return self.endpoint.name
 
+    @property
+    def closed(self) -> bool:
+        return self._http is None
+
+    def retire(self) -> bool:
+        """No new work comes to this client (its endpoint changed); True when it is idle
+        and should be closed now, else its last request closes it."""
+        self._retired = True
+        return self._in_flight == 0
+
+    async def close_if_idle(self) -> None:
+        """Close unless a request began meanwhile (that request closes it when it ends)."""
+        if self._in_flight == 0:
+            await self.aclose()
+
     async def aclose(self) -> None:
         """Close the HTTP connections (the pool does this)."""
         if self._http is not None:
-            await self._http.close()
-            self._http = None
+            http, self._http = self._http, None
+            await http.close()
 
     async def _client(self) -> aiohttp.ClientSession:
         if self._http is not None:
@@ -142,11 +177,33 @@ class NifiClient:
         now = self._resources.clock()
         if self.endpoint.auth is AuthMode.USERNAME_PASSWORD:
             return await login_with_password(
-                http, self._url("access/token", None), self.endpoint, now
+                http, self._url("access/token", None), self.endpoint, now, proxy=self._proxy
             )
-        provider = await self._resources.oidc_provider(self.endpoint)
-        idp = await self._resources.idp_http(self.endpoint)
-        return await login_with_client_credentials(idp, provider, self.endpoint, now)
+        resources = self._resources
+        provider = await resources.oidc_provider(self.endpoint)
+        idp = await resources.idp_http(self.endpoint)
+        try:
+            return await login_with_client_credentials(
+                idp,
+                provider,
+                self.endpoint,
+                now,
+                proxy=resources.proxy_for(self.endpoint, provider.token_endpoint),
+            )
+        except (NifiAuthError, LoginUnavailable, aiohttp.ClientError):
+            # The provider may have moved its token endpoint: read discovery again and,
+            # when it says something new, try once more.
+            fresh = await resources.oidc_provider(self.endpoint, refresh=True)
+            if fresh == provider:
+                raise
+            logger.info("OIDC discovery changed, token requested again", extra=self._extra())
+            return await login_with_client_credentials(
+                idp,
+                fresh,
+                self.endpoint,
+                now,
+                proxy=resources.proxy_for(self.endpoint, fresh.token_endpoint),
+            )
 
     def _drop_token(self, token: AccessToken) -> None:
         # Only the token that was refused: a concurrent request may have renewed it already.
@@ -170,16 +227,17 @@ class NifiClient:
         self, http: aiohttp.ClientSession, method: str, path: str, params: Mapping[str, str] | None
     ) -> NifiResponse:
         url = self._url(path, params)
+        proxy = self._proxy
         if self.endpoint.auth not in _TOKEN_MODES:
-            response = await _fetch(http, method, url, None)
+            response = await _fetch(http, method, url, None, proxy)
         else:
             token = await self._valid_token(http)
-            response = await _fetch(http, method, url, token)
+            response = await _fetch(http, method, url, token, proxy)
             if response.status_code == 401:
                 logger.info("NiFi refused the token, logging in again", extra=self._extra())
                 self._drop_token(token)
                 token = await self._valid_token(http)
-                response = await _fetch(http, method, url, token)
+                response = await _fetch(http, method, url, token, proxy)
         if response.status_code in (401, 403):
             raise NifiAuthError(f"{self.name}: {method} {path} answered {response.status_code}")
         return response
@@ -188,18 +246,40 @@ class NifiClient:
         self, method: str, path: str, params: Mapping[str, str] | None = None
     ) -> NifiResponse:
         """Send one request (path relative to the API root) with authentication,
-        bounded retries and backoff. Raises :class:`NifiUnavailable` when the instance
-        does not answer usefully, :class:`NifiAuthError` when it refuses us."""
+        bounded retries and backoff. Raises :class:`NifiNodeNotReady` on 409/503,
+        :class:`NifiTlsError` when TLS fails, :class:`NifiUnavailable` when the
+        instance does not answer usefully, :class:`NifiAuthError` when it refuses us."""
+        self._in_flight += 1
+        try:
+            return await self._request(method, path, params)
+        finally:
+            self._in_flight -= 1
+            if self._retired and self._in_flight == 0:
+                await self.aclose()
+
+    async def _request(
+        self, method: str, path: str, params: Mapping[str, str] | None
+    ) -> NifiResponse:
         http = await self._client()
         policy = self._resources.retry
         failure: NifiUnavailable | None = None
         for attempt in range(1, policy.attempts + 1):
             try:
                 response = await self._send(http, method, path, params)
+            except aiohttp.ClientSSLError as exc:
+                raise self._named(from_client_error(exc)) from exc
             except aiohttp.ConnectionTimeoutError as exc:
                 failure = NifiUnavailable(f"{self.name}: {_describe(exc)}")
             except _NOT_RETRYABLE as exc:
                 raise NifiUnavailable(f"{self.name}: {_describe(exc)}") from exc
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # A connection refused before TLS began is the network's; one dropped
+                # on a TLS endpoint may be the server refusing our certificate.
+                if not isinstance(exc, aiohttp.ClientConnectorError):
+                    tls = await self._diagnose_tls()
+                    if tls is not None:
+                        raise tls from exc
+                failure = NifiUnavailable(f"{self.name}: {_describe(exc)}")
             except _RETRYABLE as exc:
                 failure = NifiUnavailable(f"{self.name}: {_describe(exc)}")
             except LoginUnavailable as exc:
@@ -207,11 +287,14 @@ class NifiClient:
             except aiohttp.ClientError as exc:
                 raise NifiUnavailable(f"{self.name}: {_describe(exc)}") from exc
             else:
-                if response.status_code < 500:
+                status = response.status_code
+                if status in _NOT_READY:
+                    raise NifiNodeNotReady(
+                        f"{self.name}: {method} {path} answered HTTP {status}" + _detail(response)
+                    )
+                if status < 500:
                     return response
-                failure = NifiUnavailable(
-                    f"{self.name}: {method} {path} answered HTTP {response.status_code}"
-                )
+                failure = NifiUnavailable(f"{self.name}: {method} {path} answered HTTP {status}")
             if attempt < policy.attempts:
                 delay = policy.delay(attempt, random.random())
                 logger.debug(
@@ -224,14 +307,32 @@ class NifiClient:
         assert failure is not None
         raise failure
 
+    def _named(self, error: NifiTlsError) -> NifiTlsError:
+        return NifiTlsError(f"{self.name}: {error.message}", kind=error.kind)
+
+    async def _diagnose_tls(self) -> NifiTlsError | None:
+        """On a TLS endpoint reached directly: what a fresh handshake says."""
+        endpoint = self.endpoint
+        if not endpoint.is_tls or self._proxy is not None:
+            return None
+        url = URL(endpoint.url)
+        settings = TlsSettings.for_instance(endpoint)
+        target = ProbeTarget(
+            host=url.host or "",
+            port=url.port or 443,
+            context=await self._resources.tls.get(settings),
+            has_client_identity=settings.has_client_identity,
+            wait=endpoint.connect_timeout + _PROBE_GRACE,
+        )
+        error = await diagnose(target)
+        return None if error is None else self._named(error)
+
     async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """``GET`` a JSON document; 4xx answers raise :class:`NifiRequestError`."""
         response = await self.request("GET", path, params)
         if response.status_code >= 400:
-            detail = response.text.strip()[:_ERROR_TEXT_LIMIT]
             raise NifiRequestError(
-                f"{self.name}: GET {path} answered HTTP {response.status_code}"
-                + (f": {detail}" if detail else ""),
+                f"{self.name}: GET {path} answered HTTP {response.status_code}" + _detail(response),
                 status_code=response.status_code,
             )
         try:
@@ -247,10 +348,12 @@ class NifiClient:
             raise NifiRequestError(f"{self.name}: flow/about has no 'about'")
         return NifiAbout(title=str(about.get("title") or ""), version=str(about.get("version")))
 
-    async def queue_status(self) -> list[ConnectionQueue]:
+    async def queue_status(self, *, nodewise: bool = False) -> QueueStatus:
         """Every connection's queue on the canvas, from one
-        ``GET /flow/process-groups/root/status?recursive=true``."""
-        body = await self.get_json("flow/process-groups/root/status", {"recursive": "true"})
+        ``GET /flow/process-groups/root/status?recursive=true`` (``&nodewise=true``
+        adds each node's view on a cluster)."""
+        params = {"recursive": "true", "nodewise": "true"} if nodewise else {"recursive": "true"}
+        body = await self.get_json("flow/process-groups/root/status", params)
         if not isinstance(body, dict):
             raise NifiRequestError(f"{self.name}: status answer is not an object")
         return parse_queue_status(body)
@@ -273,9 +376,19 @@ class NifiClient:
         return {"nifi_instance": self.name}
 
 
+def _detail(response: NifiResponse) -> str:
+    """``": <NiFi's message>"`` (its answers to errors are short plain text)."""
+    text = response.text.strip()[:_ERROR_TEXT_LIMIT]
+    return f": {text}" if text else ""
+
+
 async def _fetch(
-    http: aiohttp.ClientSession, method: str, url: URL, token: AccessToken | None
+    http: aiohttp.ClientSession,
+    method: str,
+    url: URL,
+    token: AccessToken | None,
+    proxy: str | None,
 ) -> NifiResponse:
     headers = None if token is None else {"Authorization": f"Bearer {token.value}"}
-    async with http.request(method, url, headers=headers) as response:
+    async with http.request(method, url, headers=headers, proxy=proxy) as response:
         return NifiResponse(response.status, await response.read())

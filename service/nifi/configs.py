@@ -22,10 +22,14 @@ from pydantic import (
     model_validator,
 )
 
+from service.nifi.health_check import DEFAULT_MAX_HEARTBEAT_AGE
 from service.nifi.process_group_check import ExpectedStatus
-from service.nifi.queue_check import QueueMode, QueueThresholds
+from service.nifi.queue_check import QueueMode, QueueScope, QueueThresholds
 
 MAX_CONCURRENCY = 256
+# Heartbeats come every 5 s by default; NiFi disconnects a node after 8 missed.
+MaxHeartbeatAge = Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)]
+Percent = Annotated[int, Field(ge=0, le=100)]
 
 
 def _id_to_str(value: Any) -> Any:
@@ -68,7 +72,9 @@ class CheckQueuesConfig(BaseModel):
     """``check_queues``: connection backlog traffic lights on NiFi clusters.
 
     ``cluster_ids`` ``None`` means every cluster; an empty list is refused so that
-    "all" is never the accidental result of an empty selection.
+    "all" is never the accidental result of an empty selection. Mode ``percent`` judges
+    NiFi's ``percentUseCount``/``percentUseBytes`` against ``percent_yellow``/``percent_red``;
+    ``scope: node`` judges every node's own view (``nodewise``) and names the worst node.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -78,9 +84,13 @@ class CheckQueuesConfig(BaseModel):
     count_red: int = Field(default=10000, ge=0)
     bytes_yellow_mb: float = Field(default=10.0, ge=0, allow_inf_nan=False)
     bytes_red_mb: float = Field(default=100.0, ge=0, allow_inf_nan=False)
+    percent_yellow: Percent = 70
+    percent_red: Percent = 90
+    scope: QueueScope = QueueScope.CLUSTER
     cluster_ids: list[ClusterId] | None = Field(default=None, min_length=1)
     include_all_connections: bool = False
     concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
+    max_heartbeat_age: MaxHeartbeatAge = DEFAULT_MAX_HEARTBEAT_AGE
 
     @model_validator(mode="before")
     @classmethod
@@ -93,6 +103,8 @@ class CheckQueuesConfig(BaseModel):
             raise ValueError("count_yellow must be <= count_red")
         if self.bytes_yellow_mb > self.bytes_red_mb:
             raise ValueError("bytes_yellow_mb must be <= bytes_red_mb")
+        if self.percent_yellow > self.percent_red:
+            raise ValueError("percent_yellow must be <= percent_red")
         return self
 
     def thresholds(self) -> QueueThresholds:
@@ -103,6 +115,8 @@ class CheckQueuesConfig(BaseModel):
             count_red=self.count_red,
             bytes_yellow_mb=self.bytes_yellow_mb,
             bytes_red_mb=self.bytes_red_mb,
+            percent_yellow=self.percent_yellow,
+            percent_red=self.percent_red,
         )
 
 

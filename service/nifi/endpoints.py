@@ -30,15 +30,31 @@ def normalize_api_url(url: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsStore:
+    """A keystore or truststore: a file or its content (PKCS#12, or PEM text), with the
+    password that opens it (PKCS#12) or its private key (PEM)."""
+
+    path: str | None = None
+    content: bytes | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.content is None):
+            raise ValueError("a TLS store is either a file or stored content")
+
+
+@dataclass(frozen=True, slots=True)
 class NifiEndpoint:
     """One NiFi instance (a cluster node) and how to authenticate against it.
 
     ``url`` is normalised to the API root on construction. Required fields per mode:
     ``username_password`` → username, password; ``client_certificate`` →
-    client_cert_path (and client_key_path unless the key is in the certificate file);
-    ``oidc_client_credentials`` → oidc_discovery_url, oidc_client_id,
-    oidc_client_secret. ``ca_bundle`` verifies the instance, ``oidc_ca_bundle`` the
-    identity provider (defaults to ``ca_bundle``).
+    client_cert_path (and client_key_path unless the key is in the certificate file) or
+    a ``keystore``; ``oidc_client_credentials`` → oidc_discovery_url, oidc_client_id,
+    oidc_client_secret (``oidc_scope``/``oidc_audience`` are sent when set).
+    ``ca_bundle`` or ``truststore`` verifies the instance, and the identity provider
+    unless ``oidc_ca_bundle`` is given. ``proxy_url`` routes requests through an HTTP
+    proxy except to hosts the ``NO_PROXY`` environment variable names.
     """
 
     name: str
@@ -53,9 +69,14 @@ class NifiEndpoint:
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = field(default=None, repr=False)
     oidc_ca_bundle: str | None = None
+    oidc_scope: str | None = None
+    oidc_audience: str | None = None
     verify_tls: bool = True
     ca_bundle: str | None = None
+    keystore: TlsStore | None = None
+    truststore: TlsStore | None = None
     check_hostname: bool = True
+    proxy_url: str | None = None
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
 
@@ -67,6 +88,10 @@ class NifiEndpoint:
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise ValueError("NiFi timeouts must be positive")
         missing = [name for name in _REQUIRED[self.auth] if not getattr(self, name)]
+        if self.auth is AuthMode.CLIENT_CERTIFICATE and not (
+            self.client_cert_path or self.keystore
+        ):
+            missing.append("client_cert_path or keystore")
         if missing:
             raise ValueError(
                 f"NiFi endpoint {self.name!r} with auth {self.auth.value} needs "
@@ -80,7 +105,7 @@ class NifiEndpoint:
 
 _REQUIRED: dict[AuthMode, tuple[str, ...]] = {
     AuthMode.USERNAME_PASSWORD: ("username", "password"),
-    AuthMode.CLIENT_CERTIFICATE: ("client_cert_path",),
+    AuthMode.CLIENT_CERTIFICATE: (),
     AuthMode.OIDC_CLIENT_CREDENTIALS: (
         "oidc_discovery_url",
         "oidc_client_id",

@@ -25,6 +25,27 @@ class NifiUnavailable(NifiError):
     code = "nifi_unavailable"
 
 
+class NifiNodeNotReady(NifiUnavailable):
+    """The node answered but cannot serve the cluster now: 409 (initializing its flow,
+    another cluster-state conflict), 503, or it is not connected to its cluster. The
+    cluster call moves on to the next member and backs this node off."""
+
+    code = "nifi_node_not_ready"
+
+
+class NifiTlsError(NifiUnavailable):
+    """The TLS handshake failed for a reason ``kind`` names (``unknown_ca``,
+    ``hostname_mismatch``, ``certificate_expired``, ``certificate_not_yet_valid``,
+    ``client_certificate_refused``, ``handshake_failed``). Never retried on the same
+    node: another try meets the same certificate; another member may have its own."""
+
+    code = "nifi_tls_error"
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message, details={"tls_error": kind})
+        self.kind = kind
+
+
 class NifiAuthError(NifiError):
     """Login failed, or NiFi still answered 401/403 after one re-login."""
 
@@ -43,10 +64,15 @@ class NifiRequestError(NifiError):
 
 @dataclass(frozen=True, slots=True)
 class MemberFailure:
-    """Why one cluster member could not be used."""
+    """Why one cluster member could not be used: asked, it failed with ``error``; or,
+    not ``tried``, it was backed off after saying it was not ready."""
 
     member: str
     error: str
+    tried: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        return {"member": self.member, "reason": self.error, "tried": self.tried}
 
 
 class NifiClusterUnavailable(NifiUnavailable):

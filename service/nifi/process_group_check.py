@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
+from service.nifi.errors import MemberFailure
 from service.nifi.status import ProcessGroupState
 
 Outcome = Literal["ok", "critical"]
@@ -96,6 +97,7 @@ class ProcessGroupReport:
     recursive: bool
     children: tuple[GroupVerdict, ...] = ()
     unavailable_members: tuple[str, ...] = ()
+    passed_over: tuple[MemberFailure, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -117,6 +119,7 @@ class ProcessGroupReport:
             "check_children": self.check_children,
             "recursive": self.recursive,
             "unavailable_members": list(self.unavailable_members),
+            "skipped": [member.to_dict() for member in self.passed_over],
             "counters": dict(self.group.counters),
             "violations": list(self.group.violations),
         }
@@ -137,6 +140,7 @@ def evaluate_report(
     children: Iterable[tuple[ProcessGroupState, str | None]] | None,
     recursive: bool = False,
     unavailable_members: tuple[str, ...] = (),
+    passed_over: tuple[MemberFailure, ...] = (),
 ) -> ProcessGroupReport:
     """Evaluate a group and, when ``children`` is given (``(state, path)`` pairs), each
     child; the check passes only when all of them pass."""
@@ -149,4 +153,5 @@ def evaluate_report(
         recursive=recursive,
         children=tuple(evaluate_group(c, expected, p) for c, p in children or ()),
         unavailable_members=unavailable_members,
+        passed_over=passed_over,
     )

@@ -1,15 +1,17 @@
-"""Queue traffic lights: pure evaluation of connection queue depths.
+"""Queue traffic lights: pure evaluation of one connection's queue.
 
 Per metric ``value >= red`` is red, ``value >= yellow`` yellow, else green; mode
 ``count`` looks at flow files, ``bytes`` at the size in MB (1 MB = 1,048,576 bytes),
-``both`` at the worse of the two. A connection's colour rolls up worst-of into its
-cluster's and the clusters' into the overall colour.
+``both`` at the worse of the two, and ``percent`` at how full the queue is against its
+own back-pressure thresholds as NiFi computes it (``percentUseCount``/``percentUseBytes``,
+the fuller of the two; a connection without thresholds is green). Cluster results and
+the overall report are :mod:`service.nifi.queue_report`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -50,6 +52,15 @@ class QueueMode(StrEnum):
     COUNT = "count"
     BYTES = "bytes"
     BOTH = "both"
+    PERCENT = "percent"
+
+
+class QueueScope(StrEnum):
+    """``cluster``: NiFi's merged view (counts summed over nodes, percentages the
+    fullest node's); ``node``: every node's own view, the worst node deciding."""
+
+    CLUSTER = "cluster"
+    NODE = "node"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +72,17 @@ class QueueThresholds:
     count_red: int = 10000
     bytes_yellow_mb: float = 10.0
     bytes_red_mb: float = 100.0
+    percent_yellow: int = 70
+    percent_red: int = 90
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", QueueMode(self.mode))
-        for name in ("count_yellow", "count_red", "bytes_yellow_mb", "bytes_red_mb"):
+        for name in _THRESHOLD_NAMES:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        if self.count_yellow > self.count_red:
-            raise ValueError("count_yellow must be <= count_red")
-        if self.bytes_yellow_mb > self.bytes_red_mb:
-            raise ValueError("bytes_yellow_mb must be <= bytes_red_mb")
+        for yellow, red in _PAIRS:
+            if getattr(self, yellow) > getattr(self, red):
+                raise ValueError(f"{yellow} must be <= {red}")
 
     @property
     def checks_count(self) -> bool:
@@ -80,14 +92,31 @@ class QueueThresholds:
     def checks_bytes(self) -> bool:
         return self.mode in (QueueMode.BYTES, QueueMode.BOTH)
 
+    @property
+    def checks_percent(self) -> bool:
+        return self.mode is QueueMode.PERCENT
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The thresholds as reported (percent ones only in percent mode, so earlier
+        results keep their shape)."""
+        data: dict[str, Any] = {
             "mode": self.mode.value,
             "count_yellow": self.count_yellow,
             "count_red": self.count_red,
             "bytes_yellow_mb": self.bytes_yellow_mb,
             "bytes_red_mb": self.bytes_red_mb,
         }
+        if self.checks_percent:
+            data |= {"percent_yellow": self.percent_yellow, "percent_red": self.percent_red}
+        return data
+
+
+_PAIRS = (
+    ("count_yellow", "count_red"),
+    ("bytes_yellow_mb", "bytes_red_mb"),
+    ("percent_yellow", "percent_red"),
+)
+_THRESHOLD_NAMES = tuple(name for pair in _PAIRS for name in pair)
 
 
 def traffic_light(value: float, yellow: float, red: float) -> Colour:
@@ -105,6 +134,8 @@ class ConnectionVerdict:
     status: Colour
     count_status: Colour | None
     bytes_status: Colour | None
+    percent_status: Colour | None = None
+    node: str | None = None  # the node whose view this is (scope node)
 
     def to_dict(self) -> dict[str, Any]:
         conn = self.connection
@@ -120,17 +151,33 @@ class ConnectionVerdict:
             "queued_mb": round(conn.bytes / BYTES_PER_MB, 3),
             "status": self.status.value,
         }
+        if conn.percent_count is not None:
+            data["percent_use_count"] = conn.percent_count
+        if conn.percent_bytes is not None:
+            data["percent_use_bytes"] = conn.percent_bytes
         if self.count_status is not None:
             data["count_status"] = self.count_status.value
         if self.bytes_status is not None:
             data["bytes_status"] = self.bytes_status.value
+        if self.percent_status is not None:
+            data["percent_status"] = self.percent_status.value
+        if self.node is not None:
+            data["node"] = self.node
         return data
 
 
 def evaluate_connection(
-    connection: ConnectionQueue, thresholds: QueueThresholds
+    connection: ConnectionQueue, thresholds: QueueThresholds, node: str | None = None
 ) -> ConnectionVerdict:
-    """The colour of one connection under ``thresholds``."""
+    """The colour of one connection under ``thresholds`` (in ``node``'s view if given)."""
+    if thresholds.checks_percent:
+        use = connection.percent_use
+        percent = (
+            Colour.GREEN
+            if use is None
+            else traffic_light(use, thresholds.percent_yellow, thresholds.percent_red)
+        )
+        return ConnectionVerdict(connection, percent, None, None, percent, node)
     count_status = bytes_status = None
     if thresholds.checks_count:
         count_status = traffic_light(
@@ -150,145 +197,4 @@ def evaluate_connection(
         status = count_status
     else:
         status = bytes_status
-    return ConnectionVerdict(connection, status, count_status, bytes_status)
-
-
-@dataclass(frozen=True, slots=True)
-class ColourCounts:
-    green: int = 0
-    yellow: int = 0
-    red: int = 0
-
-    @classmethod
-    def of(cls, colours: Iterable[Colour]) -> ColourCounts:
-        """How many of ``colours`` are green, yellow and red."""
-        counts = dict.fromkeys(Colour, 0)
-        for colour in colours:
-            counts[colour] += 1
-        return cls(counts[Colour.GREEN], counts[Colour.YELLOW], counts[Colour.RED])
-
-    def to_dict(self) -> dict[str, int]:
-        return {"green": self.green, "yellow": self.yellow, "red": self.red}
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterQueueResult:
-    """One cluster's verdict. ``connections`` holds what is reported: only yellow and
-    red ones unless all were asked for, worst first."""
-
-    cluster_id: str
-    cluster_name: str
-    status: Colour
-    answered_by: str | None
-    connection_count: int
-    connection_summary: ColourCounts
-    connections: tuple[ConnectionVerdict, ...] = ()
-    error: str | None = None
-    unavailable_members: tuple[str, ...] = field(default=())
-
-    @property
-    def outcome(self) -> Outcome:
-        return self.status.outcome
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "cluster_id": self.cluster_id,
-            "cluster_name": self.cluster_name,
-            "status": self.status.value,
-            "answered_by": self.answered_by,
-            "connection_count": self.connection_count,
-            "connection_summary": self.connection_summary.to_dict(),
-            "connections": [verdict.to_dict() for verdict in self.connections],
-        }
-        if self.unavailable_members:
-            data["unavailable_members"] = list(self.unavailable_members)
-        if self.error is not None:
-            data["error"] = self.error
-        return data
-
-
-def _severity_key(verdict: ConnectionVerdict) -> tuple[int, int, int, str]:
-    conn = verdict.connection
-    return (-verdict.status.rank, -conn.flow_files, -conn.bytes, conn.id)
-
-
-def evaluate_cluster(
-    *,
-    cluster_id: str,
-    cluster_name: str,
-    connections: Iterable[ConnectionQueue],
-    thresholds: QueueThresholds,
-    answered_by: str | None = None,
-    unavailable_members: tuple[str, ...] = (),
-    include_all_connections: bool = False,
-) -> ClusterQueueResult:
-    """Evaluate every connection of a cluster; keep only yellow/red ones (worst first)
-    unless ``include_all_connections``."""
-    verdicts = [evaluate_connection(conn, thresholds) for conn in connections]
-    kept = [v for v in verdicts if include_all_connections or v.status is not Colour.GREEN]
-    kept.sort(key=_severity_key)
-    return ClusterQueueResult(
-        cluster_id=cluster_id,
-        cluster_name=cluster_name,
-        status=worst(v.status for v in verdicts),
-        answered_by=answered_by,
-        connection_count=len(verdicts),
-        connection_summary=ColourCounts.of(v.status for v in verdicts),
-        connections=tuple(kept),
-        unavailable_members=unavailable_members,
-    )
-
-
-def unreachable_cluster(
-    *,
-    cluster_id: str,
-    cluster_name: str,
-    error: str,
-    unavailable_members: tuple[str, ...] = (),
-) -> ClusterQueueResult:
-    """A cluster no member of which answered: red, with the error."""
-    return ClusterQueueResult(
-        cluster_id=cluster_id,
-        cluster_name=cluster_name,
-        status=Colour.RED,
-        answered_by=None,
-        connection_count=0,
-        connection_summary=ColourCounts(),
-        error=error,
-        unavailable_members=unavailable_members,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class QueueCheckReport:
-    """The overall verdict: worst cluster colour, clusters per colour, thresholds."""
-
-    status: Colour
-    summary: ColourCounts
-    thresholds: QueueThresholds
-    clusters: tuple[ClusterQueueResult, ...]
-
-    @property
-    def outcome(self) -> Outcome:
-        return self.status.outcome
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "overall_status": self.status.value,
-            "summary": self.summary.to_dict(),
-            "thresholds": self.thresholds.to_dict(),
-            "clusters": [cluster.to_dict() for cluster in self.clusters],
-        }
-
-
-def summarise(
-    clusters: Iterable[ClusterQueueResult], thresholds: QueueThresholds
-) -> QueueCheckReport:
-    """Roll cluster results up into the overall report (green when there are none)."""
-    results = tuple(clusters)
-    return QueueCheckReport(
-        status=worst(c.status for c in results),
-        summary=ColourCounts.of(c.status for c in results),
-        thresholds=thresholds,
-        clusters=results,
-    )
+    return ConnectionVerdict(connection, status, count_status, bytes_status, None, node)

@@ -1,5 +1,6 @@
-"""What the NiFi clients of one pool share: TLS contexts, retry policy, clock, and the
-HTTP clients and discovery documents of identity providers."""
+"""What the NiFi clients of one pool share: TLS contexts, retry policy, clock, node
+readiness, ``NO_PROXY``, and the HTTP clients and discovery documents of identity
+providers."""
 
 from __future__ import annotations
 
@@ -11,10 +12,23 @@ from dataclasses import dataclass
 import aiohttp
 
 from service.nifi.endpoints import NifiEndpoint
+from service.nifi.proxies import no_proxy_from, proxy_for
+from service.nifi.readiness import NodeReadiness
 from service.nifi.tls import TlsContextCache, TlsSettings
 from service.nifi.tokens import OidcProvider, discover_provider
 
 IDP_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=30.0)
+# A discovery document is read again after an hour (providers rotate endpoints and
+# methods), and after a failed token request — but not more than once a minute, so
+# a wrong secret does not turn every login into two requests to the provider.
+DISCOVERY_MAX_AGE = 3600.0
+DISCOVERY_MIN_REFRESH = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Discovered:
+    provider: OidcProvider
+    fetched_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +59,26 @@ class RetryPolicy:
 class SharedResources:
     """Created by :class:`~service.nifi.pool.NifiClientPool`, shared by its clients."""
 
-    def __init__(self, retry: RetryPolicy, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        retry: RetryPolicy,
+        clock: Callable[[], float] = time.time,
+        *,
+        readiness: NodeReadiness | None = None,
+        no_proxy: str | None = None,
+    ) -> None:
         self.retry = retry
         self.clock = clock
+        self.readiness = readiness or NodeReadiness()
+        self.no_proxy = no_proxy_from() if no_proxy is None else no_proxy
         self.tls = TlsContextCache()
         self._idp_clients: dict[TlsSettings, aiohttp.ClientSession] = {}
-        self._providers: dict[str, OidcProvider] = {}
+        self._providers: dict[str, _Discovered] = {}
         self._lock = asyncio.Lock()
+
+    def proxy_for(self, endpoint: NifiEndpoint, url: str) -> str | None:
+        """The proxy a request of ``endpoint`` to ``url`` goes through, if any."""
+        return proxy_for(url, endpoint.proxy_url, self.no_proxy)
 
     async def idp_http(self, endpoint: NifiEndpoint) -> aiohttp.ClientSession:
         """The HTTP client for ``endpoint``'s identity provider (one per TLS setting)."""
@@ -71,13 +98,21 @@ class SharedResources:
                 self._idp_clients[settings] = client
             return client
 
-    async def oidc_provider(self, endpoint: NifiEndpoint) -> OidcProvider:
-        """The provider's token endpoint, read once from its discovery document."""
+    async def oidc_provider(self, endpoint: NifiEndpoint, *, refresh: bool = False) -> OidcProvider:
+        """The provider's token endpoint from its discovery document, read again when
+        older than an hour, or on ``refresh`` (after a failed token request) when older
+        than a minute."""
         url = endpoint.oidc_discovery_url or ""
-        provider = self._providers.get(url)
-        if provider is None:
-            provider = await discover_provider(await self.idp_http(endpoint), url)
-            self._providers[url] = provider
+        cached = self._providers.get(url)
+        now = self.clock()
+        if cached is not None:
+            age = now - cached.fetched_at
+            if age < (DISCOVERY_MIN_REFRESH if refresh else DISCOVERY_MAX_AGE):
+                return cached.provider
+        provider = await discover_provider(
+            await self.idp_http(endpoint), url, proxy=self.proxy_for(endpoint, url)
+        )
+        self._providers[url] = _Discovered(provider, now)
         return provider
 
     async def aclose(self) -> None:

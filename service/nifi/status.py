@@ -5,8 +5,13 @@ Shapes parsed (NiFi REST API):
 - ``ProcessGroupStatusEntity`` from ``GET /flow/process-groups/{id}/status?recursive=true``:
   ``processGroupStatus.aggregateSnapshot`` is a ``ProcessGroupStatusSnapshotDTO`` whose
   ``connectionStatusSnapshots[].connectionStatusSnapshot`` are
-  ``ConnectionStatusSnapshotDTO`` (``flowFilesQueued``, ``bytesQueued``, ``queued``…) and
-  whose ``processGroupStatusSnapshots[].processGroupStatusSnapshot`` nest the same way.
+  ``ConnectionStatusSnapshotDTO`` (``flowFilesQueued``, ``bytesQueued``, ``queued``,
+  ``percentUseCount``, ``percentUseBytes``…) and whose
+  ``processGroupStatusSnapshots[].processGroupStatusSnapshot`` nest the same way. With
+  ``nodewise=true`` a cluster adds ``processGroupStatus.nodeSnapshots[]``
+  (``NodeProcessGroupStatusSnapshotDTO``: ``nodeId``, ``address``, ``apiPort``,
+  ``statusSnapshot``). In the aggregate NiFi sums the counts over the connected nodes
+  and keeps the highest ``percentUse*`` of any node.
 - ``ProcessGroupEntity`` from ``GET /process-groups/{id}`` and
   ``GET /process-groups/{id}/process-groups`` (``processGroups[]``), counters in
   ``component`` (``runningCount``, ``stoppedCount``, ``disabledCount``, ``staleCount``,
@@ -36,6 +41,8 @@ _UNIT_BYTES: dict[str, int] = {
 }
 _COUNT_RE = re.compile(r"^\s*([\d,]+)")
 _SIZE_RE = re.compile(r"\(\s*([\d,]*\.?\d+)\s*([A-Za-z]+)\s*\)")
+# A node's queue in NodeDTO: "1,234 / 5.67 MB".
+_NODE_SIZE_RE = re.compile(r"/\s*([\d,]*\.?\d+)\s*([A-Za-z]+)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,38 @@ class ConnectionQueue:
     destination_name: str
     flow_files: int
     bytes: int
+    percent_count: int | None = None
+    percent_bytes: int | None = None
+
+    @property
+    def percent_use(self) -> int | None:
+        """The fuller of count and size against their back-pressure thresholds; None
+        when neither threshold is set."""
+        known = [p for p in (self.percent_count, self.percent_bytes) if p is not None]
+        return max(known) if known else None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeQueues:
+    """One node's view of every connection (``nodewise=true``)."""
+
+    node_id: str
+    address: str
+    api_port: int | None
+    connections: list[ConnectionQueue]
+
+    @property
+    def label(self) -> str:
+        """``address:port`` as NiFi names the node."""
+        return self.address if self.api_port is None else f"{self.address}:{self.api_port}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """The merged view and, when asked for on a cluster, each node's."""
+
+    connections: list[ConnectionQueue]
+    nodes: list[NodeQueues] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +113,7 @@ def parse_queued_count(display: str | None) -> int | None:
     return int(match.group(1).replace(",", "")) if match else None
 
 
-def parse_queued_bytes(display: str | None) -> int | None:
-    """Bytes from the size in parentheses of NiFi's ``queued`` display string.
-
-    ``"1,234 (5.67 MB)"`` → 5945425; units bytes/B, KB, MB, GB, TB are binary multiples
-    as NiFi formats them. ``None`` when absent or unparsable.
-    """
-    if not display:
-        return None
-    match = _SIZE_RE.search(display)
+def _size(match: re.Match[str] | None) -> int | None:
     if match is None:
         return None
     factor = _UNIT_BYTES.get(match.group(2).lower())
@@ -91,7 +122,24 @@ def parse_queued_bytes(display: str | None) -> int | None:
     return round(float(match.group(1).replace(",", "")) * factor)
 
 
-def _as_int(value: Any) -> int | None:
+def parse_queued_bytes(display: str | None) -> int | None:
+    """Bytes from the size in parentheses of NiFi's ``queued`` display string.
+
+    ``"1,234 (5.67 MB)"`` → 5945425; units bytes/B, KB, MB, GB, TB are binary multiples
+    as NiFi formats them. ``None`` when absent or unparsable.
+    """
+    return _size(_SIZE_RE.search(display)) if display else None
+
+
+def parse_node_queued(display: str | None) -> tuple[int | None, int | None]:
+    """Count and bytes of a node's ``queued`` (``"1,234 / 5.67 MB"``)."""
+    if not display:
+        return None, None
+    return parse_queued_count(display), _size(_NODE_SIZE_RE.search(display))
+
+
+def as_int(value: Any) -> int | None:
+    """An integer JSON value (never a bool); None otherwise."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -108,8 +156,8 @@ def connection_from_snapshot(snapshot: Mapping[str, Any], group_path: str) -> Co
     string is parsed only for a number that is absent.
     """
     connection_id = str(snapshot.get("id") or "")
-    flow_files = _as_int(snapshot.get("flowFilesQueued"))
-    size = _as_int(snapshot.get("bytesQueued"))
+    flow_files = as_int(snapshot.get("flowFilesQueued"))
+    size = as_int(snapshot.get("bytesQueued"))
     if flow_files is None:
         flow_files = parse_queued_count(snapshot.get("queued")) or 0
     if size is None:
@@ -125,11 +173,14 @@ def connection_from_snapshot(snapshot: Mapping[str, Any], group_path: str) -> Co
         ),
         flow_files=flow_files,
         bytes=size,
+        percent_count=as_int(snapshot.get("percentUseCount")),
+        percent_bytes=as_int(snapshot.get("percentUseBytes")),
     )
 
 
-def parse_queue_status(entity: Mapping[str, Any]) -> list[ConnectionQueue]:
-    """Every connection in a recursive ``ProcessGroupStatusEntity``, depth first.
+def parse_queue_status(entity: Mapping[str, Any]) -> QueueStatus:
+    """Every connection in a recursive ``ProcessGroupStatusEntity``, depth first, merged
+    and (when present) per node.
 
     Paths follow the origin's convention for a canvas read from the root: the root
     group is ``/`` and a descendant names every group from the root down, the root's
@@ -141,8 +192,33 @@ def parse_queue_status(entity: Mapping[str, Any]) -> list[ConnectionQueue]:
     root = status.get("aggregateSnapshot")
     if not isinstance(root, Mapping):
         raise NifiRequestError("status answer has no aggregateSnapshot")
+    fallback = str(status.get("name") or "")
+    nodes = status.get("nodeSnapshots")
+    return QueueStatus(
+        connections=_connections(root, fallback),
+        nodes=None if not isinstance(nodes, list) else _node_queues(nodes, fallback),
+    )
 
-    root_name = str(root.get("name") or status.get("name") or root.get("id") or "")
+
+def _node_queues(items: list[Any], fallback: str) -> list[NodeQueues]:
+    found = []
+    for item in items:
+        snapshot = item.get("statusSnapshot") if isinstance(item, Mapping) else None
+        if not isinstance(snapshot, Mapping):
+            continue
+        found.append(
+            NodeQueues(
+                node_id=str(item.get("nodeId") or ""),
+                address=str(item.get("address") or ""),
+                api_port=as_int(item.get("apiPort")),
+                connections=_connections(snapshot, fallback),
+            )
+        )
+    return found
+
+
+def _connections(root: Mapping[str, Any], fallback_name: str) -> list[ConnectionQueue]:
+    root_name = str(root.get("name") or fallback_name or root.get("id") or "")
     connections: list[ConnectionQueue] = []
     # (snapshot, path of the group, path used as parent for its children)
     stack: list[tuple[Mapping[str, Any], str, str]] = [(root, "/", f"/{root_name}")]
@@ -164,9 +240,9 @@ def parse_queue_status(entity: Mapping[str, Any]) -> list[ConnectionQueue]:
 
 
 def _counter(component: Mapping[str, Any], entity: Mapping[str, Any], key: str) -> int:
-    value = _as_int(component.get(key))
+    value = as_int(component.get(key))
     if value is None:
-        value = _as_int(entity.get(key))
+        value = as_int(entity.get(key))
     return value or 0
 
 

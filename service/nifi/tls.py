@@ -1,7 +1,8 @@
 """TLS contexts for NiFi and identity-provider connections, built once per distinct setting.
 
-Building a context reads certificate files, so it runs in a thread; instances that
-share a CA bundle share the context.
+Building a context reads certificate files and stores, so it runs in a thread; instances
+that share a CA bundle or truststore share the context. Trust comes from ``ca_bundle``
+(PEM file) or a truststore; the client identity from PEM files or a keystore.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import ssl
 from dataclasses import dataclass, field
 
 from service.db.nifi_models import AuthMode
-from service.nifi.endpoints import NifiEndpoint
+from service.nifi.endpoints import NifiEndpoint, TlsStore
+from service.nifi.tls_stores import load_identity, trusted_certificates_pem
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,12 @@ class TlsSettings:
     cert_path: str | None = None
     key_path: str | None = None
     key_password: str | None = field(default=None, repr=False)
+    keystore: TlsStore | None = None
+    truststore: TlsStore | None = None
+
+    @property
+    def has_client_identity(self) -> bool:
+        return bool(self.cert_path or self.keystore)
 
     @classmethod
     def for_instance(cls, endpoint: NifiEndpoint) -> TlsSettings:
@@ -34,6 +42,8 @@ class TlsSettings:
             cert_path=endpoint.client_cert_path if uses_cert else None,
             key_path=endpoint.client_key_path if uses_cert else None,
             key_password=endpoint.client_key_password if uses_cert else None,
+            keystore=endpoint.keystore if uses_cert else None,
+            truststore=endpoint.truststore,
         )
 
     @classmethod
@@ -43,13 +53,17 @@ class TlsSettings:
             verify=endpoint.verify_tls,
             ca_bundle=endpoint.oidc_ca_bundle or endpoint.ca_bundle,
             check_hostname=endpoint.check_hostname,
+            truststore=None if endpoint.oidc_ca_bundle else endpoint.truststore,
         )
 
 
 def build_ssl_context(settings: TlsSettings) -> ssl.SSLContext:
     """Build a client context from ``settings`` (blocking: reads files)."""
     if settings.verify:
-        context = ssl.create_default_context(cafile=settings.ca_bundle)
+        context = ssl.create_default_context(
+            cafile=settings.ca_bundle,
+            cadata=trusted_certificates_pem(settings.truststore) if settings.truststore else None,
+        )
         context.check_hostname = settings.check_hostname
     else:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -63,6 +77,8 @@ def build_ssl_context(settings: TlsSettings) -> ssl.SSLContext:
             keyfile=settings.key_path,
             password=settings.key_password or "",
         )
+    elif settings.keystore is not None:
+        load_identity(context, settings.keystore)
     return context
 
 

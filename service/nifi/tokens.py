@@ -84,12 +84,17 @@ def _raise_for_login(status: int, what: str, endpoint: NifiEndpoint) -> None:
 
 
 async def login_with_password(
-    http: aiohttp.ClientSession, url: URL, endpoint: NifiEndpoint, now: float
+    http: aiohttp.ClientSession,
+    url: URL,
+    endpoint: NifiEndpoint,
+    now: float,
+    *,
+    proxy: str | None = None,
 ) -> AccessToken:
     """``POST /access/token`` (``url``) with the form fields ``username`` and ``password``;
     NiFi answers ``201`` with the JWT as plain text."""
     form = {"username": endpoint.username or "", "password": endpoint.password or ""}
-    async with http.post(url, data=form) as response:
+    async with http.post(url, data=form, proxy=proxy) as response:
         status, body = response.status, await response.read()
     _raise_for_login(status, "login", endpoint)
     value = body.decode(errors="replace").strip()
@@ -108,9 +113,11 @@ class OidcProvider:
     auth_methods: tuple[str, ...]
 
 
-async def discover_provider(http: aiohttp.ClientSession, discovery_url: str) -> OidcProvider:
+async def discover_provider(
+    http: aiohttp.ClientSession, discovery_url: str, *, proxy: str | None = None
+) -> OidcProvider:
     """Read ``token_endpoint`` from the provider's ``/.well-known/openid-configuration``."""
-    async with http.get(discovery_url) as response:
+    async with http.get(discovery_url, proxy=proxy) as response:
         status, body = response.status, await response.read()
     if status >= 500:
         raise LoginUnavailable("OIDC discovery", status)
@@ -130,10 +137,28 @@ async def discover_provider(http: aiohttp.ClientSession, discovery_url: str) -> 
     )
 
 
+def _oauth_error(content: bytes) -> str:
+    """``": invalid_scope"`` from an RFC 6749 error answer, so the operator sees which
+    part of the request the provider refused (never the request itself)."""
+    try:
+        body: Any = json.loads(content)
+    except ValueError:
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    return f": {error}" if isinstance(error, str) and error.isidentifier() else ""
+
+
 async def login_with_client_credentials(
-    http: aiohttp.ClientSession, provider: OidcProvider, endpoint: NifiEndpoint, now: float
+    http: aiohttp.ClientSession,
+    provider: OidcProvider,
+    endpoint: NifiEndpoint,
+    now: float,
+    *,
+    proxy: str | None = None,
 ) -> AccessToken:
-    """OAuth 2 client-credentials grant at the provider's token endpoint.
+    """OAuth 2 client-credentials grant at the provider's token endpoint, with the
+    endpoint's ``scope`` (Entra ID: ``api://…/.default``) and ``audience`` (Auth0,
+    Keycloak) when set.
 
     The client secret goes in the form body (``client_secret_post``) unless the
     provider only supports HTTP basic authentication.
@@ -141,13 +166,22 @@ async def login_with_client_credentials(
     client_id = endpoint.oidc_client_id or ""
     secret = endpoint.oidc_client_secret or ""
     form = {"grant_type": "client_credentials"}
+    if endpoint.oidc_scope:
+        form["scope"] = endpoint.oidc_scope
+    if endpoint.oidc_audience:
+        form["audience"] = endpoint.oidc_audience
     auth = None
     if provider.auth_methods and "client_secret_post" not in provider.auth_methods:
         auth = aiohttp.BasicAuth(client_id, secret)
     else:
         form |= {"client_id": client_id, "client_secret": secret}
-    async with http.post(provider.token_endpoint, data=form, auth=auth) as response:
+    async with http.post(provider.token_endpoint, data=form, auth=auth, proxy=proxy) as response:
         status, content = response.status, await response.read()
+    if 400 <= status < 500:
+        raise NifiAuthError(
+            f"{endpoint.name}: OIDC token request refused with HTTP {status}"
+            + _oauth_error(content)
+        )
     _raise_for_login(status, "OIDC token request", endpoint)
     try:
         body: Any = json.loads(content)

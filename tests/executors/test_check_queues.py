@@ -259,4 +259,5 @@ async def test_a_worker_reuses_its_nifi_client_and_token_across_runs(
             run = await wait_for_run(services.sessions, created.json()["id"])
             assert (run.status, run.outcome) == ("completed", "ok")
     assert cluster.nodes[0].login_count == 1
-    assert cluster.nodes[0].request_count == 4  # one login, then one status request per run
+    # One login, then per run one status request and the cluster summary beside it.
+    assert cluster.nodes[0].request_count == 7

@@ -10,7 +10,13 @@ import pytest
 from lab.nifi import FailureMode, NifiLab, ServerTls
 from lab.nifi_tls import LabPki, generate_pki
 from service.db.nifi_models import AuthMode
-from service.nifi.errors import NifiAuthError, NifiRequestError, NifiUnavailable
+from service.nifi.errors import (
+    NifiAuthError,
+    NifiNodeNotReady,
+    NifiRequestError,
+    NifiTlsError,
+    NifiUnavailable,
+)
 from service.nifi.pool import NifiClientPool
 from tests.nifi.conftest import FAST_RETRY, endpoint_for
 
@@ -181,8 +187,10 @@ async def test_mutual_tls_refuses_a_client_without_certificate(
     tls = ServerTls(pki.server_cert, pki.server_key, pki.ca_cert, require_client_cert=True)
     url = await lab.serve_dedicated(node.name, tls=tls)
     client = pool.get(endpoint_for(node.name, url, ca_bundle=str(pki.ca_cert)))
-    with pytest.raises(NifiUnavailable):
+    with pytest.raises(NifiTlsError, match="refused the client certificate") as caught:
         await client.about()
+    assert caught.value.kind == "client_certificate_refused"
+    assert "no client certificate is configured" in caught.value.message
     assert node.request_count == 0
 
 
@@ -199,7 +207,7 @@ async def test_tls_server_is_verified_against_the_ca_bundle(
     assert (await trusted.about()).title == "NiFi"
     other = generate_pki(tmp_path_factory.mktemp("other-ca"))
     strangers = pool.get(endpoint_for("strangers", url, ca_bundle=str(other.ca_cert)))
-    with pytest.raises(NifiUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+    with pytest.raises(NifiTlsError, match="not signed by a CA this instance trusts"):
         await strangers.about()
     unverified = pool.get(endpoint_for("unverified", url, verify_tls=False))
     assert (await unverified.about()).title == "NiFi"
@@ -218,10 +226,25 @@ async def test_persistent_5xx_is_unavailable_after_bounded_retries(
     lab: NifiLab, pool: NifiClientPool, unique: Callable[[str], str]
 ) -> None:
     node = lab.add_instance(unique("broken"))
-    node.fail(FailureMode.DOWN)
-    with pytest.raises(NifiUnavailable, match="HTTP 503"):
+    node.fail(FailureMode.ERROR)
+    with pytest.raises(NifiUnavailable, match="HTTP 500"):
         await pool.get(endpoint_for(node.name, node.url)).about()
     assert node.request_count == FAST_RETRY.attempts
+
+
+@pytest.mark.parametrize("mode", ["down", "initializing"])
+async def test_503_and_409_are_node_not_ready_and_not_retried(
+    lab: NifiLab, pool: NifiClientPool, unique: Callable[[str], str], mode: str
+) -> None:
+    node = lab.add_instance(unique("not-ready"))
+    if mode == "down":
+        node.fail(FailureMode.DOWN)
+    else:
+        node.initializing = True
+    expected = "HTTP 503: Service Unavailable" if mode == "down" else "HTTP 409: The Flow"
+    with pytest.raises(NifiNodeNotReady, match=expected):
+        await pool.get(endpoint_for(node.name, node.url)).about()
+    assert node.request_count == 1
 
 
 async def test_a_hanging_instance_is_not_retried(

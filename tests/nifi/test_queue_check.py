@@ -7,16 +7,18 @@ import json
 import pytest
 
 from service.nifi.queue_check import (
-    ClusterQueueResult,
     Colour,
     QueueMode,
     QueueThresholds,
-    evaluate_cluster,
     evaluate_connection,
-    summarise,
     traffic_light,
-    unreachable_cluster,
     worst,
+)
+from service.nifi.queue_report import (
+    ClusterQueueResult,
+    evaluate_cluster,
+    summarise,
+    unreachable_cluster,
 )
 from service.nifi.status import ConnectionQueue
 

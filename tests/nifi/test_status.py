@@ -74,7 +74,7 @@ def test_numeric_fields_win_over_the_display_string() -> None:
             _snapshot("c", flowFilesQueued=5, bytesQueued=10, queued="999 (9 GB)")
         ],
     }
-    [conn] = parse_queue_status(_entity(root))
+    [conn] = parse_queue_status(_entity(root)).connections
     assert (conn.flow_files, conn.bytes) == (5, 10)
 
 
@@ -87,7 +87,7 @@ def test_display_string_fills_only_the_missing_number() -> None:
             _snapshot("bytes-missing", flowFilesQueued=3, queued="1,234 (1 KB)"),
         ],
     }
-    first, second = parse_queue_status(_entity(root))
+    first, second = parse_queue_status(_entity(root)).connections
     assert (first.flow_files, first.bytes) == (1234, round(5.67 * MB))
     assert (second.flow_files, second.bytes) == (3, 1024)
 
@@ -110,7 +110,7 @@ def test_nested_groups_give_paths_from_the_root() -> None:
         "connectionStatusSnapshots": [_snapshot("top", groupId="r", flowFilesQueued=1)],
         "processGroupStatusSnapshots": [{"id": "ch", "processGroupStatusSnapshot": child}],
     }
-    paths = {c.id: c.group_path for c in parse_queue_status(_entity(root))}
+    paths = {c.id: c.group_path for c in parse_queue_status(_entity(root)).connections}
     assert paths == {"top": "/", "mid": "/NiFi Flow/Ingest", "deep": "/NiFi Flow/Ingest/Parse"}
 
 
