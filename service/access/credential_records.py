@@ -1,7 +1,9 @@
 """Credentials as people create and read them: secrets go in, only their names come out.
 
 The API and the console create credentials here; secrets are sealed at once and a
-response says only which secret fields are set.
+response says only which secret fields are set. A ``tls_keystore`` credential holds a
+keystore or truststore (``keystore``: PEM text, or base64 of a PKCS#12 file) with its
+``password``, or only the password of a store file; a keystore must open to be saved.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class CredentialIn(BaseModel):
     ssh_key: Secret | None = None
     passphrase: Secret | None = None
     token: Secret | None = None
+    keystore: Secret | None = None
 
 
 class CredentialUpdate(BaseModel):
@@ -54,6 +57,7 @@ class CredentialUpdate(BaseModel):
     ssh_key: Secret | None = None
     passphrase: Secret | None = None
     token: Secret | None = None
+    keystore: Secret | None = None
 
 
 class CredentialOut(BaseModel):
@@ -71,6 +75,7 @@ class CredentialOut(BaseModel):
     has_ssh_key: bool
     has_ssh_passphrase: bool
     has_token: bool
+    has_keystore: bool
     key_id: str
     created_at: datetime
     updated_at: datetime
@@ -93,13 +98,14 @@ class CredentialOut(BaseModel):
             has_ssh_key="ssh_key" in fields,
             has_ssh_passphrase="passphrase" in fields,
             has_token="token" in fields,
+            has_keystore="keystore" in fields,
             key_id=row.key_id,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
 
 
-SECRET_NAMES = ("password", "ssh_key", "passphrase", "token")
+SECRET_NAMES = ("password", "ssh_key", "passphrase", "token", "keystore")
 
 
 def name_taken(name: str) -> Conflict:

@@ -13,23 +13,27 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from service.access.keystores import KeystoreError, check_keystore
 from service.db.engine import SessionFactory
 from service.db.security_models import Credential, CredentialType
 from service.errors import InvalidInput, NotFound
 from service.secrets import KeyStore
 
-SECRET_FIELDS = ("password", "ssh_key", "passphrase", "token")
+SECRET_FIELDS = ("password", "ssh_key", "passphrase", "token", "keystore")
 REQUIRED_SECRETS: dict[CredentialType, tuple[str, ...]] = {
     CredentialType.SSH_PASSWORD: ("password",),
     CredentialType.SSH_KEY: ("ssh_key",),
     CredentialType.TOKEN: ("token",),
     CredentialType.USERNAME_PASSWORD: ("password",),
+    # A keystore with its password, or only the password of a keystore file.
+    CredentialType.TLS_KEYSTORE: (),
 }
 ALLOWED_SECRETS: dict[CredentialType, tuple[str, ...]] = {
     CredentialType.SSH_PASSWORD: ("password",),
     CredentialType.SSH_KEY: ("ssh_key", "passphrase"),
     CredentialType.TOKEN: ("token",),
     CredentialType.USERNAME_PASSWORD: ("password",),
+    CredentialType.TLS_KEYSTORE: ("keystore", "password"),
 }
 EXPIRING_WITHIN = timedelta(days=7)
 
@@ -57,6 +61,14 @@ def check_secrets(kind: CredentialType, secrets: Mapping[str, str | None]) -> di
         for name in REQUIRED_SECRETS[kind]
         if name not in present
     ]
+    if not present and not errors:
+        allowed = " or ".join(ALLOWED_SECRETS[kind])
+        errors.append({"loc": ["body", ALLOWED_SECRETS[kind][0]], "msg": f"give {allowed}"})
+    if not errors and "keystore" in present:
+        try:
+            check_keystore(present["keystore"], present.get("password"))
+        except KeystoreError as exc:
+            errors.append({"loc": ["body", "keystore"], "msg": str(exc)})
     if errors:
         raise InvalidInput(f"invalid secrets for a {kind.value} credential", details=errors)
     return present
@@ -80,6 +92,7 @@ class DecryptedCredential:
     ssh_key: str | None = field(default=None, repr=False)
     passphrase: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
+    keystore: str | None = field(default=None, repr=False)
 
 
 async def load_credential(
@@ -100,6 +113,7 @@ async def load_credential(
         ssh_key=secrets.get("ssh_key"),
         passphrase=secrets.get("passphrase"),
         token=secrets.get("token"),
+        keystore=secrets.get("keystore"),
     )
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Float,
@@ -79,8 +80,21 @@ class NifiInstanceRow(Base):
     client_cert_path: Mapped[str | None] = mapped_column(String(1024))
     client_key_path: Mapped[str | None] = mapped_column(String(1024))
     oidc_discovery_url: Mapped[str | None] = mapped_column(String(2048))
+    oidc_scope: Mapped[str | None] = mapped_column(String(1024))
+    oidc_audience: Mapped[str | None] = mapped_column(String(1024))
     verify_tls: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     ca_bundle: Mapped[str | None] = mapped_column(String(1024))
+    # A keystore (client identity) or truststore is a file on every worker host or a
+    # stored tls_keystore credential; a credential without content gives a file's password.
+    keystore_path: Mapped[str | None] = mapped_column(String(1024))
+    keystore_credential_id: Mapped[int | None] = mapped_column(
+        ForeignKey("credentials.id", ondelete="RESTRICT"), index=True
+    )
+    truststore_path: Mapped[str | None] = mapped_column(String(1024))
+    truststore_credential_id: Mapped[int | None] = mapped_column(
+        ForeignKey("credentials.id", ondelete="RESTRICT"), index=True
+    )
+    proxy_url: Mapped[str | None] = mapped_column(String(2048))
     check_hostname: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     connect_timeout: Mapped[float] = mapped_column(Float, default=5.0, server_default="5")
     read_timeout: Mapped[float] = mapped_column(Float, default=30.0, server_default="30")
@@ -90,4 +104,23 @@ class NifiInstanceRow(Base):
     )
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class NifiBulletinCursor(Base):
+    """The last bulletin a schedule's ``check_bulletins`` reported, per cluster and node
+    (each NiFi node numbers its bulletins itself), so the next run reports only newer
+    ones. Goes with its schedule or cluster."""
+
+    __tablename__ = "nifi_bulletin_cursors"
+
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("job_schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    cluster_id: Mapped[int] = mapped_column(
+        ForeignKey("nifi_clusters.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # NiFi's node address; empty for a standalone instance.
+    node: Mapped[str] = mapped_column(String(512), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

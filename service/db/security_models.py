@@ -35,6 +35,8 @@ class CredentialType(enum.StrEnum):
     SSH_KEY = "ssh_key"
     TOKEN = "token"
     USERNAME_PASSWORD = "username_password"
+    # A PKCS#12 or PEM keystore/truststore (``keystore``) and the password opening it.
+    TLS_KEYSTORE = "tls_keystore"
 
 
 class ApiToken(Base):

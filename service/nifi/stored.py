@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from service.access.credentials import DecryptedCredential, load_credential
+from service.access.keystores import KeystoreError, keystore_bytes
 from service.db.engine import SessionFactory
 from service.db.nifi_models import AuthMode, NifiClusterRow, NifiInstanceRow
 from service.db.security_models import CredentialType
 from service.errors import InvalidInput, TargetResolutionError
-from service.nifi.endpoints import ClusterMember, NifiCluster, NifiEndpoint
+from service.nifi.endpoints import ClusterMember, NifiCluster, NifiEndpoint, TlsStore
 from service.secrets import KeyStore
 
 # Modes whose secret comes from a stored credential, and the credential types they take.
+# (A keystore's or truststore's password comes with it, from a tls_keystore credential.)
 CREDENTIAL_TYPES: dict[AuthMode, tuple[CredentialType, ...]] = {
     AuthMode.USERNAME_PASSWORD: (CredentialType.USERNAME_PASSWORD,),
     # username = OIDC client id, password = client secret
@@ -46,9 +48,16 @@ class StoredInstance:
     client_cert_path: str | None
     client_key_path: str | None
     oidc_discovery_url: str | None
+    oidc_scope: str | None
+    oidc_audience: str | None
     verify_tls: bool
     ca_bundle: str | None
+    keystore_path: str | None
+    keystore_credential_id: int | None
+    truststore_path: str | None
+    truststore_credential_id: int | None
     check_hostname: bool
+    proxy_url: str | None
     connect_timeout: float
     read_timeout: float
     is_primary: bool
@@ -56,22 +65,11 @@ class StoredInstance:
     @classmethod
     def of(cls, row: NifiInstanceRow) -> StoredInstance:
         """The stored values of ``row``."""
-        return cls(
-            id=row.id,
-            name=row.name,
-            url=row.url,
-            auth_mode=AuthMode(row.auth_mode),
-            credential_id=row.credential_id,
-            client_cert_path=row.client_cert_path,
-            client_key_path=row.client_key_path,
-            oidc_discovery_url=row.oidc_discovery_url,
-            verify_tls=row.verify_tls,
-            ca_bundle=row.ca_bundle,
-            check_hostname=row.check_hostname,
-            connect_timeout=row.connect_timeout,
-            read_timeout=row.read_timeout,
-            is_primary=row.is_primary,
-        )
+        values = {name: getattr(row, name) for name in _COLUMNS}
+        return cls(auth_mode=AuthMode(row.auth_mode), **values)
+
+
+_COLUMNS = tuple(name for name in StoredInstance.__dataclass_fields__ if name != "auth_mode")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +143,31 @@ async def resolve_clusters(
     return clusters
 
 
-def endpoint_of(instance: StoredInstance, credential: DecryptedCredential | None) -> NifiEndpoint:
-    """The client endpoint of ``instance`` with the secrets of ``credential``.
+def tls_store(path: str | None, credential: DecryptedCredential | None) -> TlsStore | None:
+    """A keystore or truststore: the credential's stored store, else the file at
+    ``path`` opened with the credential's password (None when neither is set)."""
+    password = credential.password if credential is not None else None
+    if credential is not None and credential.keystore is not None:
+        return TlsStore(content=keystore_bytes(credential.keystore), password=password)
+    if path:
+        return TlsStore(path=path, password=password)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSecrets:
+    """The decrypted credentials an instance refers to."""
+
+    auth: DecryptedCredential | None = None
+    keystore: DecryptedCredential | None = None
+    truststore: DecryptedCredential | None = None
+
+
+def endpoint_of(instance: StoredInstance, secrets: InstanceSecrets) -> NifiEndpoint:
+    """The client endpoint of ``instance`` with the decrypted ``secrets``.
 
     Raises :class:`InvalidInput` when the instance lacks what its auth mode needs."""
+    credential = secrets.auth
     username = password = key_password = client_id = client_secret = None
     if credential is not None:
         if instance.auth_mode is AuthMode.USERNAME_PASSWORD:
@@ -170,13 +189,18 @@ def endpoint_of(instance: StoredInstance, credential: DecryptedCredential | None
             oidc_discovery_url=instance.oidc_discovery_url,
             oidc_client_id=client_id,
             oidc_client_secret=client_secret,
+            oidc_scope=instance.oidc_scope,
+            oidc_audience=instance.oidc_audience,
             verify_tls=instance.verify_tls,
             ca_bundle=instance.ca_bundle,
+            keystore=tls_store(instance.keystore_path, secrets.keystore),
+            truststore=tls_store(instance.truststore_path, secrets.truststore),
             check_hostname=instance.check_hostname,
+            proxy_url=instance.proxy_url,
             connect_timeout=instance.connect_timeout,
             read_timeout=instance.read_timeout,
         )
-    except ValueError as exc:
+    except (ValueError, KeystoreError) as exc:
         raise InvalidInput(str(exc)) from None
 
 
@@ -200,8 +224,13 @@ class CredentialCache:
 
 
 async def build_endpoint(instance: StoredInstance, credentials: CredentialCache) -> NifiEndpoint:
-    """Decrypt the instance's credential and make its endpoint."""
-    return endpoint_of(instance, await credentials.get(instance.credential_id))
+    """Decrypt the instance's credentials and make its endpoint."""
+    secrets = InstanceSecrets(
+        auth=await credentials.get(instance.credential_id),
+        keystore=await credentials.get(instance.keystore_credential_id),
+        truststore=await credentials.get(instance.truststore_credential_id),
+    )
+    return endpoint_of(instance, secrets)
 
 
 async def build_cluster(cluster: StoredCluster, credentials: CredentialCache) -> NifiCluster:

@@ -1,19 +1,23 @@
 """``/api/nifi/instances``: NiFi nodes, how to reach them, and a one-call connection test.
 
 Cluster membership is set through ``/api/nifi/clusters``; here it is read-only. An
-instance refers to a stored credential by id only; whoever saves an instance with a
+instance refers to stored credentials by id only; whoever saves an instance with a
 credential must be able to see that credential, so nobody can point someone else's
 private secret at a server of their choosing.
+
+TLS material: a client identity is PEM files (``client_cert_path``/``client_key_path``,
+key passphrase from ``credential_id``) or a keystore; trust is ``ca_bundle`` or a
+truststore. A keystore or truststore is a ``tls_keystore`` credential holding the store
+and its password, or a file path (PKCS#12 or PEM) whose password such a credential
+without a store gives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,13 +25,20 @@ from service.access.audit import record_audit
 from service.access.principals import Principal
 from service.api.auth import NifiReader, NifiWriter
 from service.api.deps import KeysDep, SessionDep, SessionsDep
+from service.api.nifi_instance_schemas import (
+    NOT_NULL,
+    TIMEOUTS,
+    InstanceIn,
+    InstanceOut,
+    InstanceTestOut,
+    InstanceUpdate,
+)
 from service.api.pagination import PageQuery, PageSizeQuery
 from service.db.nifi_models import AuthMode, NifiInstanceRow
 from service.db.paging import Page, paginate
 from service.db.patching import flush_or_conflict
 from service.db.security_models import Credential, CredentialType
 from service.errors import Conflict, InvalidInput, NotFound, OpsjobsError
-from service.nifi.endpoints import normalize_api_url
 from service.nifi.probe import not_probed, probe_instance
 from service.nifi.stored import (
     CREDENTIAL_REQUIRED,
@@ -38,113 +49,6 @@ from service.nifi.stored import (
 )
 
 router = APIRouter(prefix="/api/nifi/instances", tags=["nifi"])
-
-Name = Annotated[str, Field(min_length=1, max_length=255)]
-FilePath = Annotated[str, Field(min_length=1, max_length=1024)]
-Url = Annotated[str, Field(min_length=1, max_length=2048)]
-ConnectTimeout = Annotated[float, Field(gt=0, le=300)]
-ReadTimeout = Annotated[float, Field(gt=0, le=3600)]
-
-
-def _http_url(value: str | None) -> str | None:
-    if value is not None and not value.strip().startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
-    return value.strip() if value is not None else None
-
-
-class _InstanceFields(BaseModel):
-    @field_validator("url", check_fields=False)
-    @classmethod
-    def _normalise_url(cls, value: str | None) -> str | None:
-        return None if value is None else normalize_api_url(value)
-
-    @field_validator("oidc_discovery_url", check_fields=False)
-    @classmethod
-    def _discovery_url(cls, value: str | None) -> str | None:
-        return _http_url(value)
-
-
-class InstanceIn(_InstanceFields):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Name
-    url: Url
-    auth_mode: AuthMode = AuthMode.NONE
-    credential_id: int | None = None
-    client_cert_path: FilePath | None = None
-    client_key_path: FilePath | None = None
-    oidc_discovery_url: Url | None = None
-    verify_tls: bool = True
-    ca_bundle: FilePath | None = None
-    check_hostname: bool = True
-    connect_timeout: ConnectTimeout = 5.0
-    read_timeout: ReadTimeout = 30.0
-    description: str | None = Field(default=None, max_length=10_000)
-
-
-class InstanceUpdate(_InstanceFields):
-    """Fields left out keep their value; ``null`` clears a nullable one."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: Name | None = None
-    url: Url | None = None
-    auth_mode: AuthMode | None = None
-    credential_id: int | None = None
-    client_cert_path: FilePath | None = None
-    client_key_path: FilePath | None = None
-    oidc_discovery_url: Url | None = None
-    verify_tls: bool | None = None
-    ca_bundle: FilePath | None = None
-    check_hostname: bool | None = None
-    connect_timeout: ConnectTimeout | None = None
-    read_timeout: ReadTimeout | None = None
-    description: str | None = Field(default=None, max_length=10_000)
-
-
-NOT_NULL = ("name", "url", "auth_mode", "verify_tls", "check_hostname")
-TIMEOUTS = ("connect_timeout", "read_timeout")
-
-
-class InstanceOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    name: str
-    url: str
-    auth_mode: AuthMode
-    credential_id: int | None
-    client_cert_path: str | None
-    client_key_path: str | None
-    oidc_discovery_url: str | None
-    verify_tls: bool
-    ca_bundle: str | None
-    check_hostname: bool
-    connect_timeout: float
-    read_timeout: float
-    description: str | None
-    cluster_id: int | None
-    is_primary: bool
-    created_at: datetime
-    updated_at: datetime
-
-
-class AuthProbeOut(BaseModel):
-    mode: AuthMode
-    ok: bool | None
-
-
-class InstanceTestOut(BaseModel):
-    instance_id: int
-    name: str
-    url: str
-    ok: bool
-    reachable: bool | None
-    version: str | None
-    title: str | None
-    auth: AuthProbeOut
-    error: str | None
-    elapsed_ms: float
 
 
 def _field_error(field: str, message: str) -> dict[str, Any]:
@@ -165,8 +69,18 @@ async def _check_auth_settings(
         errors.append(_field_error("credential_id", "not used by auth mode none"))
     if mode is AuthMode.OIDC_CLIENT_CREDENTIALS and not values.get("oidc_discovery_url"):
         errors.append(_field_error("oidc_discovery_url", "required for oidc_client_credentials"))
-    if mode is AuthMode.CLIENT_CERTIFICATE and not values.get("client_cert_path"):
-        errors.append(_field_error("client_cert_path", "required for client_certificate"))
+    errors += await _store_errors(session, caller, values)
+    identity = [name for name in IDENTITIES if values.get(name) is not None]
+    if mode is AuthMode.CLIENT_CERTIFICATE and not identity:
+        errors.append(
+            _field_error(
+                "client_cert_path",
+                "client_certificate needs client_cert_path, keystore_path or "
+                "keystore_credential_id",
+            )
+        )
+    if values.get("client_cert_path") and len(identity) > 1:
+        errors.append(_field_error("client_cert_path", "give PEM files or a keystore, not both"))
     if credential_id is not None and mode is not AuthMode.NONE:
         credential = await session.get(Credential, credential_id)
         if credential is None or not caller.may_see(credential.is_global, credential.owner):
@@ -180,6 +94,42 @@ async def _check_auth_settings(
             )
     if errors:
         raise InvalidInput(f"invalid settings for auth mode {mode.value}", details=errors)
+
+
+IDENTITIES = ("client_cert_path", "keystore_path", "keystore_credential_id")
+# (path field, credential field) of each store.
+STORES = (
+    ("keystore_path", "keystore_credential_id"),
+    ("truststore_path", "truststore_credential_id"),
+)
+
+
+async def _store_errors(
+    session: AsyncSession, caller: Principal, values: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """A store credential is a visible tls_keystore credential; one holding a store
+    excludes a path, one holding only a password needs the path it opens."""
+    errors = []
+    for path_field, credential_field in STORES:
+        credential_id = values.get(credential_field)
+        if credential_id is None:
+            continue
+        credential = await session.get(Credential, credential_id)
+        if credential is None or not caller.may_see(credential.is_global, credential.owner):
+            errors.append(_field_error(credential_field, f"credential {credential_id} not found"))
+        elif CredentialType(credential.type) is not CredentialType.TLS_KEYSTORE:
+            errors.append(_field_error(credential_field, "takes a tls_keystore credential"))
+        elif "keystore" in credential.secret_fields and values.get(path_field):
+            errors.append(
+                _field_error(path_field, f"the credential {credential_field} holds the store")
+            )
+        elif "keystore" not in credential.secret_fields and not values.get(path_field):
+            errors.append(
+                _field_error(
+                    path_field, f"required: the credential {credential_field} holds a password"
+                )
+            )
+    return errors
 
 
 def _values_of(row: NifiInstanceRow) -> dict[str, Any]:
