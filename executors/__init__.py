@@ -12,6 +12,8 @@ from typing import Any
 from executors import (
     backup,
     cache_devices,
+    check_bulletins,
+    check_cluster,
     check_process_group,
     check_queues,
     diag_echo,
@@ -40,6 +42,8 @@ REGISTRY: dict[str, AnyExecutor] = build_registry(
     [
         check_queues.EXECUTOR,
         check_process_group.EXECUTOR,
+        check_cluster.EXECUTOR,
+        check_bulletins.EXECUTOR,
         diag_echo.EXECUTOR,
         diag_progress.EXECUTOR,
         diag_fail.EXECUTOR,

@@ -20,24 +20,19 @@ from executors.base import (
     TargetResult,
     slot_per_target,
 )
+from executors.check_queues import cluster_targets, connect
 from service.db.models import Outcome
 from service.errors import OpsjobsError
 from service.nifi.checks import check_process_group
 from service.nifi.configs import CheckProcessGroupConfig
-from service.nifi.stored import CredentialCache, StoredCluster, build_cluster, resolve_clusters
+from service.nifi.stored import CredentialCache
 
 Config = CheckProcessGroupConfig
-
-_CLUSTER = "cluster"
 
 
 async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
     """The one configured cluster; an unknown id fails the run."""
-    clusters = await resolve_clusters(ctx.services.sessions, [config.cluster_id])
-    return [
-        Target(key=str(cluster.id), name=cluster.name, data={_CLUSTER: cluster})
-        for cluster in clusters
-    ]
+    return await cluster_targets(ctx, [config.cluster_id])
 
 
 async def execute(job: JobContext[Config]) -> JobResult:
@@ -46,19 +41,16 @@ async def execute(job: JobContext[Config]) -> JobResult:
     credentials = CredentialCache(job.services.sessions, job.services.keys)
 
     async def check(target: Target) -> TargetResult:
-        stored: StoredCluster = target.data[_CLUSTER]
+        cluster = await connect(target, credentials)
+        if isinstance(cluster, str):
+            return TargetResult(
+                outcome=Outcome.CRITICAL, data=_not_checked(target, config), error=cluster
+            )
         try:
-            cluster = await build_cluster(stored, credentials)
             report = await check_process_group(job.services.nifi, cluster, config)
         except OpsjobsError as exc:
             return TargetResult(
                 outcome=Outcome.CRITICAL, data=_not_checked(target, config), error=exc.message
-            )
-        except OSError as exc:  # local: certificate, key or CA files missing or wrong
-            return TargetResult(
-                outcome=Outcome.CRITICAL,
-                data=_not_checked(target, config),
-                error=f"TLS set-up failed: {exc}",
             )
         return TargetResult(outcome=Outcome(report.outcome), data=report.to_dict())
 

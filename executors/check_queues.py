@@ -9,6 +9,7 @@ health (a node out of the cluster makes it red); the run result is the compact r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from executors.base import (
@@ -24,6 +25,7 @@ from service.db.models import Outcome
 from service.errors import OpsjobsError
 from service.nifi.checks import check_cluster_queues
 from service.nifi.configs import CheckQueuesConfig
+from service.nifi.endpoints import NifiCluster
 from service.nifi.queue_check import Colour, worst
 from service.nifi.queue_report import ClusterQueueResult, summarise, unreachable_cluster
 from service.nifi.stored import CredentialCache, StoredCluster, build_cluster, resolve_clusters
@@ -33,13 +35,29 @@ Config = CheckQueuesConfig
 _CLUSTER = "cluster"
 
 
-async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
-    """The named clusters (all when ``cluster_ids`` is None); an unknown id fails the run."""
-    clusters = await resolve_clusters(ctx.services.sessions, config.cluster_ids)
+async def cluster_targets(ctx: ResolveContext, cluster_ids: Sequence[str] | None) -> list[Target]:
+    """The named NiFi clusters as targets (all when None); an unknown id fails the run.
+    Every NiFi job type resolves its targets so."""
+    clusters = await resolve_clusters(ctx.services.sessions, cluster_ids)
     return [
         Target(key=str(cluster.id), name=cluster.name, data={_CLUSTER: cluster})
         for cluster in clusters
     ]
+
+
+async def connect(target: Target, credentials: CredentialCache) -> NifiCluster | str:
+    """The target's cluster with its secrets decrypted, or why it cannot be built (no
+    members, a missing credential, TLS files that cannot be read)."""
+    stored: StoredCluster = target.data[_CLUSTER]
+    try:
+        return await build_cluster(stored, credentials)
+    except (OpsjobsError, OSError) as exc:
+        return _describe(exc)
+
+
+async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
+    """The named clusters (all when ``cluster_ids`` is None); an unknown id fails the run."""
+    return await cluster_targets(ctx, config.cluster_ids)
 
 
 async def execute(job: JobContext[Config]) -> JobResult:
@@ -53,9 +71,12 @@ async def execute(job: JobContext[Config]) -> JobResult:
     thresholds_data = thresholds.to_dict()
 
     async def check(target: Target) -> TargetResult:
-        stored: StoredCluster = target.data[_CLUSTER]
-        try:
-            cluster = await build_cluster(stored, credentials)
+        cluster = await connect(target, credentials)
+        if isinstance(cluster, str):
+            result = unreachable_cluster(
+                cluster_id=target.key, cluster_name=target.name, error=cluster
+            )
+        else:
             result = await check_cluster_queues(
                 job.services.nifi,
                 cluster,
@@ -63,10 +84,6 @@ async def execute(job: JobContext[Config]) -> JobResult:
                 include_all_connections=config.include_all_connections,
                 scope=config.scope,
                 max_heartbeat_age=config.max_heartbeat_age,
-            )
-        except (OpsjobsError, OSError) as exc:
-            result = unreachable_cluster(
-                cluster_id=target.key, cluster_name=target.name, error=_describe(exc)
             )
         results[target.key] = result
         data = result.to_dict()
@@ -121,8 +138,9 @@ EXECUTOR = Executor(
     job_type="check_queues",
     label="Check NiFi queues",
     description=(
-        "Traffic lights on NiFi connection backlogs (flow files, bytes or both) per "
-        "cluster; red when a cluster cannot be reached."
+        "Traffic lights on NiFi connection backlogs (flow files, bytes, both, or the "
+        "back-pressure use NiFi computes) per cluster or per node; red when a cluster "
+        "cannot be reached or a node is out of it."
     ),
     config=Config,
     execute=execute,

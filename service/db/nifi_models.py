@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     CheckConstraint,
     Float,
@@ -108,9 +108,9 @@ class NifiInstanceRow(Base):
 
 
 class NifiBulletinCursor(Base):
-    """The last bulletin a schedule's ``check_bulletins`` reported, per cluster and node
+    """The last bulletin a schedule's ``check_bulletins`` saw on a cluster, per node
     (each NiFi node numbers its bulletins itself), so the next run reports only newer
-    ones. Goes with its schedule or cluster."""
+    ones. The row is locked while a run advances it. Goes with its schedule or cluster."""
 
     __tablename__ = "nifi_bulletin_cursors"
 
@@ -120,7 +120,6 @@ class NifiBulletinCursor(Base):
     cluster_id: Mapped[int] = mapped_column(
         ForeignKey("nifi_clusters.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    # NiFi's node address; empty for a standalone instance.
-    node: Mapped[str] = mapped_column(String(512), primary_key=True)
-    last_id: Mapped[int] = mapped_column(BigInteger)
+    # NiFi node address ("" for a standalone instance) → the highest bulletin id seen.
+    last_ids: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -12,29 +12,18 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from service.nifi.client import NifiClient
 from service.nifi.cluster import ClusterAnswer, call_cluster
 from service.nifi.configs import CheckProcessGroupConfig
 from service.nifi.endpoints import NifiCluster
 from service.nifi.errors import (
-    MemberFailure,
     NifiAuthError,
     NifiClusterUnavailable,
     NifiError,
     NifiRequestError,
 )
-from service.nifi.health import (
-    ClusterSummary,
-    Health,
-    NodeStatus,
-    both,
-    fetch_nodes,
-    fetch_summary,
-    read_connected,
-    require_connected,
-)
+from service.nifi.health import ClusterSummary, fetch_nodes, read_connected
 from service.nifi.health_check import (
     DEFAULT_MAX_HEARTBEAT_AGE,
     ClusterHealth,
@@ -79,80 +68,6 @@ async def read_health(
         except (NifiRequestError, NifiAuthError) as exc:
             error = exc.message
     return evaluate_health(summary, nodes, max_heartbeat_age=max_heartbeat_age, nodes_error=error)
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterHealthResult:
-    """``check_cluster``'s verdict on one cluster; ``health`` is None when no connected
-    member answered (``error`` says why), which is critical."""
-
-    cluster_id: str
-    cluster_name: str
-    health: ClusterHealth | None
-    answered_by: str | None = None
-    passed_over: tuple[MemberFailure, ...] = ()
-    error: str | None = None
-
-    @property
-    def status(self) -> Health:
-        return "critical" if self.health is None else self.health.status
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "cluster_id": self.cluster_id,
-            "cluster_name": self.cluster_name,
-            "status": self.status,
-            "answered_by": self.answered_by,
-            "skipped": [member.to_dict() for member in self.passed_over],
-        }
-        if self.health is not None:
-            data |= self.health.to_dict()
-            data["status"] = self.status
-        if self.error is not None:
-            data["error"] = self.error
-        return data
-
-
-async def _nodes_or_error(client: NifiClient) -> list[NodeStatus] | str:
-    try:
-        return await fetch_nodes(client)
-    except (NifiRequestError, NifiAuthError) as exc:
-        return exc.message
-
-
-async def check_cluster_health(
-    pool: NifiClientPool,
-    cluster: NifiCluster,
-    *,
-    max_heartbeat_age: float = DEFAULT_MAX_HEARTBEAT_AGE,
-) -> ClusterHealthResult:
-    """The summary and the node list from the first connected member that answers, at
-    once; never raises a NiFi error."""
-
-    async def read(client: NifiClient) -> ClusterHealth:
-        summary, nodes = await both(fetch_summary(client), _nodes_or_error(client))
-        require_connected(client, summary)
-        listed = None if isinstance(nodes, str) else nodes
-        error = nodes if isinstance(nodes, str) and summary.clustered else None
-        return evaluate_health(
-            summary, listed, max_heartbeat_age=max_heartbeat_age, nodes_error=error
-        )
-
-    try:
-        answer = await call_cluster(pool, cluster, read)
-    except NifiClusterUnavailable as exc:
-        return ClusterHealthResult(
-            cluster.id, cluster.name, None, passed_over=exc.failures, error=exc.message
-        )
-    except NifiError as exc:
-        return ClusterHealthResult(cluster.id, cluster.name, None, error=exc.message)
-    return ClusterHealthResult(
-        cluster.id,
-        cluster.name,
-        answer.value,
-        answered_by=answer.answered_by,
-        passed_over=answer.passed_over,
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Template configuration of the two NiFi job types, validated when a template is saved
+"""Template configuration of the NiFi job types, validated when a template is saved
 and again for parameter overrides.
 
 Every field has an explicit default and ``0``/``false`` are honoured. The origin's
@@ -9,6 +9,7 @@ under two names is an error rather than a silent pick.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.nifi.bulletins import BulletinFilter, Level
 from service.nifi.health_check import DEFAULT_MAX_HEARTBEAT_AGE
 from service.nifi.process_group_check import ExpectedStatus
 from service.nifi.queue_check import QueueMode, QueueScope, QueueThresholds
@@ -166,3 +168,63 @@ class CheckProcessGroupConfig(BaseModel):
         if self.recursive and not self.check_children:
             raise ValueError("recursive needs check_children")
         return self
+
+
+class CheckClusterConfig(BaseModel):
+    """``check_cluster``: connected and total nodes, each node's state and heartbeat.
+
+    Critical when a node is out of the cluster (disconnected, disconnecting, offloading,
+    offloaded) or no member answers; warning when one is connecting or its heartbeat is
+    older than ``max_heartbeat_age`` seconds.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cluster_ids: list[ClusterId] | None = Field(default=None, min_length=1)
+    concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
+    max_heartbeat_age: MaxHeartbeatAge = DEFAULT_MAX_HEARTBEAT_AGE
+
+
+MAX_REPORTED_BULLETINS = 1000
+
+
+class CheckBulletinsConfig(BaseModel):
+    """``check_bulletins``: bulletins posted since the schedule's previous run.
+
+    Kept: at least ``min_level`` (DEBUG, INFO, WARNING, ERROR), from a source whose
+    name the regular expression ``source_name`` finds, in one of ``group_ids`` (the
+    process group holding the source). Critical with an ERROR, warning with a WARNING.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cluster_ids: list[ClusterId] | None = Field(default=None, min_length=1)
+    concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
+    min_level: Level = Level.WARNING
+    source_name: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    group_ids: list[Annotated[str, StringConstraints(min_length=1)]] | None = Field(
+        default=None, min_length=1
+    )
+    max_reported: int = Field(default=100, ge=1, le=MAX_REPORTED_BULLETINS)
+
+    @field_validator("min_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("source_name")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    def selection(self) -> BulletinFilter:
+        return BulletinFilter(
+            min_level=self.min_level,
+            source_name=self.source_name,
+            group_ids=frozenset(self.group_ids) if self.group_ids else None,
+        )

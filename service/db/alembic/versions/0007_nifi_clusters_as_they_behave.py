@@ -6,13 +6,14 @@ Create Date: 2026-12-08 10:00:00.000000
 
 Instances gain a keystore and a truststore (a file path or a stored ``tls_keystore``
 credential), ``oidc_scope``/``oidc_audience`` and ``proxy_url``; ``check_bulletins``
-remembers per schedule, cluster and node the last bulletin it reported.
+remembers per schedule and cluster the last bulletin id of each node.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0007"
 down_revision = "0006"
@@ -50,8 +51,7 @@ def upgrade() -> None:
         "nifi_bulletin_cursors",
         sa.Column("schedule_id", sa.Integer(), nullable=False),
         sa.Column("cluster_id", sa.Integer(), nullable=False),
-        sa.Column("node", sa.String(length=512), nullable=False),
-        sa.Column("last_id", sa.BigInteger(), nullable=False),
+        sa.Column("last_ids", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
@@ -70,9 +70,7 @@ def upgrade() -> None:
             name=op.f("fk_nifi_bulletin_cursors_schedule_id_job_schedules"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint(
-            "schedule_id", "cluster_id", "node", name=op.f("pk_nifi_bulletin_cursors")
-        ),
+        sa.PrimaryKeyConstraint("schedule_id", "cluster_id", name=op.f("pk_nifi_bulletin_cursors")),
     )
     op.create_index(
         op.f("ix_nifi_bulletin_cursors_cluster_id"), "nifi_bulletin_cursors", ["cluster_id"]
