@@ -15,6 +15,8 @@ from starlette.types import ASGIApp
 
 # uvicorn checks for shutdown every 0.1 s; in-flight requests get this long to finish.
 GRACEFUL_SHUTDOWN_SECONDS = 1
+# uvicorn's default: an idle keep-alive connection is closed after this long.
+DEFAULT_KEEP_ALIVE_SECONDS = 5
 STARTUP_POLL_SECONDS = 0.005
 
 
@@ -44,12 +46,19 @@ class LoopbackServer:
     """
 
     def __init__(
-        self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, tls: ServerTls | None = None
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ServerTls | None = None,
+        keep_alive: float = DEFAULT_KEEP_ALIVE_SECONDS,
     ) -> None:
         self._app = app
         self.host = host
         self.port = port
         self.tls = tls
+        self.keep_alive = keep_alive
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -75,6 +84,7 @@ class LoopbackServer:
             server_header=False,
             date_header=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            timeout_keep_alive=int(self.keep_alive),
             ssl_certfile=str(tls.cert) if tls else None,
             ssl_keyfile=str(tls.key) if tls else None,
             ssl_ca_certs=str(tls.client_ca) if tls and tls.client_ca else None,

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from lab.http_server import LoopbackServer, ServerTls
+from lab.http_server import DEFAULT_KEEP_ALIVE_SECONDS, LoopbackServer, ServerTls
 from lab.nifi_app import build_app
 from lab.nifi_cluster import LabCluster
 from lab.nifi_instance import DEFAULT_VERSION, FailureMode, LabInstance, NodeState
@@ -82,7 +82,10 @@ class NifiLab:
         port: int = 0,
         token_lifetime: float = 12 * 3600.0,
         oidc_token_lifetime: float = 300.0,
+        keep_alive: float = DEFAULT_KEEP_ALIVE_SECONDS,
     ) -> None:
+        """``keep_alive``: seconds the servers keep an idle connection open (a test
+        counting a client's connections sets it longer than it looks)."""
         self.instances: dict[str, LabInstance] = {}
         self.clusters: dict[str, LabCluster] = {}
         self.token_lifetime = token_lifetime
@@ -94,7 +97,10 @@ class NifiLab:
         self._token_endpoint_moves = 0
         self.closing = asyncio.Event()
         self._tokens: dict[str, LabToken] = {}
-        self._server = LoopbackServer(build_app(self), host=host, port=port)
+        self._keep_alive = keep_alive
+        self._server = LoopbackServer(
+            build_app(self), host=host, port=port, keep_alive=keep_alive
+        )
         self._dedicated: dict[str, LoopbackServer] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -218,6 +224,7 @@ class NifiLab:
             build_app(self, instance=name, client_cert_trusted=trusted),
             host=self._server.host,
             tls=tls,
+            keep_alive=self._keep_alive,
         )
         port = await server.start()
         self._dedicated[name] = server
