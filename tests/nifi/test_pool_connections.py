@@ -40,9 +40,12 @@ def established_to(port: int) -> int:
 async def settled(port: int, most: int) -> int:
     """The count once it is at most ``most`` (closing is asynchronous), or after a while."""
     deadline = time.monotonic() + SETTLE_SECONDS
-    while (count := established_to(port)) > most and time.monotonic() < deadline:
+    for _ in iter(lambda: time.monotonic() < deadline, False):
+        count = established_to(port)
+        if count <= most:
+            break
         await asyncio.sleep(0.05)
-    return count
+    return established_to(port)
 
 
 def rotated(node: str, url: str, generation: int) -> NifiEndpoint:

@@ -70,9 +70,7 @@ async def test_requests_and_logins_go_through_the_proxy(
     ]
 
 
-async def test_https_is_tunnelled(
-    lab: NifiLab, pki: LabPki, unique: Callable[[str], str]
-) -> None:
+async def test_https_is_tunnelled(lab: NifiLab, pki: LabPki, unique: Callable[[str], str]) -> None:
     name = unique("tunnelled")
     lab.add_instance(name)
     url = await lab.serve_dedicated(name, tls=ServerTls(pki.server_cert, pki.server_key))
