@@ -40,12 +40,11 @@ def established_to(port: int) -> int:
 async def settled(port: int, most: int) -> int:
     """The count once it is at most ``most`` (closing is asynchronous), or after a while."""
     deadline = time.monotonic() + SETTLE_SECONDS
-    for _ in iter(lambda: time.monotonic() < deadline, False):
-        count = established_to(port)
-        if count <= most:
-            break
+    count = established_to(port)
+    while count > most and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    return established_to(port)
+        count = established_to(port)
+    return count
 
 
 def rotated(node: str, url: str, generation: int) -> NifiEndpoint:
