@@ -98,9 +98,7 @@ class NifiLab:
         self.closing = asyncio.Event()
         self._tokens: dict[str, LabToken] = {}
         self._keep_alive = keep_alive
-        self._server = LoopbackServer(
-            build_app(self), host=host, port=port, keep_alive=keep_alive
-        )
+        self._server = LoopbackServer(build_app(self), host=host, port=port, keep_alive=keep_alive)
         self._dedicated: dict[str, LoopbackServer] = {}
 
     # -- lifecycle ---------------------------------------------------------------------

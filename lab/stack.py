@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncssh
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from lab.alert_sink import AlertSink
 from lab.devices import DeviceFleet, attach_ssh_ports, make_device
@@ -118,8 +120,78 @@ async def _credential(
         return row.id
 
 
+@dataclass(frozen=True)
+class SeededTemplate:
+    name: str
+    job_type: str
+    description: str
+    config: dict[str, Any]
+    every_minutes: int
+    # The schedule's dead-man's switch (minutes without a successful run).
+    expect_success_within: int | None = None
+
+
+NIFI_TEMPLATES = (
+    SeededTemplate(
+        "lab: queue backlog",
+        "check_queues",
+        "Queue backlog traffic lights of every lab cluster",
+        {"mode": "both"},
+        5,
+        expect_success_within=15,
+    ),
+    SeededTemplate(
+        "lab: cluster health",
+        "check_cluster",
+        "Node states of every lab cluster (switch them with POST /lab/nodes/<name>)",
+        {},
+        5,
+    ),
+    # NiFi keeps bulletins five minutes: look more often than that.
+    SeededTemplate(
+        "lab: bulletins",
+        "check_bulletins",
+        "Warnings and errors posted on the lab clusters since the previous run",
+        {},
+        2,
+    ),
+)
+
+
+async def _scheduled_template(session: AsyncSession, seeded: SeededTemplate) -> None:
+    """The global template and its interval schedule, unless a template of that name exists."""
+    exists = await session.scalar(
+        select(JobTemplate.id).where(JobTemplate.name == seeded.name, JobTemplate.is_global)
+    )
+    if exists is not None:
+        return
+    template = JobTemplate(
+        name=seeded.name,
+        job_type=seeded.job_type,
+        description=seeded.description,
+        is_global=True,
+        owner=LAB_OWNER,
+        config=seeded.config,
+    )
+    session.add(template)
+    await session.flush()
+    spec = validated_spec({"schedule_type": "interval", "interval_minutes": seeded.every_minutes})
+    session.add(
+        JobSchedule(
+            job_identifier=f"{seeded.name} every {seeded.every_minutes} minutes",
+            template_id=template.id,
+            owner=LAB_OWNER,
+            # The first fire at once: a fresh lab shows a verdict (and its alert) within a
+            # minute; then every interval.
+            next_run_at=datetime.now(UTC),
+            expect_success_within=seeded.expect_success_within,
+            **spec_columns(spec),
+        )
+    )
+
+
 async def seed_nifi(sessions: SessionFactory, keys: KeyStore, clusters: list[LabCluster]) -> None:
-    """NiFi clusters, instances, a check_queues template and its five-minute schedule."""
+    """NiFi clusters, instances, and the NiFi templates with their schedules."""
     credential_id = await _credential(
         sessions, keys, NIFI_CREDENTIAL, CredentialType.USERNAME_PASSWORD, NIFI_PASSWORD
     )
@@ -145,35 +217,8 @@ async def seed_nifi(sessions: SessionFactory, keys: KeyStore, clusters: list[Lab
                         description="lab simulator",
                     )
                 )
-        template = await session.scalar(
-            select(JobTemplate).where(
-                JobTemplate.name == "lab: queue backlog", JobTemplate.is_global
-            )
-        )
-        if template is None:
-            template = JobTemplate(
-                name="lab: queue backlog",
-                job_type="check_queues",
-                description="Queue backlog traffic lights of every lab cluster",
-                is_global=True,
-                owner=LAB_OWNER,
-                config={"mode": "both"},
-            )
-            session.add(template)
-            await session.flush()
-            spec = validated_spec({"schedule_type": "interval", "interval_minutes": 5})
-            session.add(
-                JobSchedule(
-                    job_identifier="lab: queue backlog every 5 minutes",
-                    template_id=template.id,
-                    owner=LAB_OWNER,
-                    # The first fire at once: a fresh lab shows a verdict (and its alert)
-                    # within a minute; then every five minutes.
-                    next_run_at=datetime.now(UTC),
-                    expect_success_within=15,
-                    **spec_columns(spec),
-                )
-            )
+        for seeded in NIFI_TEMPLATES:
+            await _scheduled_template(session, seeded)
     logger.info("lab NiFi clusters seeded", extra={"clusters": len(clusters)})
 
 

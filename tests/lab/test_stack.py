@@ -40,28 +40,34 @@ async def test_seeded_lab_runs_a_real_check(services: Services) -> None:
         await seed_nifi(services.sessions, services.keys, clusters)  # idempotent
         assert await count(services, NifiClusterRow) == 2
         assert await count(services, NifiInstanceRow) == 6
-        assert await count(services, JobTemplate) == 1
         async with services.sessions() as session:
-            schedule = (await session.scalars(select(JobSchedule))).one()
-            template = (await session.scalars(select(JobTemplate))).one()
-        assert schedule.next_run_at is not None
+            schedules = (await session.scalars(select(JobSchedule))).all()
+            templates = {t.name: t for t in await session.scalars(select(JobTemplate))}
+        assert set(templates) == {"lab: queue backlog", "lab: cluster health", "lab: bulletins"}
+        assert len(schedules) == 3
+        assert all(schedule.next_run_at is not None for schedule in schedules)
 
-        request = template_request(
-            services.settings,
-            get_executor,
-            template,
-            overrides={},
-            triggered_by=TriggeredBy.MANUAL,
-            executed_by="test",
-        )
-        run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
+        run_ids = {}
+        for name, template in templates.items():
+            request = template_request(
+                services.settings,
+                get_executor,
+                template,
+                overrides={},
+                triggered_by=TriggeredBy.MANUAL,
+                executed_by="test",
+            )
+            run_ids[name] = await lifecycle.enqueue_run(services.sessions, services.redis, request)
         await drain(services.settings)
     async with services.sessions() as session:
-        run = await session.get_one(JobRun, run_id)
-    assert run.status == RunStatus.COMPLETED
-    assert run.outcome == "critical"
-    assert run.result is not None
-    assert run.result["summary"] == {"green": 1, "yellow": 0, "red": 1}
+        runs = {name: await session.get_one(JobRun, run_id) for name, run_id in run_ids.items()}
+    assert {run.status for run in runs.values()} == {RunStatus.COMPLETED}
+    backlog = runs["lab: queue backlog"]
+    assert backlog.outcome == "critical"
+    assert backlog.result is not None
+    assert backlog.result["summary"] == {"green": 1, "yellow": 0, "red": 1}
+    assert runs["lab: cluster health"].outcome == "ok"
+    assert runs["lab: bulletins"].outcome == "ok"
 
 
 async def test_seeded_devices_run_commands_and_backup(services: Services, tmp_path: Path) -> None:
