@@ -47,12 +47,12 @@ async def cluster_targets(ctx: ResolveContext, cluster_ids: Sequence[str] | None
 
 async def connect(target: Target, credentials: CredentialCache) -> NifiCluster | str:
     """The target's cluster with its secrets decrypted, or why it cannot be built (no
-    members, a missing credential, TLS files that cannot be read)."""
+    members, a missing credential, a stored keystore that cannot be read)."""
     stored: StoredCluster = target.data[_CLUSTER]
     try:
         return await build_cluster(stored, credentials)
-    except (OpsjobsError, OSError) as exc:
-        return _describe(exc)
+    except OpsjobsError as exc:
+        return exc.message
 
 
 async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
@@ -125,13 +125,6 @@ async def execute(job: JobContext[Config]) -> JobResult:
         ),
         data=report.to_dict(),
     )
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, OpsjobsError):
-        return exc.message
-    # OSError here is local: certificate, key or CA files missing, unreadable or wrong.
-    return f"TLS set-up failed: {exc}"
 
 
 EXECUTOR = Executor(

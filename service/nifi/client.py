@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from service.nifi.errors import (
     NifiNodeNotReady,
     NifiRequestError,
     NifiTlsError,
+    NifiTlsSetupError,
     NifiUnavailable,
 )
 from service.nifi.resources import SharedResources
@@ -159,7 +161,13 @@ class NifiClient:
         # Plain HTTP needs no trust store; loading one would only cost time.
         if not self.endpoint.is_tls:
             return False
-        return await self._resources.tls.get(TlsSettings.for_instance(self.endpoint))
+        return await self._tls_context(TlsSettings.for_instance(self.endpoint))
+
+    async def _tls_context(self, settings: TlsSettings) -> ssl.SSLContext:
+        try:
+            return await self._resources.tls.get(settings)
+        except OSError as exc:
+            raise NifiTlsSetupError(f"TLS set-up failed for {self.name}: {exc}") from exc
 
     async def _valid_token(self, http: aiohttp.ClientSession) -> AccessToken:
         token = self._token
@@ -320,7 +328,7 @@ class NifiClient:
         target = ProbeTarget(
             host=url.host or "",
             port=url.port or 443,
-            context=await self._resources.tls.get(settings),
+            context=await self._tls_context(settings),
             has_client_identity=settings.has_client_identity,
             wait=endpoint.connect_timeout + _PROBE_GRACE,
         )

@@ -46,6 +46,14 @@ class NifiTlsError(NifiUnavailable):
         self.kind = kind
 
 
+class NifiTlsSetupError(NifiError):
+    """Our side of TLS cannot be set up: a certificate, key or store that is missing,
+    unreadable, or does not open with its password. Raised at once: the operator must
+    fix the instance's settings, and retrying or asking another member repeats it."""
+
+    code = "nifi_tls_setup_failed"
+
+
 class NifiAuthError(NifiError):
     """Login failed, or NiFi still answered 401/403 after one re-login."""
 

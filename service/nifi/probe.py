@@ -13,7 +13,12 @@ from typing import Any
 
 from service.db.nifi_models import AuthMode
 from service.nifi.endpoints import NifiEndpoint
-from service.nifi.errors import NifiAuthError, NifiRequestError, NifiUnavailable
+from service.nifi.errors import (
+    NifiAuthError,
+    NifiRequestError,
+    NifiTlsSetupError,
+    NifiUnavailable,
+)
 from service.nifi.pool import NifiClientPool
 from service.nifi.resources import RetryPolicy
 
@@ -72,7 +77,7 @@ async def probe_instance(endpoint: NifiEndpoint) -> ProbeReport:
             # NiFi answered past authentication, but not with the about document: most
             # often a URL that is not a NiFi API root.
             return report(reachable=True, authenticated=None, error=exc.message)
-        except (OSError, ValueError) as exc:
-            # Local set-up: certificate, key or CA files missing, unreadable or wrong.
-            return report(reachable=None, authenticated=False, error=f"TLS set-up failed: {exc}")
+        except NifiTlsSetupError as exc:
+            # Local set-up: certificate, key or store missing, unreadable or wrong.
+            return report(reachable=None, authenticated=False, error=exc.message)
     return report(reachable=True, authenticated=True, version=about.version, title=about.title)

@@ -90,7 +90,8 @@ class TlsContextCache:
         self._lock = asyncio.Lock()
 
     async def get(self, settings: TlsSettings) -> ssl.SSLContext:
-        """The context for ``settings``, built in a thread on first use."""
+        """The context for ``settings``, built in a thread on first use. Raises
+        ``OSError`` (``ssl.SSLError``, :class:`TlsStoreError`…) when it cannot be."""
         context = self._contexts.get(settings)
         if context is not None:
             return context

@@ -13,10 +13,9 @@ from lab.nifi import NifiLab, ServerTls
 from lab.nifi_tls import LabPki, generate_pki, write_pkcs12
 from service.db.nifi_models import AuthMode
 from service.nifi.endpoints import TlsStore
-from service.nifi.errors import NifiTlsError
+from service.nifi.errors import NifiTlsError, NifiTlsSetupError
 from service.nifi.pool import NifiClientPool
 from service.nifi.resources import RetryPolicy
-from service.nifi.tls_stores import TlsStoreError
 from tests.nifi.conftest import endpoint_for
 
 # A retry would wait this long: a failure answered sooner was not retried.
@@ -122,7 +121,7 @@ async def test_pkcs12_keystore_and_truststore_files(
         keystore=TlsStore(path=str(stores.keystore), password="nope"),
         truststore=TlsStore(path=str(stores.truststore), password=stores.password),
     )
-    with pytest.raises(TlsStoreError, match="PKCS#12 store this password opens"):
+    with pytest.raises(NifiTlsSetupError, match="PKCS#12 store this password opens"):
         await pool.get(wrong).about()
 
 
@@ -140,7 +139,7 @@ async def test_stored_pem_keystore_and_truststore(
     )
     assert (await pool.get(endpoint).about()).title == "NiFi"
     keyless = TlsStore(content=pki.client_cert.read_bytes())
-    with pytest.raises(TlsStoreError, match="no private key"):
+    with pytest.raises(NifiTlsSetupError, match="no private key"):
         await pool.get(
             endpoint_for(
                 "keyless",
