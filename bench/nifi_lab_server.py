@@ -29,6 +29,8 @@ SMALL_CANVAS_CONNECTIONS = 20
 BIG_CANVAS_GROUPS = 50
 RED_QUEUE = 20_000  # flow files, above the default red threshold of 10,000
 STATUS_PATH = "flow/process-groups/root/status"
+SUMMARY_PATH = "flow/cluster/summary"
+RECORDED_PATHS = (STATUS_PATH, SUMMARY_PATH)
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
 
@@ -76,15 +78,16 @@ class Replay(asyncio.Protocol):
             self._transport.write(response)
 
 
-async def record(lab: NifiLab, names: list[str]) -> dict[str, bytes]:
-    """Each instance's status answer as the lab renders it."""
+async def record(lab: NifiLab, names: list[str]) -> dict[tuple[str, str], bytes]:
+    """Each instance's answers (status, cluster summary) as the lab renders them."""
     async with httpx.AsyncClient(trust_env=False, timeout=60) as http:
         bodies = {}
         for name in names:
-            url = f"{lab.instances[name].url}/{STATUS_PATH}"
-            response = await http.get(url, params={"recursive": "true"})
-            response.raise_for_status()
-            bodies[name] = response.content
+            for path in RECORDED_PATHS:
+                url = f"{lab.instances[name].url}/{path}"
+                response = await http.get(url, params={"recursive": "true"})
+                response.raise_for_status()
+                bodies[name, path] = response.content
         return bodies
 
 
@@ -97,16 +100,16 @@ async def serve(clusters: int, latency: float, big_connections: int, red_fractio
         lab.add_instance("big", flow=big_canvas(big_connections, red_fraction))
         bodies = await record(lab, [*names, "big"])
     answers = {
-        f"/i/{name}/nifi-api/{STATUS_PATH}".encode(): (
+        f"/i/{name}/nifi-api/{path}".encode(): (
             http_response(body),
             0.0 if name == "big" else latency,
         )
-        for name, body in bodies.items()
+        for (name, path), body in bodies.items()
     }
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Replay(answers), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    urls = {name: f"http://127.0.0.1:{port}/i/{name}/nifi-api" for name in bodies}
+    urls = {name: f"http://127.0.0.1:{port}/i/{name}/nifi-api" for name, _ in bodies}
     print(json.dumps({"instances": urls}), flush=True)
     async with server:
         # The parent closes our stdin when it is done with us.
