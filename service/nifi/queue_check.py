@@ -170,7 +170,9 @@ def evaluate_connection(
     connection: ConnectionQueue, thresholds: QueueThresholds, node: str | None = None
 ) -> ConnectionVerdict:
     """The colour of one connection under ``thresholds`` (in ``node``'s view if given)."""
-    if thresholds.checks_percent:
+    # Run per connection of every canvas: the mode is compared directly, no properties.
+    mode = thresholds.mode
+    if mode is QueueMode.PERCENT:
         use = connection.percent_use
         percent = (
             Colour.GREEN
@@ -179,18 +181,17 @@ def evaluate_connection(
         )
         return ConnectionVerdict(connection, percent, None, None, percent, node)
     count_status = bytes_status = None
-    if thresholds.checks_count:
+    if mode is not QueueMode.BYTES:
         count_status = traffic_light(
             connection.flow_files, thresholds.count_yellow, thresholds.count_red
         )
-    if thresholds.checks_bytes:
+    if mode is not QueueMode.COUNT:
         # Compared in bytes so a queue of exactly N MB meets an N MB threshold.
         bytes_status = traffic_light(
             connection.bytes,
             thresholds.bytes_yellow_mb * BYTES_PER_MB,
             thresholds.bytes_red_mb * BYTES_PER_MB,
         )
-    # Run per connection of every canvas: the two colours are compared directly.
     if count_status is None:
         status = bytes_status or Colour.GREEN
     elif bytes_status is None or _RANK[count_status] >= _RANK[bytes_status]:

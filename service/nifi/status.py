@@ -149,32 +149,39 @@ def as_int(value: Any) -> int | None:
     return None
 
 
+def _int_or_none(value: Any) -> int | None:
+    # Numbers are ints in nearly every snapshot: check that first (runs per connection).
+    return value if type(value) is int else as_int(value)
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else str(value or "")
+
+
 def connection_from_snapshot(snapshot: Mapping[str, Any], group_path: str) -> ConnectionQueue:
     """A :class:`ConnectionQueue` from a ``ConnectionStatusSnapshotDTO``.
 
     The numeric ``flowFilesQueued``/``bytesQueued`` are read; the ``queued`` display
     string is parsed only for a number that is absent.
     """
-    connection_id = str(snapshot.get("id") or "")
-    flow_files = as_int(snapshot.get("flowFilesQueued"))
-    size = as_int(snapshot.get("bytesQueued"))
+    get = snapshot.get
+    flow_files = _int_or_none(get("flowFilesQueued"))
+    size = _int_or_none(get("bytesQueued"))
     if flow_files is None:
-        flow_files = parse_queued_count(snapshot.get("queued")) or 0
+        flow_files = parse_queued_count(get("queued")) or 0
     if size is None:
-        size = parse_queued_bytes(snapshot.get("queued")) or 0
+        size = parse_queued_bytes(get("queued")) or 0
     return ConnectionQueue(
-        id=connection_id,
-        name=str(snapshot.get("name") or ""),
-        group_id=str(snapshot.get("groupId") or ""),
-        group_path=group_path,
-        source_name=str(snapshot.get("sourceName") or snapshot.get("sourceId") or ""),
-        destination_name=str(
-            snapshot.get("destinationName") or snapshot.get("destinationId") or ""
-        ),
-        flow_files=flow_files,
-        bytes=size,
-        percent_count=as_int(snapshot.get("percentUseCount")),
-        percent_bytes=as_int(snapshot.get("percentUseBytes")),
+        _text(get("id")),
+        _text(get("name")),
+        _text(get("groupId")),
+        group_path,
+        _text(get("sourceName") or get("sourceId")),
+        _text(get("destinationName") or get("destinationId")),
+        flow_files,
+        size,
+        _int_or_none(get("percentUseCount")),
+        _int_or_none(get("percentUseBytes")),
     )
 
 
