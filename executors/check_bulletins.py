@@ -16,12 +16,11 @@ from executors.base import (
     Executor,
     JobContext,
     JobResult,
-    ResolveContext,
     Target,
     TargetResult,
     worst_outcome,
 )
-from executors.check_queues import cluster_targets, connect
+from executors.check_queues import connect, resolve_named_clusters
 from service.db.models import Outcome
 from service.nifi.bulletin_cursors import advance_cursor, schedule_of_run
 from service.nifi.bulletins import Level
@@ -35,11 +34,6 @@ from service.nifi.configs import CheckBulletinsConfig
 from service.nifi.stored import CredentialCache
 
 Config = CheckBulletinsConfig
-
-
-async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
-    """The named clusters (all when ``cluster_ids`` is None); an unknown id fails the run."""
-    return await cluster_targets(ctx, config.cluster_ids)
 
 
 async def execute(job: JobContext[Config]) -> JobResult:
@@ -117,5 +111,5 @@ EXECUTOR = Executor(
     ),
     config=Config,
     execute=execute,
-    resolve_targets=resolve_targets,
+    resolve_targets=resolve_named_clusters,
 )

@@ -16,23 +16,17 @@ from executors.base import (
     Executor,
     JobContext,
     JobResult,
-    ResolveContext,
     Target,
     TargetResult,
     worst_outcome,
 )
-from executors.check_queues import cluster_targets, connect
+from executors.check_queues import connect, resolve_named_clusters
 from service.db.models import Outcome
 from service.nifi.cluster_checks import Answered, ClusterHealthResult, check_cluster_health
 from service.nifi.configs import CheckClusterConfig
 from service.nifi.stored import CredentialCache
 
 Config = CheckClusterConfig
-
-
-async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
-    """The named clusters (all when ``cluster_ids`` is None); an unknown id fails the run."""
-    return await cluster_targets(ctx, config.cluster_ids)
 
 
 def _outcome(result: ClusterHealthResult) -> Outcome:
@@ -90,5 +84,5 @@ EXECUTOR = Executor(
     ),
     config=Config,
     execute=execute,
-    resolve_targets=resolve_targets,
+    resolve_targets=resolve_named_clusters,
 )

@@ -10,7 +10,7 @@ health (a node out of the cluster makes it red); the run result is the compact r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from executors.base import (
     Executor,
@@ -35,6 +35,13 @@ Config = CheckQueuesConfig
 _CLUSTER = "cluster"
 
 
+class NamesClusters(Protocol):
+    """A NiFi job type's configuration naming clusters (None: every cluster)."""
+
+    @property
+    def cluster_ids(self) -> Sequence[str] | None: ...
+
+
 async def cluster_targets(ctx: ResolveContext, cluster_ids: Sequence[str] | None) -> list[Target]:
     """The named NiFi clusters as targets (all when None); an unknown id fails the run.
     Every NiFi job type resolves its targets so."""
@@ -45,6 +52,11 @@ async def cluster_targets(ctx: ResolveContext, cluster_ids: Sequence[str] | None
     ]
 
 
+async def resolve_named_clusters(ctx: ResolveContext, config: NamesClusters) -> list[Target]:
+    """The clusters ``cluster_ids`` names (all when it is None); an unknown id fails the run."""
+    return await cluster_targets(ctx, config.cluster_ids)
+
+
 async def connect(target: Target, credentials: CredentialCache) -> NifiCluster | str:
     """The target's cluster with its secrets decrypted, or why it cannot be built (no
     members, a missing credential, a stored keystore that cannot be read)."""
@@ -53,11 +65,6 @@ async def connect(target: Target, credentials: CredentialCache) -> NifiCluster |
         return await build_cluster(stored, credentials)
     except OpsjobsError as exc:
         return exc.message
-
-
-async def resolve_targets(ctx: ResolveContext, config: Config) -> list[Target]:
-    """The named clusters (all when ``cluster_ids`` is None); an unknown id fails the run."""
-    return await cluster_targets(ctx, config.cluster_ids)
 
 
 async def execute(job: JobContext[Config]) -> JobResult:
@@ -137,5 +144,5 @@ EXECUTOR = Executor(
     ),
     config=Config,
     execute=execute,
-    resolve_targets=resolve_targets,
+    resolve_targets=resolve_named_clusters,
 )

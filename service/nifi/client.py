@@ -47,6 +47,7 @@ from service.nifi.tls_errors import ProbeTarget, diagnose, from_client_error
 from service.nifi.tokens import (
     AccessToken,
     LoginUnavailable,
+    OidcProvider,
     login_with_client_credentials,
     login_with_password,
 )
@@ -188,16 +189,17 @@ class NifiClient:
                 http, self._url("access/token", None), self.endpoint, now, proxy=self._proxy
             )
         resources = self._resources
-        provider = await resources.oidc_provider(self.endpoint)
         idp = await resources.idp_http(self.endpoint)
-        try:
+
+        async def token_from(provider: OidcProvider) -> AccessToken:
+            proxy = resources.proxy_for(self.endpoint, provider.token_endpoint)
             return await login_with_client_credentials(
-                idp,
-                provider,
-                self.endpoint,
-                now,
-                proxy=resources.proxy_for(self.endpoint, provider.token_endpoint),
+                idp, provider, self.endpoint, now, proxy=proxy
             )
+
+        provider = await resources.oidc_provider(self.endpoint)
+        try:
+            return await token_from(provider)
         except (NifiAuthError, LoginUnavailable, aiohttp.ClientError):
             # The provider may have moved its token endpoint: read discovery again and,
             # when it says something new, try once more.
@@ -205,13 +207,7 @@ class NifiClient:
             if fresh == provider:
                 raise
             logger.info("OIDC discovery changed, token requested again", extra=self._extra())
-            return await login_with_client_credentials(
-                idp,
-                fresh,
-                self.endpoint,
-                now,
-                proxy=resources.proxy_for(self.endpoint, fresh.token_endpoint),
-            )
+            return await token_from(fresh)
 
     def _drop_token(self, token: AccessToken) -> None:
         # Only the token that was refused: a concurrent request may have renewed it already.

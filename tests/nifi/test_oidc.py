@@ -3,7 +3,8 @@ discovery document read again after an hour or when the token endpoint moved."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -51,15 +52,23 @@ async def test_scope_and_audience_are_sent(
     assert (await pool.get(complete).about()).title == "NiFi"
 
 
+@contextlib.asynccontextmanager
+async def clocked_pool(
+    lab: NifiLab, unique: Callable[[str], str], *, provider_secret: str = "secret"
+) -> AsyncIterator[tuple[NifiClientPool, NifiEndpoint, list[float]]]:
+    """A pool on a clock the test moves (``now[0]``), an OIDC instance and its endpoint."""
+    now = [1_000.0]
+    client_id = unique("client")
+    lab.add_oidc_client(client_id, provider_secret)
+    node = lab.add_instance(unique("oidc"), oidc=True)
+    async with NifiClientPool(retry=FAST_RETRY, clock=lambda: now[0]) as pool:
+        yield pool, oidc_endpoint(lab, node.name, node.url, client_id), now
+
+
 async def test_discovery_is_read_again_after_an_hour(
     lab: NifiLab, unique: Callable[[str], str]
 ) -> None:
-    now = [1_000.0]
-    client_id = unique("hourly")
-    lab.add_oidc_client(client_id, "secret")
-    node = lab.add_instance(unique("oidc"), oidc=True)
-    endpoint = oidc_endpoint(lab, node.name, node.url, client_id)
-    async with NifiClientPool(retry=FAST_RETRY, clock=lambda: now[0]) as pool:
+    async with clocked_pool(lab, unique) as (pool, endpoint, now):
         client = pool.get(endpoint)
         before = lab.oidc_discovery_count
         await client.about()
@@ -76,12 +85,7 @@ async def test_discovery_is_read_again_after_an_hour(
 async def test_a_moved_token_endpoint_is_found_again(
     lab: NifiLab, unique: Callable[[str], str]
 ) -> None:
-    now = [1_000.0]
-    client_id = unique("moved")
-    lab.add_oidc_client(client_id, "secret")
-    node = lab.add_instance(unique("oidc"), oidc=True)
-    endpoint = oidc_endpoint(lab, node.name, node.url, client_id)
-    async with NifiClientPool(retry=FAST_RETRY, clock=lambda: now[0]) as pool:
+    async with clocked_pool(lab, unique) as (pool, endpoint, now):
         client = pool.get(endpoint)
         await client.about()
         lab.move_oidc_token_endpoint()
@@ -96,12 +100,7 @@ async def test_a_moved_token_endpoint_is_found_again(
 async def test_a_wrong_secret_does_not_rediscover_on_every_login(
     lab: NifiLab, unique: Callable[[str], str]
 ) -> None:
-    now = [1_000.0]
-    client_id = unique("wrong")
-    lab.add_oidc_client(client_id, "other-secret")
-    node = lab.add_instance(unique("oidc"), oidc=True)
-    endpoint = oidc_endpoint(lab, node.name, node.url, client_id)
-    async with NifiClientPool(retry=FAST_RETRY, clock=lambda: now[0]) as pool:
+    async with clocked_pool(lab, unique, provider_secret="other-secret") as (pool, endpoint, _):
         before = lab.oidc_discovery_count
         for _ in range(3):
             with pytest.raises(NifiAuthError, match="invalid_client"):
