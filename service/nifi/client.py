@@ -294,7 +294,8 @@ class NifiClient:
                 status = response.status_code
                 if status in _NOT_READY:
                     raise NifiNodeNotReady(
-                        f"{self.name}: {method} {path} answered HTTP {status}" + _detail(response)
+                        f"{self.name}: {method} {path} answered HTTP {status}" + _detail(response),
+                        status_code=status,
                     )
                 if status < 500:
                     return response

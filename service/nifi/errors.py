@@ -32,6 +32,10 @@ class NifiNodeNotReady(NifiUnavailable):
 
     code = "nifi_node_not_ready"
 
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message, details={"status_code": status_code})
+        self.status_code = status_code
+
 
 class NifiTlsError(NifiUnavailable):
     """The TLS handshake failed for a reason ``kind`` names (``unknown_ca``,

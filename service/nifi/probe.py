@@ -15,6 +15,7 @@ from service.db.nifi_models import AuthMode
 from service.nifi.endpoints import NifiEndpoint
 from service.nifi.errors import (
     NifiAuthError,
+    NifiNodeNotReady,
     NifiRequestError,
     NifiTlsSetupError,
     NifiUnavailable,
@@ -23,6 +24,7 @@ from service.nifi.pool import NifiClientPool
 from service.nifi.resources import RetryPolicy
 
 PROBE_RETRY = RetryPolicy(attempts=1)
+HTTP_CONFLICT = 409
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,11 @@ async def probe_instance(endpoint: NifiEndpoint) -> ProbeReport:
             about = await pool.get(endpoint).about()
         except NifiAuthError as exc:
             return report(reachable=True, authenticated=False, error=exc.message)
+        except NifiNodeNotReady as exc:
+            # A 409 is the node itself, its flow still loading; a 503 is as often a proxy
+            # in front of a node that is down.
+            reachable = exc.status_code == HTTP_CONFLICT
+            return report(reachable=reachable, authenticated=None, error=exc.message)
         except NifiUnavailable as exc:
             return report(reachable=False, authenticated=None, error=exc.message)
         except NifiRequestError as exc:

@@ -209,3 +209,33 @@ async def test_stored_pem_identity_for_mutual_tls_travels_nowhere(
         assert secret not in seen
         assert secret.encode() not in redis
         assert secret not in stored
+
+
+async def test_connection_test_names_tls_failures_and_nodes_not_ready(
+    client: httpx.AsyncClient, lab: NifiLab, pki: LabPki, tmp_path: Path
+) -> None:
+    stranger = generate_pki(tmp_path / "stranger", ca_common_name="stranger CA")
+    lab.add_instance("foreign-tls")
+    url = await lab.serve_dedicated(
+        "foreign-tls", tls=ServerTls(stranger.server_cert, stranger.server_key)
+    )
+    starting = lab.add_instance("starting")
+    starting.initializing = True
+    results = {}
+    for name, instance_url, extra in (
+        ("foreign-tls", url, {"ca_bundle": str(pki.ca_cert)}),
+        ("starting", starting.url, {}),
+    ):
+        created = await client.post(
+            "/api/nifi/instances", json={"name": name, "url": instance_url, **extra}
+        )
+        assert created.status_code == 201, created.text
+        results[name] = (
+            await client.post(f"/api/nifi/instances/{created.json()['id']}/test")
+        ).json()
+    tls = results["foreign-tls"]
+    assert (tls["ok"], tls["reachable"]) == (False, False)
+    assert "TLS: the server's certificate is not signed by a CA" in tls["error"]
+    not_ready = results["starting"]
+    assert (not_ready["ok"], not_ready["reachable"], not_ready["auth"]["ok"]) == (False, True, None)
+    assert "HTTP 409: The Flow Controller is initializing the Data Flow." in not_ready["error"]
