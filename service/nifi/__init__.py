@@ -1,6 +1,6 @@
 """The NiFi REST client and the NiFi checks, against clusters as they behave.
 
-Transport: ``client`` (one aiohttp session per node; 409/503 mean "node not ready", TLS
+Transport: ``client`` (one aiohttp session per node, answers in ``responses``; 409/503 mean "node not ready", TLS
 failures named by ``tls_errors``, stores read by ``tls_stores`` into ``tls`` contexts,
 proxies per ``proxies``, tokens from ``tokens``), ``pool`` (a worker's clients, closed when
 their endpoint changes), ``cluster`` (the primary first, failover, ``readiness`` back-off).

@@ -16,12 +16,10 @@ import logging
 import random
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import orjson
 from yarl import URL
 
 from service.db.nifi_models import AuthMode
@@ -35,6 +33,7 @@ from service.nifi.errors import (
     NifiUnavailable,
 )
 from service.nifi.resources import SharedResources
+from service.nifi.responses import NifiAbout, NifiResponse, describe, detail, fetch
 from service.nifi.status import (
     ProcessGroupState,
     QueueStatus,
@@ -62,39 +61,9 @@ _TOKEN_MODES = (AuthMode.USERNAME_PASSWORD, AuthMode.OIDC_CLIENT_CREDENTIALS)
 # The node is there but cannot serve: initializing its flow, a cluster-state conflict,
 # or overloaded. Asking it again at once only delays the move to another member.
 _NOT_READY = (409, 503)
-_ERROR_TEXT_LIMIT = 200
 _URL_CACHE_SIZE = 64
 # The TLS diagnosis after a dropped connection waits this much beyond the connect timeout.
 _PROBE_GRACE = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class NifiResponse:
-    """A whole answer: status and body (read before the connection is released)."""
-
-    status_code: int
-    content: bytes
-
-    @property
-    def text(self) -> str:
-        return self.content.decode(errors="replace")
-
-    def json(self) -> Any:
-        # orjson: a status document of a large canvas is megabytes, decoded on the loop.
-        return orjson.loads(self.content)
-
-
-@dataclass(frozen=True, slots=True)
-class NifiAbout:
-    """``GET /flow/about``: which NiFi answered."""
-
-    title: str
-    version: str
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class NifiClient:
@@ -193,9 +162,16 @@ class NifiClient:
 
         async def token_from(provider: OidcProvider) -> AccessToken:
             proxy = resources.proxy_for(self.endpoint, provider.token_endpoint)
-            return await login_with_client_credentials(
-                idp, provider, self.endpoint, now, proxy=proxy
-            )
+            try:
+                return await login_with_client_credentials(
+                    idp, provider, self.endpoint, now, proxy=proxy
+                )
+            except aiohttp.ClientSSLError as exc:
+                # The identity provider's TLS, not the node's: say so.
+                error = from_client_error(exc)
+                raise NifiTlsError(
+                    f"{self.name}: OIDC provider {error.message}", kind=error.kind
+                ) from exc
 
         provider = await resources.oidc_provider(self.endpoint)
         try:
@@ -233,15 +209,15 @@ class NifiClient:
         url = self._url(path, params)
         proxy = self._proxy
         if self.endpoint.auth not in _TOKEN_MODES:
-            response = await _fetch(http, method, url, None, proxy)
+            response = await fetch(http, method, url, None, proxy)
         else:
             token = await self._valid_token(http)
-            response = await _fetch(http, method, url, token, proxy)
+            response = await fetch(http, method, url, token, proxy)
             if response.status_code == 401:
                 logger.info("NiFi refused the token, logging in again", extra=self._extra())
                 self._drop_token(token)
                 token = await self._valid_token(http)
-                response = await _fetch(http, method, url, token, proxy)
+                response = await fetch(http, method, url, token, proxy)
         if response.status_code in (401, 403):
             raise NifiAuthError(f"{self.name}: {method} {path} answered {response.status_code}")
         return response
@@ -273,9 +249,9 @@ class NifiClient:
             except aiohttp.ClientSSLError as exc:
                 raise self._named(from_client_error(exc)) from exc
             except aiohttp.ConnectionTimeoutError as exc:
-                failure = NifiUnavailable(f"{self.name}: {_describe(exc)}")
+                failure = NifiUnavailable(f"{self.name}: {describe(exc)}")
             except _NOT_RETRYABLE as exc:
-                raise NifiUnavailable(f"{self.name}: {_describe(exc)}") from exc
+                raise NifiUnavailable(f"{self.name}: {describe(exc)}") from exc
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
                 # A connection refused before TLS began is the network's; one dropped
                 # on a TLS endpoint may be the server refusing our certificate.
@@ -283,18 +259,18 @@ class NifiClient:
                     tls = await self._diagnose_tls()
                     if tls is not None:
                         raise tls from exc
-                failure = NifiUnavailable(f"{self.name}: {_describe(exc)}")
+                failure = NifiUnavailable(f"{self.name}: {describe(exc)}")
             except _RETRYABLE as exc:
-                failure = NifiUnavailable(f"{self.name}: {_describe(exc)}")
+                failure = NifiUnavailable(f"{self.name}: {describe(exc)}")
             except LoginUnavailable as exc:
                 failure = NifiUnavailable(f"{self.name}: {exc}")
             except aiohttp.ClientError as exc:
-                raise NifiUnavailable(f"{self.name}: {_describe(exc)}") from exc
+                raise NifiUnavailable(f"{self.name}: {describe(exc)}") from exc
             else:
                 status = response.status_code
                 if status in _NOT_READY:
                     raise NifiNodeNotReady(
-                        f"{self.name}: {method} {path} answered HTTP {status}" + _detail(response),
+                        f"{self.name}: {method} {path} answered HTTP {status}" + detail(response),
                         status_code=status,
                     )
                 if status < 500:
@@ -337,7 +313,7 @@ class NifiClient:
         response = await self.request("GET", path, params)
         if response.status_code >= 400:
             raise NifiRequestError(
-                f"{self.name}: GET {path} answered HTTP {response.status_code}" + _detail(response),
+                f"{self.name}: GET {path} answered HTTP {response.status_code}" + detail(response),
                 status_code=response.status_code,
             )
         try:
@@ -379,21 +355,3 @@ class NifiClient:
 
     def _extra(self) -> dict[str, str]:
         return {"nifi_instance": self.name}
-
-
-def _detail(response: NifiResponse) -> str:
-    """``": <NiFi's message>"`` (its answers to errors are short plain text)."""
-    text = response.text.strip()[:_ERROR_TEXT_LIMIT]
-    return f": {text}" if text else ""
-
-
-async def _fetch(
-    http: aiohttp.ClientSession,
-    method: str,
-    url: URL,
-    token: AccessToken | None,
-    proxy: str | None,
-) -> NifiResponse:
-    headers = None if token is None else {"Authorization": f"Bearer {token.value}"}
-    async with http.request(method, url, headers=headers, proxy=proxy) as response:
-        return NifiResponse(response.status, await response.read())
