@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from service.nifi.status import BYTES_PER_MB, ConnectionQueue
 
@@ -45,7 +45,14 @@ _OUTCOME: dict[Colour, Outcome] = {
 
 def worst(colours: Iterable[Colour]) -> Colour:
     """The worst colour of ``colours``; green when there are none."""
-    return max(colours, key=lambda colour: colour.rank, default=Colour.GREEN)
+    # Called over every connection of a canvas: compared by identity, red ends the walk.
+    found = Colour.GREEN
+    for colour in colours:
+        if colour is Colour.RED:
+            return colour
+        if colour is Colour.YELLOW:
+            found = colour
+    return found
 
 
 class QueueMode(StrEnum):
@@ -128,8 +135,9 @@ def traffic_light(value: float, yellow: float, red: float) -> Colour:
     return Colour.GREEN
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionVerdict:
+class ConnectionVerdict(NamedTuple):
+    """A connection's colours (a named tuple: one is made per connection checked)."""
+
     connection: ConnectionQueue
     status: Colour
     count_status: Colour | None
