@@ -264,7 +264,9 @@ async def test_many_instances_answer_concurrently_with_latency(
     responses = await asyncio.gather(*(http.get(f"{n.url}/flow/about") for n in nodes))
     elapsed = time.perf_counter() - started
     assert {r.status_code for r in responses} == {200}
-    assert elapsed < 1.0  # latencies overlap rather than add up
+    # Latencies overlap rather than add up (one after another would take 5 s); the
+    # margin survives a loaded machine.
+    assert elapsed < 2.5
 
 
 async def test_dedicated_server_refuses_when_stopped_and_comes_back(
