@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -150,13 +151,13 @@ def _status(request: Request, instance: LabInstance, group: LabProcessGroup) -> 
                     member.node_id,
                     member.address,
                     _api_port(request),
-                    lambda c, m=member: cluster.node_values(c, m),  # type: ignore[misc]
+                    partial(cluster.node_values, member=member),
                 )
                 for member in cluster.connected
             ]
     elif cluster is not None:
         # A node out of its cluster answers from its own share of the flow.
-        view = lambda c: cluster.node_values(c, instance)  # noqa: E731
+        view = partial(cluster.node_values, member=instance)
     return JSONResponse(
         render.status_entity(
             group,
