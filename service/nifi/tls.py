@@ -91,7 +91,7 @@ class TlsContextCache:
 
     async def get(self, settings: TlsSettings) -> ssl.SSLContext:
         """The context for ``settings``, built in a thread on first use. Raises
-        ``OSError`` (``ssl.SSLError``, :class:`TlsStoreError`…) when it cannot be."""
+        ``OSError`` (``ssl.SSLError``, ``KeystoreError``…) when it cannot be."""
         context = self._contexts.get(settings)
         if context is not None:
             return context
