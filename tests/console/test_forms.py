@@ -21,7 +21,8 @@ BACKUP = get_executor("backup").config.model_json_schema()
 def test_fields_follow_the_schema_types_enums_defaults_and_required() -> None:
     fields = {field.name: field for field in schema_fields(QUEUES, {"mode": "both"})}
     assert fields["mode"].kind == "choice"
-    assert fields["mode"].choices == ("count", "bytes", "both")
+    assert fields["mode"].choices == ("count", "bytes", "both", "percent")
+    assert fields["scope"].choices == ("cluster", "node")
     assert fields["mode"].value == "both"  # the template's value over the default
     assert (fields["count_red"].kind, fields["count_red"].value) == ("integer", "10000")
     assert fields["bytes_red_mb"].kind == "number"
