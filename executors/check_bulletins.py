@@ -20,7 +20,7 @@ from executors.base import (
     TargetResult,
     worst_outcome,
 )
-from executors.check_queues import connect, resolve_named_clusters
+from executors.check_queues import cluster_slots, connect, resolve_named_clusters
 from service.db.models import Outcome
 from service.nifi.bulletin_cursors import advance_cursor, schedule_of_run
 from service.nifi.bulletins import Level
@@ -73,7 +73,9 @@ async def execute(job: JobContext[Config]) -> JobResult:
         job.checkpoint({"clusters": list(finished.values())})
         return TargetResult(outcome=Outcome(result.status), data=data, error=result.answer.error)
 
-    outcomes = await job.fan_out(check, concurrency=config.concurrency)
+    outcomes = await job.fan_out(
+        check, concurrency=config.concurrency, slots=cluster_slots(job.services)
+    )
     if not outcomes:
         return JobResult(outcome=Outcome.UNKNOWN, summary="no NiFi clusters to check")
     clusters = [finished[t.key] for t in job.targets if t.key in finished]

@@ -20,7 +20,7 @@ from executors.base import (
     TargetResult,
     worst_outcome,
 )
-from executors.check_queues import connect, resolve_named_clusters
+from executors.check_queues import cluster_slots, connect, resolve_named_clusters
 from service.db.models import Outcome
 from service.nifi.cluster_checks import Answered, ClusterHealthResult, check_cluster_health
 from service.nifi.configs import CheckClusterConfig
@@ -53,7 +53,9 @@ async def execute(job: JobContext[Config]) -> JobResult:
         job.checkpoint({"clusters": list(finished.values())})
         return TargetResult(outcome=_outcome(result), data=data, error=result.answer.error)
 
-    outcomes = await job.fan_out(check, concurrency=config.concurrency)
+    outcomes = await job.fan_out(
+        check, concurrency=config.concurrency, slots=cluster_slots(job.services)
+    )
     if not outcomes:
         return JobResult(outcome=Outcome.UNKNOWN, summary="no NiFi clusters to check")
     verdicts = [outcome.result.outcome for outcome in outcomes]

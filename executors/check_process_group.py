@@ -18,9 +18,8 @@ from executors.base import (
     ResolveContext,
     Target,
     TargetResult,
-    slot_per_target,
 )
-from executors.check_queues import cluster_targets, connect
+from executors.check_queues import cluster_slots, cluster_targets, connect
 from service.db.models import Outcome
 from service.errors import OpsjobsError
 from service.nifi.checks import check_process_group
@@ -54,7 +53,7 @@ async def execute(job: JobContext[Config]) -> JobResult:
             )
         return TargetResult(outcome=Outcome(report.outcome), data=report.to_dict())
 
-    slots = slot_per_target("nifi-cluster", job.services.settings.leases.per_nifi_cluster)
+    slots = cluster_slots(job.services)
     outcomes = await job.fan_out(check, concurrency=1, slots=slots)
     if not outcomes:
         return JobResult(outcome=Outcome.UNKNOWN, summary="no cluster to check")

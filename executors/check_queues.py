@@ -9,7 +9,7 @@ health (a node out of the cluster makes it red); the run result is the compact r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from executors.base import (
@@ -21,6 +21,7 @@ from executors.base import (
     TargetResult,
     slot_per_target,
 )
+from executors.services import Services
 from service.db.models import Outcome
 from service.errors import OpsjobsError
 from service.nifi.checks import check_cluster_queues
@@ -29,6 +30,7 @@ from service.nifi.endpoints import NifiCluster
 from service.nifi.queue_check import Colour, worst
 from service.nifi.queue_report import ClusterQueueResult, summarise, unreachable_cluster
 from service.nifi.stored import CredentialCache, StoredCluster, build_cluster, resolve_clusters
+from service.queue.leases import Slot
 
 Config = CheckQueuesConfig
 
@@ -50,6 +52,12 @@ async def cluster_targets(ctx: ResolveContext, cluster_ids: Sequence[str] | None
         Target(key=str(cluster.id), name=cluster.name, data={_CLUSTER: cluster})
         for cluster in clusters
     ]
+
+
+def cluster_slots(services: Services) -> Callable[[Target], list[Slot]]:
+    """Each cluster's slot: at most ``leases.per_nifi_cluster`` checks of one cluster at
+    once over every worker, whatever the NiFi job type."""
+    return slot_per_target("nifi-cluster", services.settings.leases.per_nifi_cluster)
 
 
 async def resolve_named_clusters(ctx: ResolveContext, config: NamesClusters) -> list[Target]:
@@ -108,7 +116,7 @@ async def execute(job: JobContext[Config]) -> JobResult:
         )
         return TargetResult(outcome=Outcome(result.outcome), data=data, error=result.error)
 
-    slots = slot_per_target("nifi-cluster", job.services.settings.leases.per_nifi_cluster)
+    slots = cluster_slots(job.services)
     for outcome in await job.fan_out(check, concurrency=config.concurrency, slots=slots):
         target = outcome.target
         if target.key not in results:  # the check itself raised: red, never left out
