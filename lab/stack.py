@@ -34,6 +34,7 @@ from service.db.notify_models import ChannelType, NotificationChannel, Notificat
 from service.db.security_models import Credential, CredentialType
 from service.notify.events import EventName
 from service.notify.senders import seal_secret
+from service.scheduling.specs import next_fire
 from service.scheduling.stored import spec_columns, validated_spec
 from service.secrets import KeyStore
 from service.settings import LabSettings, Settings
@@ -129,6 +130,9 @@ class SeededTemplate:
     every_minutes: int
     # The schedule's dead-man's switch (minutes without a successful run).
     expect_success_within: int | None = None
+    # First fire at once (a fresh lab shows this verdict, and its alert, within a minute)
+    # rather than one interval after seeding.
+    fire_at_once: bool = False
 
 
 NIFI_TEMPLATES = (
@@ -139,6 +143,7 @@ NIFI_TEMPLATES = (
         {"mode": "both"},
         5,
         expect_success_within=15,
+        fire_at_once=True,
     ),
     SeededTemplate(
         "lab: cluster health",
@@ -176,14 +181,13 @@ async def _scheduled_template(session: AsyncSession, seeded: SeededTemplate) -> 
     session.add(template)
     await session.flush()
     spec = validated_spec({"schedule_type": "interval", "interval_minutes": seeded.every_minutes})
+    now = datetime.now(UTC)
     session.add(
         JobSchedule(
             job_identifier=f"{seeded.name} every {seeded.every_minutes} minutes",
             template_id=template.id,
             owner=LAB_OWNER,
-            # The first fire at once: a fresh lab shows a verdict (and its alert) within a
-            # minute; then every interval.
-            next_run_at=datetime.now(UTC),
+            next_run_at=now if seeded.fire_at_once else next_fire(spec, now),
             expect_success_within=seeded.expect_success_within,
             **spec_columns(spec),
         )
