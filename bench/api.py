@@ -4,6 +4,9 @@
 it); concurrent async clients in this process measure the latency of run listings
 (unfiltered and filtered) and the rate of ``POST /api/job-runs``. The baseline is the
 same server answering ``/healthz`` (no database, no authentication) in the same run.
+One run in ten is private to another operator and one in fifty to the bench's own: the
+lists are read by an operator, who sees global runs and its own (``runs_visible_to``),
+and once more by an admin, who sees every run.
 """
 
 from __future__ import annotations
@@ -40,11 +43,14 @@ POST_TARGET_PER_S = 500.0
 UNFILTERED = "/api/job-runs?page_size=50"
 FILTERED = "/api/job-runs?page_size=50&status=completed&job_type=diag.echo"
 
-# 100,000 finished runs over the last ~28 hours: four job types, mostly completed.
+OPERATOR = "bench"
+# 100,000 finished runs over the last ~28 hours: four job types, mostly completed; a tenth
+# private to another operator, a fiftieth to the bench's operator.
 _FILL = text(
     """
     INSERT INTO job_runs (job_name, job_type, queue, status, outcome, triggered_by,
-                          parameters, attempt, queued_at, started_at, finished_at, summary)
+                          parameters, attempt, queued_at, started_at, finished_at, summary,
+                          private_to)
     SELECT kind, kind, :queue,
            CASE WHEN g % 20 < 16 THEN 'completed' WHEN g % 20 < 19 THEN 'failed'
                 ELSE 'cancelled' END,
@@ -54,7 +60,8 @@ _FILL = text(
            now() - make_interval(secs => (:runs - g)),
            now() - make_interval(secs => (:runs - g)) + interval '10 ms',
            now() - make_interval(secs => (:runs - g)) + interval '60 ms',
-           'bench run ' || g
+           'bench run ' || g,
+           CASE WHEN g % 10 = 0 THEN 'someone-else' WHEN g % 50 = 1 THEN :operator END
     FROM generate_series(1, :runs) AS g,
          LATERAL (SELECT (ARRAY['diag.echo', 'diag.echo', 'diag.progress', 'check_queues'])
                          [1 + g % 4] AS kind) AS k
@@ -65,7 +72,9 @@ _FILL = text(
 async def fill_runs(stores: BenchStores) -> None:
     """Insert the runs in one statement, then vacuum as autovacuum would after a load."""
     async with stores.sessions.begin() as session:
-        await session.execute(_FILL, {"runs": RUNS, "queue": stores.settings.queues.default})
+        await session.execute(
+            _FILL, {"runs": RUNS, "queue": stores.settings.queues.default, "operator": OPERATOR}
+        )
     engine = create_engine(stores.settings.database)
     try:
         async with engine.connect() as connection:
@@ -124,7 +133,10 @@ def _row(label: str, measured: Measured) -> tuple[str, str]:
 async def run(stores: BenchStores) -> bool:
     await fill_runs(stores)
     _, token = await create_token(
-        stores.sessions, name="bench", username="bench", role=Role.ADMIN, created_by="bench"
+        stores.sessions, name="bench", username=OPERATOR, role=Role.OPERATOR, created_by="bench"
+    )
+    _, admin = await create_token(
+        stores.sessions, name="admin", username="root", role=Role.ADMIN, created_by="bench"
     )
     key_file = Path(tempfile.mkdtemp(prefix="opsjobs-bench-keys-")) / "keys.json"
     await asyncio.to_thread(KeyRing.load, key_file, create=True)
@@ -136,10 +148,12 @@ async def run(stores: BenchStores) -> bool:
             health = await measure(url, token, "GET", "/healthz", **lists)
             unfiltered = await measure(url, token, "GET", UNFILTERED, **lists)
             filtered = await measure(url, token, "GET", FILTERED, **lists)
+            as_admin = await measure(url, admin, "GET", UNFILTERED, **lists)
             rows += [
                 _row(f"baseline GET /healthz x{clients}", health),
                 _row(f"GET {UNFILTERED} x{clients}", unfiltered),
                 _row(f"GET {FILTERED} x{clients}", filtered),
+                _row(f"GET {UNFILTERED} x{clients} (admin)", as_admin),
             ]
         console_rows, console_met = await measure_pages(url, token)
         posts = {"requests": POST_REQUESTS, "concurrency": POST_CONCURRENCY}
@@ -154,8 +168,8 @@ async def run(stores: BenchStores) -> bool:
         ),
     ]
     report(
-        f"API: {RUNS} runs in the database, one `opsjobs api` process, {os.cpu_count()} cores; "
-        "xN = N concurrent clients",
+        f"API: {RUNS} runs in the database (12% private), one `opsjobs api` process, "
+        f"{os.cpu_count()} cores; xN = N concurrent clients, an operator unless (admin)",
         rows,
     )
     report(f"Console: each page with {RUNS} runs in the database, same server", console_rows)

@@ -17,7 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func
@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from executors.base import Executor, JobContext, JobResult, ResolveContext, Target, TargetResult
 from service.access.credentials import load_credential
+from service.access.resources import ResourceKind, ResourceRef
 from service.db.device_models import DeviceBackupFile, GitRepository
 from service.db.models import Outcome, TargetStatus
 from service.devices.logins import run_credential_id, ssh_credentials
@@ -61,11 +62,13 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     targets: DeviceTargetSpec
-    repository_id: int = Field(ge=1)
+    repository_id: Annotated[int, ResourceRef(ResourceKind.GIT_REPOSITORY)] = Field(ge=1)
     running_path: str = Field(default=DEFAULT_RUNNING_PATH, max_length=1024)
     # None: startup configurations are not stored.
     startup_path: str | None = Field(default=DEFAULT_STARTUP_PATH, max_length=1024)
-    credential_id: int | None = Field(default=None, ge=1)
+    credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = Field(
+        default=None, ge=1
+    )
     concurrency: int | None = Field(default=None, ge=1, le=10_000)
     # A Nautobot custom field (its key) set to today's date (UTC) on every device backed up.
     timestamp_custom_field: str | None = Field(

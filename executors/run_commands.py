@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,7 @@ from executors.base import (
     Target,
     TargetResult,
 )
+from service.access.resources import ResourceKind, ResourceRef
 from service.db.device_models import CommandTemplate
 from service.db.models import Outcome, TargetStatus
 from service.devices.command_templates import TemplateRefused, compile_template, render_commands
@@ -49,8 +50,10 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     targets: DeviceTargetSpec
-    command_template_id: int = Field(ge=1)
-    credential_id: int | None = Field(default=None, ge=1)
+    command_template_id: Annotated[int, ResourceRef(ResourceKind.COMMAND_TEMPLATE)] = Field(ge=1)
+    credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = Field(
+        default=None, ge=1
+    )
     user_variables: dict[str, Any] = Field(default_factory=dict)
     # Devices worked on at once by this run (the worker's SSH limits still apply).
     concurrency: int | None = Field(default=None, ge=1, le=10_000)

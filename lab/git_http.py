@@ -34,6 +34,8 @@ class GitHttpLab:
         self._expected = "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode()
         self._host = host
         self.refused = 0
+        #: Every request that reached the server, answered or refused.
+        self.requests = 0
         self._server = LoopbackServer(
             Starlette(routes=[Route("/{path:path}", self._serve, methods=["GET", "POST"])]),
             host=host,
@@ -46,6 +48,7 @@ class GitHttpLab:
         return f"http://{self._server.host}:{self._server.port}/{name}.git"
 
     async def _serve(self, request: Request) -> Response:
+        self.requests += 1
         if request.headers.get("authorization") != self._expected:
             self.refused += 1
             return _UNAUTHORIZED

@@ -15,7 +15,6 @@ import httpx
 import uvicorn
 from sqlalchemy import select
 
-from executors import get_executor
 from executors.services import Services
 from lab.devices import DeviceFleet, attach_ssh_ports, fleet_for
 from lab.nautobot import NautobotLab
@@ -24,14 +23,12 @@ from service.access.credentials import seal
 from service.api.app import create_app
 from service.db.device_models import CommandTemplate, CommandTemplateVersion, GitRepository
 from service.db.device_models import Inventory as InventoryRow
-from service.db.models import JobRun, JobRunTarget, TriggeredBy
+from service.db.models import JobRun, JobRunTarget
 from service.db.security_models import Credential, CredentialType, Role
 from service.inventory.conditions import parse_inventory_tree
-from service.runs import lifecycle
-from service.runs.requests import adhoc_request
 from service.settings import GitSettings, NautobotSettings, Settings, SshSettings
 from tests.conftest import free_port, make_settings, token_for
-from tests.workers import drain
+from tests.workers import drain, enqueue_adhoc
 
 LAB_USER = "netops"
 #: A password distinctive enough to search for in Redis, rows and logs.
@@ -112,6 +109,30 @@ async def lab_api(services: Services, lab: DeviceLab) -> AsyncIterator[httpx.Asy
             yield http
 
 
+def sealed_credential(
+    services: Services,
+    kind: CredentialType,
+    secrets: Mapping[str, str],
+    *,
+    name: str,
+    username: str,
+    owner: str | None = None,
+    is_global: bool = True,
+) -> Credential:
+    """A credential row with ``secrets`` sealed, as the API stores one."""
+    key_id, ciphertext, fields = seal(services.keys, secrets)
+    return Credential(
+        name=name,
+        type=kind.value,
+        username=username,
+        is_global=is_global,
+        owner=owner,
+        key_id=key_id,
+        ciphertext=ciphertext,
+        secret_fields=fields,
+    )
+
+
 async def add_credential(
     services: Services,
     *,
@@ -120,16 +141,14 @@ async def add_credential(
     owner: str = "admin",
     is_global: bool = True,
 ) -> int:
-    key_id, ciphertext, fields = seal(services.keys, {"password": password})
-    row = Credential(
+    row = sealed_credential(
+        services,
+        CredentialType.SSH_PASSWORD,
+        {"password": password},
         name=f"{username}-{owner}-{is_global}",
-        type=CredentialType.SSH_PASSWORD.value,
         username=username,
-        is_global=is_global,
         owner=owner,
-        key_id=key_id,
-        ciphertext=ciphertext,
-        secret_fields=fields,
+        is_global=is_global,
     )
     async with services.sessions.begin() as session:
         session.add(row)
@@ -177,18 +196,15 @@ async def run_device_job(
     credential_id: int | None = None,
     executed_by: str = "admin",
 ) -> JobRun:
-    """Queue a run as the API would, drain the devices queue, return the finished run."""
-    request = adhoc_request(
+    """Queue a run (without the API's checks), drain the devices queue, return the run."""
+    run_id = await enqueue_adhoc(
+        services,
         lab.settings,
-        get_executor,
-        job_type=job_type,
-        parameters=parameters,
-        triggered_by=TriggeredBy.API,
+        job_type,
+        parameters,
         executed_by=executed_by,
+        credential_id=credential_id,
     )
-    if credential_id is not None:
-        request = lifecycle.RunRequest(**{**request.__dict__, "credential_id": credential_id})
-    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
     await drain(lab.settings, lab.devices_queue)
     return await load_run(services, run_id)
 

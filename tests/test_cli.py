@@ -6,8 +6,12 @@ import asyncio
 import os
 import sys
 
+from sqlalchemy import func, select
+
 from executors.services import Services
+from service.db.models import JobRun
 from tests.conftest import TEST_DATABASE_URL, TEST_KEY_FILE, TEST_REDIS_URL
+from tests.device_lab import add_credential
 from tests.workers import running_worker
 
 
@@ -86,6 +90,28 @@ async def test_run_with_invalid_parameter_names_it(services: Services) -> None:
     assert code == 2
     assert "parameters.steps" in err
     assert "Traceback" not in err
+
+
+async def test_run_refuses_a_private_resource_of_someone_else(services: Services) -> None:
+    """``opsjobs run`` runs as the user ``cli``: another user's private credential does
+    not exist for it, and nothing is queued."""
+    private = await add_credential(services, owner="alice", is_global=False)
+    code, _, err = await opsjobs(
+        "run",
+        "run_commands",
+        "-p",
+        'targets={"all": true}',
+        "-p",
+        "command_template_id=1",
+        "-p",
+        f"credential_id={private}",
+        env=cli_env(services),
+    )
+    assert code == 2
+    assert f"parameters.credential_id: credential {private} does not exist" in err
+    assert "Traceback" not in err
+    async with services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(JobRun)) == 0
 
 
 async def test_version_is_the_installed_package_version() -> None:

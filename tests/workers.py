@@ -4,17 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from sqlalchemy import select
 
+from executors import get_executor
+from executors.services import Services
 from service.db.engine import SessionFactory
-from service.db.models import TERMINAL_STATUSES, JobRun
+from service.db.models import TERMINAL_STATUSES, JobRun, TriggeredBy
+from service.runs import lifecycle
+from service.runs.requests import adhoc_request
 from service.settings import Settings
 from service.worker.app import build_worker
 
 # Seconds a stopping test worker waits for its jobs in flight before cancelling them.
 STOP_GRACE_S = 1.0
+
+
+async def enqueue_adhoc(
+    services: Services,
+    settings: Settings,
+    job_type: str,
+    parameters: Mapping[str, Any],
+    *,
+    executed_by: str = "admin",
+    credential_id: int | None = None,
+) -> int:
+    """Queue an ad-hoc run directly, without the API's checks (as a run whose resources
+    changed after it was requested would reach a worker); returns its id."""
+    request = adhoc_request(
+        settings,
+        get_executor,
+        job_type=job_type,
+        parameters=parameters,
+        triggered_by=TriggeredBy.API,
+        executed_by=executed_by,
+    )
+    if credential_id is not None:
+        request = dataclasses.replace(request, credential_id=credential_id)
+    return await lifecycle.enqueue_run(services.sessions, services.redis, request)
 
 
 async def drain(settings: Settings, queue: str | None = None) -> None:

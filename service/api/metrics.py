@@ -18,6 +18,7 @@ from arq.connections import ArqRedis
 from sqlalchemy import ColumnElement, Float, cast, func, select
 from sqlalchemy.dialects import postgresql
 
+from service.access.visibility import runs_visible_to
 from service.db.engine import SessionFactory
 from service.db.models import TERMINAL_STATUSES, JobRun
 from service.queue.control import queue_stats
@@ -152,7 +153,8 @@ async def _queue_families(
         "gauge",
         "How long the oldest pending run of the queue has waited (0 when none).",
     )
-    for stats in await queue_stats(sessions, redis, queues):
+    # Scrapes are anonymous: only queues of global runs are named besides configured ones.
+    for stats in await queue_stats(sessions, redis, queues, runs_visible_to(None)):
         pending.add(stats.pending, queue=stats.name)
         running.add(stats.running, queue=stats.name)
         arq_jobs.add(stats.arq_jobs, queue=stats.name)

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from service.access.resources import ResourceKind, ResourceRef
 from service.db.nifi_models import AuthMode
 from service.nifi.endpoints import normalize_api_url
 
@@ -60,7 +61,7 @@ class InstanceIn(_InstanceFields):
     name: Name
     url: Url
     auth_mode: AuthMode = AuthMode.NONE
-    credential_id: int | None = None
+    credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = None
     client_cert_path: FilePath | None = None
     client_key_path: FilePath | None = None
     oidc_discovery_url: Url | None = None
@@ -69,9 +70,9 @@ class InstanceIn(_InstanceFields):
     verify_tls: bool = True
     ca_bundle: FilePath | None = None
     keystore_path: FilePath | None = None
-    keystore_credential_id: int | None = None
+    keystore_credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = None
     truststore_path: FilePath | None = None
-    truststore_credential_id: int | None = None
+    truststore_credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = None
     check_hostname: bool = True
     proxy_url: Url | None = None
     connect_timeout: ConnectTimeout = 5.0
@@ -87,7 +88,7 @@ class InstanceUpdate(_InstanceFields):
     name: Name | None = None
     url: Url | None = None
     auth_mode: AuthMode | None = None
-    credential_id: int | None = None
+    credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = None
     client_cert_path: FilePath | None = None
     client_key_path: FilePath | None = None
     oidc_discovery_url: Url | None = None
@@ -96,9 +97,9 @@ class InstanceUpdate(_InstanceFields):
     verify_tls: bool | None = None
     ca_bundle: FilePath | None = None
     keystore_path: FilePath | None = None
-    keystore_credential_id: int | None = None
+    keystore_credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = None
     truststore_path: FilePath | None = None
-    truststore_credential_id: int | None = None
+    truststore_credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = None
     check_hostname: bool | None = None
     proxy_url: Url | None = None
     connect_timeout: ConnectTimeout | None = None

@@ -11,34 +11,43 @@ from typing import Any
 from arq.connections import RedisSettings, create_pool
 
 from executors import get_executor
+from service.access.principals import principal_named
 from service.db.engine import create_engine, create_session_factory
 from service.db.models import TERMINAL_STATUSES, JobRun, RunStatus, TriggeredBy
 from service.runs import lifecycle
+from service.runs.authorization import authorize_request
 from service.runs.reporting import Progress
 from service.runs.requests import adhoc_request
 from service.settings import Settings
 
 POLL_INTERVAL_S = 0.25
+#: The user runs queued by ``opsjobs run`` run as.
+CLI_PRINCIPAL = "cli"
 BAR_WIDTH = 30
 
 
 async def queue_adhoc_run(
     settings: Settings, job_type: str, parameters: Mapping[str, Any], queue: str | None
 ) -> tuple[int, str]:
-    """Validate and queue a run; returns (run id, queue)."""
+    """Validate and queue a run as the ``cli`` principal (which may use global resources);
+    returns (run id, queue)."""
     request = adhoc_request(
         settings,
         get_executor,
         job_type=job_type,
         parameters=parameters,
         triggered_by=TriggeredBy.MANUAL,
-        executed_by="cli",
+        executed_by=CLI_PRINCIPAL,
         queue=queue,
     )
     engine = create_engine(settings.database)
     redis = await create_pool(RedisSettings.from_dsn(settings.redis.url))
     try:
-        run_id = await lifecycle.enqueue_run(create_session_factory(engine), redis, request)
+        sessions = create_session_factory(engine)
+        async with sessions() as session:
+            principal = await principal_named(session, CLI_PRINCIPAL)
+        request = await authorize_request(sessions, principal, request, get_executor)
+        run_id = await lifecycle.enqueue_run(sessions, redis, request)
     finally:
         await redis.aclose()
         await engine.dispose()

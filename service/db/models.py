@@ -202,14 +202,19 @@ class JobRun(Base):
         Index("ix_job_runs_status_queued_at", "status", text("queued_at DESC")),
         Index("ix_job_runs_job_type_queued_at", "job_type", text("queued_at DESC")),
         # Listing by job type and status (the run list's usual filter): the page in index
-        # order, and the total counted from the index alone.
+        # order, and the total counted from the index alone — for readers who are not
+        # admins too, as the index carries what decides whether they see a run.
         Index(
             "ix_job_runs_job_type_status_queued_at",
             "job_type",
             "status",
             text("queued_at DESC"),
             text("id DESC"),
+            postgresql_include=["private_to"],
         ),
+        # Readers who are not admins see global runs and their own private ones; where
+        # others' private runs are most of the table the planner combines both from here.
+        Index("ix_job_runs_private_to", "private_to"),
         # The scheduler's overlap check: the active run of each claimed schedule.
         Index(
             "ix_job_runs_active_schedule",
@@ -241,6 +246,8 @@ class JobRun(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     triggered_by: Mapped[str] = mapped_column(String(16))
     executed_by: Mapped[str | None] = mapped_column(String(255))
+    # The principal a run that used a private resource belongs to; NULL for a global run.
+    private_to: Mapped[str | None] = mapped_column(String(255))
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     credential_id: Mapped[int | None] = mapped_column(Integer)
     targets: Mapped[list[Any] | None] = mapped_column()

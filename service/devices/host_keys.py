@@ -71,10 +71,17 @@ class KnownHosts:
         return trusted, list(ca_keys), list(revoked)
 
     def admit(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
-        """Decide on a key that matched no trusted entry (called during the handshake)."""
+        """Decide on a key that matched no trusted entry when the connection started.
+
+        Called during the handshake. Another connection to the same device may have
+        recorded a key since this one looked: the same key is accepted, another refused.
+        """
         if not self.accept_new:
             return False
         trusted, ca_keys, _ = self.trusted(host, addr, port)
+        # SSHKey compares by identity; the same key from another handshake is another object.
+        if any(known.public_data == key.public_data for known in trusted):
+            return True
         if trusted or ca_keys:
             logger.warning("host key of %s port %s differs from the recorded one", host, port)
             return False

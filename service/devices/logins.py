@@ -1,9 +1,8 @@
 """The device login of a run: its credential, decrypted in the worker just before use.
 
 A run's credential comes from its schedule (``job_runs.credential_id``) or, for a run
-started directly, from the job's ``credential_id`` parameter. A private credential given
-as a parameter serves only runs its owner started, so knowing an id is not enough to
-borrow someone else's login.
+started directly, from the job's ``credential_id`` parameter. Either way the run's
+principal must be allowed to use it, which the worker checks before the run starts.
 """
 
 from __future__ import annotations
@@ -13,9 +12,9 @@ from sqlalchemy import select
 from service.access.credentials import load_credential
 from service.db.engine import SessionFactory
 from service.db.models import JobRun
-from service.db.security_models import Credential, CredentialType
+from service.db.security_models import CredentialType
 from service.devices.runner import SshCredentials
-from service.errors import InvalidInput, NotFound
+from service.errors import InvalidInput
 from service.secrets import KeyStore
 
 _SSH_TYPES = frozenset(
@@ -30,27 +29,19 @@ class MissingCredential(InvalidInput):
 
 
 async def run_credential_id(sessions: SessionFactory, run_id: int, requested: int | None) -> int:
-    """The credential id a run logs in with; checks that its starter may use it."""
+    """The credential id a run logs in with: its schedule's, else the parameter's.
+
+    Whether the run's principal may use it was checked before the run used anything
+    (``service.runs.authorization``).
+    """
     async with sessions() as session:
-        run = (
-            await session.execute(
-                select(JobRun.credential_id, JobRun.executed_by).where(JobRun.id == run_id)
-            )
-        ).one()
-        if run.credential_id is not None:
-            chosen: int = run.credential_id
-            return chosen
-        if requested is None:
-            raise MissingCredential(
-                "no credential: give credential_id in the parameters or on the schedule"
-            )
-        scope = (
-            await session.execute(
-                select(Credential.is_global, Credential.owner).where(Credential.id == requested)
-            )
-        ).one_or_none()
-    if scope is None or not (scope.is_global or scope.owner == run.executed_by):
-        raise NotFound(f"credential {requested} does not exist or is inactive")
+        stored = await session.scalar(select(JobRun.credential_id).where(JobRun.id == run_id))
+    if stored is not None:
+        return stored
+    if requested is None:
+        raise MissingCredential(
+            "no credential: give credential_id in the parameters or on the schedule"
+        )
     return requested
 
 

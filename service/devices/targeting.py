@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.asyncio import Redis
 
+from service.access.resources import ResourceKind, ResourceRef
 from service.db.device_models import Inventory
 from service.db.engine import SessionFactory
 from service.errors import InvalidInput
@@ -44,7 +45,9 @@ class DeviceTargetSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    inventory_id: int | None = Field(default=None, ge=1)
+    inventory_id: Annotated[int | None, ResourceRef(ResourceKind.INVENTORY)] = Field(
+        default=None, ge=1
+    )
     device_ids: list[DeviceId] | None = Field(default=None, min_length=1, max_length=10_000)
     all: bool = False
 

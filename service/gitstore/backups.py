@@ -14,6 +14,8 @@ from arq.connections import ArqRedis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.access.principals import Principal
+from service.access.visibility import holders_usable_by
 from service.db.device_models import DeviceBackupFile, GitRepository
 from service.errors import NotFound
 from service.gitstore.locks import RepositoryLocks
@@ -44,13 +46,19 @@ class BackedUpDevice:
 
 
 async def backup_files(
-    session: AsyncSession, device_id: str, repository_id: int | None, kind: str | None
+    session: AsyncSession,
+    caller: Principal,
+    device_id: str,
+    repository_id: int | None,
+    kind: str | None,
 ) -> list[tuple[DeviceBackupFile, GitRepository]]:
-    """The device's backed-up files (newest first); 404 when it has none."""
+    """The device's backed-up files (newest first) in repositories the caller may use (a
+    repository holding someone's private credential keeps its backups to those who may
+    use it); 404 when it has none."""
     query = (
         select(DeviceBackupFile, GitRepository)
         .join(GitRepository, GitRepository.id == DeviceBackupFile.repository_id)
-        .where(DeviceBackupFile.device_id == device_id)
+        .where(DeviceBackupFile.device_id == device_id, holders_usable_by(GitRepository, caller))
         .order_by(DeviceBackupFile.updated_at.desc(), DeviceBackupFile.kind)
     )
     if repository_id is not None:
@@ -111,9 +119,10 @@ async def file_diff(
 
 
 async def backed_up_devices(
-    session: AsyncSession, *, limit: int, offset: int = 0
+    session: AsyncSession, caller: Principal, *, limit: int, offset: int = 0
 ) -> list[BackedUpDevice]:
-    """Devices with backups, the most recently backed up first."""
+    """Devices with backups in repositories the caller may use, the most recently backed up
+    first."""
     last = func.max(DeviceBackupFile.updated_at)
     rows = await session.execute(
         select(
@@ -122,6 +131,8 @@ async def backed_up_devices(
             last,
             func.max(DeviceBackupFile.last_run_id),
         )
+        .join(GitRepository, GitRepository.id == DeviceBackupFile.repository_id)
+        .where(holders_usable_by(GitRepository, caller))
         .group_by(DeviceBackupFile.device_id)
         .order_by(last.desc(), DeviceBackupFile.device_id)
         .offset(offset)

@@ -5,7 +5,9 @@ Every checkout lives under the configured root (``[git] checkout_root``): a repo
 ``local_path`` is relative to it and checked like any repository path, so an API user can
 never point the worker at an arbitrary directory. Remote URLs must be ``https://``,
 ``ssh://``, ``git://`` or scp-like ``user@host:path``; ``file://`` only when the settings
-allow it. A URL carrying a password is refused: secrets belong in credentials.
+allow it. A URL carrying a password is refused: secrets belong in credentials; so is one
+whose user, host or path starts with ``-``, which ``ssh`` and ``git`` could take for an
+option.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from service.db.device_models import GitRepository
 from service.errors import InvalidInput
@@ -38,12 +41,36 @@ def validate_remote_url(url: str, *, allow_file: bool) -> str:
     if _PASSWORD_IN_URL.match(url):
         raise _invalid("url", "the URL carries a password; store it in a credential instead")
     if _URL.match(url) or _SCP_LIKE.match(url):
+        _refuse_option_like(url)
         return url
     if _FILE_URL.match(url):
         if allow_file:
             return url
         raise _invalid("url", "file:// remotes are disabled ([git] allow_file_urls)")
     raise _invalid("url", "expected an https://, ssh://, git:// or user@host:path remote URL")
+
+
+def _components(url: str) -> tuple[str, str, str]:
+    """User, host and path of a URL or an scp-like ``user@host:path``, URL-decoded."""
+    if "://" in url:
+        parts = urlsplit(url)
+        user, _, host = parts.netloc.rpartition("@")
+        host = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+        path = parts.path
+    else:
+        user_host, _, path = url.partition(":")
+        user, _, host = user_host.rpartition("@")
+    return unquote(user), unquote(host), unquote(path)
+
+
+def _refuse_option_like(url: str) -> None:
+    """A user, host or path segment starting with ``-`` could be read as an option by
+    ``ssh`` or ``git`` (``ssh://-oProxyCommand=…``): refused, also when URL-encoded."""
+    user, host, path = _components(url)
+    named = [("user", user), ("host", host)] + [("path", part) for part in path.split("/")]
+    for component, value in named:
+        if value.startswith("-"):
+            raise _invalid("url", f"the URL's {component} starts with '-' ({value[:40]!r})")
 
 
 def validate_branch(branch: str) -> str:

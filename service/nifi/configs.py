@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.access.resources import ResourceKind, ResourceRef
 from service.nifi.bulletins import BulletinFilter, Level
 from service.nifi.health_check import DEFAULT_MAX_HEARTBEAT_AGE
 from service.nifi.process_group_check import ExpectedStatus
@@ -45,6 +46,10 @@ ClusterId = Annotated[
     str,
     BeforeValidator(_id_to_str),
     StringConstraints(strip_whitespace=True, min_length=1),
+]
+#: The clusters a check looks at; left out (None), every cluster — which is what it uses.
+ClusterIds = Annotated[
+    list[ClusterId] | None, ResourceRef(ResourceKind.NIFI_CLUSTER, null_means_all=True)
 ]
 
 
@@ -89,7 +94,7 @@ class CheckQueuesConfig(BaseModel):
     percent_yellow: Percent = 70
     percent_red: Percent = 90
     scope: QueueScope = QueueScope.CLUSTER
-    cluster_ids: list[ClusterId] | None = Field(default=None, min_length=1)
+    cluster_ids: ClusterIds = Field(default=None, min_length=1)
     include_all_connections: bool = False
     concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
     max_heartbeat_age: MaxHeartbeatAge = DEFAULT_MAX_HEARTBEAT_AGE
@@ -142,7 +147,7 @@ class CheckProcessGroupConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cluster_id: ClusterId
+    cluster_id: Annotated[ClusterId, ResourceRef(ResourceKind.NIFI_CLUSTER)]
     process_group_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
     process_group_path: str | None = None
     check_children: bool = True
@@ -180,7 +185,7 @@ class CheckClusterConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cluster_ids: list[ClusterId] | None = Field(default=None, min_length=1)
+    cluster_ids: ClusterIds = Field(default=None, min_length=1)
     concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
     max_heartbeat_age: MaxHeartbeatAge = DEFAULT_MAX_HEARTBEAT_AGE
 
@@ -198,7 +203,7 @@ class CheckBulletinsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cluster_ids: list[ClusterId] | None = Field(default=None, min_length=1)
+    cluster_ids: ClusterIds = Field(default=None, min_length=1)
     concurrency: int = Field(default=10, ge=1, le=MAX_CONCURRENCY)
     min_level: Level = Level.WARNING
     source_name: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None

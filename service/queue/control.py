@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from arq.connections import ArqRedis
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, func, select, text, true, update
 
 from service.db.engine import SessionFactory
 from service.db.models import JobRun, RunStatus
@@ -40,9 +40,18 @@ class QueueStats:
 
 
 async def queue_stats(
-    sessions: SessionFactory, redis: ArqRedis, configured: Sequence[str]
+    sessions: SessionFactory,
+    redis: ArqRedis,
+    configured: Sequence[str],
+    reader: ColumnElement[bool] | None = None,
 ) -> list[QueueStats]:
-    """Every configured queue, then any other queue that has pending or running runs."""
+    """Every configured queue, then any other queue that has pending or running runs.
+
+    A queue that is not configured is named only when ``reader`` (a condition on runs,
+    ``runs_visible_to``) sees one of its runs: a private template's queue name is the
+    owner's to see. Counts include every run.
+    """
+    named = func.bool_or(true() if reader is None else reader)
     async with sessions() as session:
         rows = (
             await session.execute(
@@ -52,6 +61,7 @@ async def queue_stats(
                     func.count(),
                     func.min(JobRun.queued_at),
                     func.extract("epoch", func.now() - func.min(JobRun.queued_at)),
+                    named,
                 )
                 .where(_ACTIVE)
                 .group_by(JobRun.queue, JobRun.status)
@@ -59,12 +69,15 @@ async def queue_stats(
         ).all()
     pending: dict[str, tuple[int, datetime | None, float | None]] = {}
     running: dict[str, int] = {}
-    for queue, status, count, oldest, age in rows:
+    seen: set[str] = set()
+    for queue, status, count, oldest, age, visible in rows:
         if status == RunStatus.PENDING.value:
             pending[queue] = (count, oldest, float(age))
         else:
             running[queue] = count
-    names = list(dict.fromkeys([*configured, *sorted({*pending, *running})]))
+        if visible:
+            seen.add(queue)
+    names = list(dict.fromkeys([*configured, *sorted(seen)]))
     async with redis.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.zcard(name)

@@ -1,6 +1,8 @@
 """What people do to runs: run a template now, cancel, retry — each with its audit row.
 
-The API routers and the console call these, so both change runs by the same rules.
+The API routers and the console call these, so both change runs by the same rules: a run
+is queued only if the caller may use everything it names (``service.runs.authorization``),
+and only a run the caller may see is cancelled or retried.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from service.db.engine import SessionFactory
 from service.db.models import TERMINAL_STATUSES, JobRun, JobTemplate, RunStatus, TriggeredBy
 from service.errors import Conflict
 from service.runs import lifecycle
+from service.runs.authorization import authorize_request
 from service.runs.lifecycle import RunRequest
 from service.runs.queries import get_run, unfinished_targets
 from service.runs.requests import JobTypes, template_request
@@ -54,6 +57,7 @@ async def run_template_now(
         triggered_by=TriggeredBy.MANUAL,
         executed_by=caller.username,
     )
+    run_request = await authorize_request(sessions, caller, run_request, job_types)
     passed = gate(run_request)
     run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
     async with sessions.begin() as session:
@@ -96,13 +100,15 @@ async def cancel_run(
 async def retry_run(
     sessions: SessionFactory,
     redis: ArqRedis,
+    job_types: JobTypes,
     run_id: int,
     *,
     caller: Principal,
     failed_targets_only: bool,
     client_ip: str | None,
 ) -> JobRun:
-    """A new run with the same inputs, linked to the original (``retry_of_id``).
+    """A new run with the same inputs, linked to the original (``retry_of_id``), if the
+    caller may use everything they name.
 
     With ``failed_targets_only`` it acts on the targets that did not succeed, and refuses
     (409) when there are none or the run had no targets.
@@ -130,6 +136,7 @@ async def retry_run(
         max_attempts=original.max_attempts,
         targets=targets,
     )
+    retry = await authorize_request(sessions, caller, retry, job_types)
     new_id = await lifecycle.enqueue_run(sessions, redis, retry)
     async with sessions.begin() as session:
         record_audit(

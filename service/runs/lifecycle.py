@@ -75,6 +75,8 @@ class RunRequest:
     parameters: Mapping[str, Any]
     triggered_by: TriggeredBy
     executed_by: str | None = None
+    # Set when the run uses a private resource: the principal it then belongs to.
+    private_to: str | None = None
     template_id: int | None = None
     schedule_id: int | None = None
     scheduled_for: datetime | None = None
@@ -101,6 +103,10 @@ class RunStart:
     schedule_id: int | None = None
     # The template's cap on its runs at once over every worker (None: no cap).
     max_concurrent_runs: int | None = None
+    # Who the run runs as, for the check before it uses anything.
+    triggered_by: str = TriggeredBy.API.value
+    executed_by: str | None = None
+    private_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,7 @@ def row_values(request: RunRequest) -> dict[str, Any]:
         "parameters": dict(request.parameters),
         "triggered_by": request.triggered_by.value,
         "executed_by": request.executed_by,
+        "private_to": request.private_to,
         "template_id": request.template_id,
         "schedule_id": request.schedule_id,
         "scheduled_for": request.scheduled_for,
@@ -278,6 +285,9 @@ _MARK_RUNNING = DriverStatement(
         .where(JobTemplate.id == JobRun.template_id)
         .scalar_subquery()
         .label("max_concurrent_runs"),
+        JobRun.triggered_by,
+        JobRun.executed_by,
+        JobRun.private_to,
     )
 )
 
@@ -323,6 +333,9 @@ async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) ->
         template_id=row["template_id"],
         schedule_id=row["schedule_id"],
         max_concurrent_runs=row["max_concurrent_runs"],
+        triggered_by=row["triggered_by"],
+        executed_by=row["executed_by"],
+        private_to=row["private_to"],
     )
 
 

@@ -1,7 +1,8 @@
 """Reading runs for people: filtered pages, one run with its targets, the failed targets.
 
 The API routers and the console read runs through these functions only, so which runs a
-caller sees is decided here, once.
+caller sees is decided here, once: ``runs_visible_to`` (a run that used a private resource
+is seen only by the principal it ran as and admins).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.principals import Principal
+from service.access.visibility import may_see_run, runs_visible_to
 from service.db.models import JobRun, JobRunTarget, Outcome, RunStatus, TargetStatus, TriggeredBy
 from service.db.paging import Page, paginate
 from service.errors import InvalidInput, NotFound
@@ -132,7 +134,7 @@ async def list_runs(
     return await paginate(
         session,
         JobRun,
-        where=filters.conditions(),
+        where=[runs_visible_to(caller), *filters.conditions()],
         order_by=[JobRun.queued_at.desc(), JobRun.id.desc()],
         page=page,
         page_size=page_size,
@@ -145,14 +147,16 @@ async def runs_by_id(session: AsyncSession, caller: Principal, run_ids: list[int
     """The runs among ``run_ids`` that exist, for refreshing rows of a list."""
     if not run_ids:
         return []
-    rows = await session.execute(select(*JobRun.__table__.c).where(JobRun.id.in_(run_ids)))
+    rows = await session.execute(
+        select(*JobRun.__table__.c).where(JobRun.id.in_(run_ids), runs_visible_to(caller))
+    )
     return [RunOut.of(row) for row in rows]
 
 
 async def get_run(session: AsyncSession, caller: Principal, run_id: int) -> JobRun:
     """The run, or 404 when it does not exist for this caller."""
     run = await session.get(JobRun, run_id)
-    if run is None:
+    if run is None or not may_see_run(caller, run.private_to):
         raise NotFound(f"run {run_id} does not exist")
     return run
 
@@ -219,7 +223,11 @@ async def latest_target_results(
     ``job_type`` that checked it (the NiFi clusters' latest colours, say)."""
     recent = (
         select(JobRun.id)
-        .where(JobRun.job_type == job_type, JobRun.finished_at.is_not(None))
+        .where(
+            JobRun.job_type == job_type,
+            JobRun.finished_at.is_not(None),
+            runs_visible_to(caller),
+        )
         .order_by(JobRun.queued_at.desc(), JobRun.id.desc())
         .limit(runs)
         .subquery()
@@ -269,6 +277,7 @@ async def target_history(
             JobRun.job_type == job_type,
             JobRunTarget.key == key,
             JobRunTarget.finished_at.is_not(None),
+            runs_visible_to(caller),
         )
         .order_by(JobRunTarget.finished_at.desc())
         .limit(limit)

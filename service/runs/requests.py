@@ -44,12 +44,12 @@ def merge_parameters(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> d
     return merged
 
 
-def validate_config(
+def validated_config(
     executor: JobType, parameters: Mapping[str, Any], *, field: str = "parameters"
-) -> dict[str, Any]:
-    """Validate against the job type's Config; errors name ``field`` and the path inside."""
+) -> BaseModel:
+    """The job type's Config of ``parameters``; errors name ``field`` and the path inside."""
     try:
-        model = executor.config.model_validate(dict(parameters))
+        return executor.config.model_validate(dict(parameters))
     except ValidationError as exc:
         details = [
             {"loc": [field, *error["loc"]], "msg": error["msg"], "type": error["type"]}
@@ -58,7 +58,15 @@ def validate_config(
         raise InvalidInput(
             f"invalid {field} for job type {executor.job_type}", details=details
         ) from None
-    dumped: dict[str, Any] = model.model_dump(mode="json")
+
+
+def validate_config(
+    executor: JobType, parameters: Mapping[str, Any], *, field: str = "parameters"
+) -> dict[str, Any]:
+    """:func:`validated_config` as the JSON stored on templates, schedules and runs."""
+    dumped: dict[str, Any] = validated_config(executor, parameters, field=field).model_dump(
+        mode="json"
+    )
     return dumped
 
 

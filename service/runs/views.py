@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 
 from service.db.models import JobRun, JobRunTarget, Outcome, RunStatus, TargetStatus, TriggeredBy
@@ -39,6 +39,9 @@ class RunOut(BaseModel):
     outcome: Outcome | None
     triggered_by: TriggeredBy
     executed_by: str | None
+    private_to: str | None = Field(
+        description="the user a run that used a private resource belongs to; null: global"
+    )
     parameters: dict[str, Any]
     targets: list[Any] | None
     attempt: int

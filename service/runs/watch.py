@@ -11,9 +11,12 @@ from contextlib import aclosing
 
 import anyio
 from arq.connections import ArqRedis
+from sqlalchemy import select
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from service.access.principals import Principal
+from service.access.visibility import may_see_run
 from service.db.engine import SessionFactory
 from service.db.models import JobRun
 from service.runs.events import (
@@ -63,22 +66,35 @@ async def _once(event: RunEvent) -> AsyncGenerator[bytes, None]:
     yield event.encode()
 
 
+async def _still_visible(sessions: SessionFactory, run_id: int, caller: Principal) -> bool:
+    async with sessions() as session:
+        private_to = await session.scalar(select(JobRun.private_to).where(JobRun.id == run_id))
+    return may_see_run(caller, private_to)
+
+
 async def run_event_response(
     settings: Settings,
     sessions: SessionFactory,
     redis: ArqRedis,
     run: JobRun,
     *,
+    caller: Principal,
     last_event_id: str | None,
 ) -> EventStreamResponse:
-    """Follow ``run``: its events as they happen, resumable after ``last_event_id``."""
+    """Follow ``run`` (which ``caller`` may see): its events as they happen, resumable
+    after ``last_event_id``."""
     run_id = run.id
+    # A global run can turn private when a worker starts it (a resource it names became
+    # private since it was queued); the worker marks it before it publishes anything but its
+    # state, so a watcher's right is asked again at each state and at the first other event.
+    watched_work = caller.is_admin or run.private_to is not None
     known_final = final_state_of(run)
     if known_final is not None and last_event_id is None:
         final = await last_final_event(redis, run_id) or known_final
         return EventStreamResponse(_once(final))
 
     async def events() -> AsyncGenerator[bytes, None]:
+        nonlocal watched_work
         stream = follow_run_events(
             settings.redis.url,
             run_id,
@@ -89,6 +105,10 @@ async def run_event_response(
         )
         async with aclosing(stream):
             async for event in stream:
+                if event is not None and (event.type == "state" or not watched_work):
+                    if not await _still_visible(sessions, run_id, caller):
+                        return
+                    watched_work = watched_work or event.type != "state"
                 yield HEARTBEAT if event is None else event.encode()
 
     return EventStreamResponse(events())

@@ -27,6 +27,7 @@ records ``wait_for_run_id`` and no worker takes it before that run has ended). F
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -41,6 +42,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from executors import get_executor
+from service.access.principals import SYSTEM_NAME
 from service.db.engine import SessionFactory
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
 from service.db.notify_models import MaintenanceWindow
@@ -48,6 +50,7 @@ from service.errors import Conflict, InvalidInput, NotFound
 from service.notify import outbox
 from service.notify.outbox import FactKind
 from service.queue import transport
+from service.runs.authorization import mark_private
 from service.runs.lifecycle import RunRequest, request_cancel, row_values
 from service.runs.requests import template_request
 from service.scheduling.specs import ScheduleSpec, due_fires, next_fire
@@ -186,10 +189,17 @@ async def claim_due_schedules(services: SchedulerStores, now: datetime, batch: i
             return ClaimReport(0, (), 0, 0, 0.0)
         active = await _active_runs(session, [schedule.id for schedule, _ in claimed])
         windows = [Window.of(row) for row in await session.scalars(select(MaintenanceWindow))]
+        requests = await _requests(session, settings, claimed)
         claim = _Claim([], [], [])
-        for schedule, template in claimed:
+        for (schedule, template), (request, error) in zip(claimed, requests, strict=True):
             _plan_schedule(
-                settings, claim, schedule, template, now, active.get(schedule.id), windows
+                settings,
+                claim,
+                (schedule, template),
+                (request, error),
+                now,
+                active.get(schedule.id),
+                windows,
             )
         inserted = (await session.execute(_INSERT_RUNS, claim.rows)).all() if claim.rows else []
         # A fire that cannot run (parameters no longer valid) failed: someone should hear.
@@ -226,15 +236,18 @@ async def _active_runs(
 def _plan_schedule(
     settings: Settings,
     claim: _Claim,
-    schedule: JobSchedule,
-    template: JobTemplate,
+    claimed: tuple[JobSchedule, JobTemplate],
+    made: tuple[RunRequest, str | None],
     now: datetime,
     blocking: tuple[int, str] | None,
     windows: Sequence[Window],
 ) -> None:
+    """What the due fires of one claimed schedule become; ``made`` is its run request, or
+    a stand-in and why no run can be made."""
+    schedule, template = claimed
+    request, error = made
     previous = schedule.next_run_at
     assert previous is not None  # the claim query selects only schedules with a next fire
-    request, error = _request(settings, schedule, template)
     try:
         spec = spec_of(schedule)
     except InvalidInput as exc:
@@ -297,6 +310,30 @@ def _plan_schedule(
     claim.advances.append(
         {"b_id": schedule.id, "b_next": plan.next_after, "b_last": now if queued else None}
     )
+
+
+async def _requests(
+    session: AsyncSession,
+    settings: Settings,
+    claimed: Sequence[tuple[JobSchedule, JobTemplate]],
+) -> list[tuple[RunRequest, str | None]]:
+    """Each claimed schedule's run request (or a stand-in and why no run can be made),
+    private from its insert when it uses a private resource."""
+    # What the claim holds already: a private schedule or template makes a private run.
+    requests = [
+        (_private_if(request, not (schedule.is_global and template.is_global)), error)
+        for schedule, template in claimed
+        for request, error in [_request(settings, schedule, template)]
+    ]
+    valid = [request for request, error in requests if error is None]
+    marked = iter(await mark_private(session, valid, get_executor))
+    return [(next(marked), None) if error is None else (r, error) for r, error in requests]
+
+
+def _private_if(request: RunRequest, private: bool) -> RunRequest:
+    if not private:
+        return request
+    return dataclasses.replace(request, private_to=request.executed_by or SYSTEM_NAME)
 
 
 def _request(

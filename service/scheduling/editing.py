@@ -1,7 +1,9 @@
 """Reading and changing schedules for people: list, create, update, run now, preview.
 
 The API routers and the console both call these, so a schedule is checked, owned,
-audited and previewed by the same rules whichever face changed it.
+audited and previewed by the same rules whichever face changed it — including the use
+rule: the caller and the schedule's owner must both be allowed to use everything its runs
+would use.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.audit import record_audit
+from service.access.ownership import visible_to
 from service.access.principals import Principal
 from service.db.engine import SessionFactory
 from service.db.models import HealthState, JobRun, JobSchedule, JobTemplate, TriggeredBy
@@ -27,6 +30,7 @@ from service.db.patching import flush_or_conflict
 from service.errors import Conflict, InvalidInput, NotFound
 from service.queue import transport
 from service.runs import lifecycle
+from service.runs.authorization import authorize_request, authorize_schedule
 from service.runs.commands import ManualRunGate
 from service.runs.lifecycle import RunRequest
 from service.runs.requests import JobTypes, merge_parameters, template_request
@@ -193,13 +197,19 @@ async def create_schedule(
         owner=body.owner if caller.is_admin and body.owner else caller.username,
         next_run_at=None,
     )
-    run_request = _validated_request(
-        settings,
-        job_types,
-        template,
+    run_request = await authorize_schedule(
+        session,
+        caller,
         schedule,
-        overrides=body.parameters,
-        triggered_by=TriggeredBy.API,
+        _validated_request(
+            settings,
+            job_types,
+            template,
+            schedule,
+            overrides=body.parameters,
+            triggered_by=TriggeredBy.API,
+        ),
+        job_types,
     )
     runs_now = body.is_active and spec.schedule_type == "now"
     if body.is_active and not runs_now:
@@ -263,13 +273,19 @@ async def update_schedule(
         schedule.consecutive_failures = 0
         schedule.health_state = HealthState.UNKNOWN.value
         schedule.health_reason = None
-    _validated_request(
-        settings,
-        job_types,
-        template,
+    await authorize_schedule(
+        session,
+        caller,
         schedule,
-        overrides=schedule.parameters,
-        triggered_by=TriggeredBy.API,
+        _validated_request(
+            settings,
+            job_types,
+            template,
+            schedule,
+            overrides=schedule.parameters,
+            triggered_by=TriggeredBy.API,
+        ),
+        job_types,
     )
     if not schedule.is_active:
         schedule.next_run_at = None
@@ -320,6 +336,7 @@ async def run_schedule_now(
         ),
         executed_by=caller.username,
     )
+    run_request = await authorize_request(sessions, caller, run_request, job_types)
     passed = gate(run_request)
     run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
     async with sessions.begin() as session:
@@ -337,8 +354,7 @@ async def list_schedules(
 ) -> Page[ScheduleOut]:
     """Schedules the caller may see (global ones and their own) among ``conditions``,
     newest first."""
-    if not caller.is_admin:
-        conditions = [*conditions, JobSchedule.is_global | (JobSchedule.owner == caller.username)]
+    conditions = [*conditions, visible_to(JobSchedule, caller)]
     total = (
         await session.scalar(select(func.count()).select_from(JobSchedule).where(*conditions)) or 0
     )

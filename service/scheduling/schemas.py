@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.access.resources import ResourceKind, ResourceRef
 from service.scheduling.specs import ScheduleType
 from service.scheduling.stored import MisfirePolicy, OverlapPolicy
 
@@ -34,11 +35,11 @@ class SpecIn(BaseModel):
 
 class ScheduleIn(SpecIn):
     job_identifier: str = Field(min_length=1, max_length=255)
-    template_id: int
+    template_id: Annotated[int, ResourceRef(ResourceKind.JOB_TEMPLATE)]
     is_active: bool = True
     is_global: bool = True
     owner: str | None = Field(default=None, max_length=255)
-    credential_id: int | None = None
+    credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     misfire_policy: MisfirePolicy = "run_once"
     misfire_cap: int = Field(default=10, ge=1, le=1000)
@@ -66,7 +67,7 @@ class ScheduleUpdate(BaseModel):
     is_active: bool | None = None
     is_global: bool | None = None
     owner: str | None = Field(default=None, max_length=255)
-    credential_id: int | None = None
+    credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = None
     parameters: dict[str, Any] | None = None
     misfire_policy: MisfirePolicy | None = None
     misfire_cap: int | None = Field(default=None, ge=1, le=1000)

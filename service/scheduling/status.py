@@ -14,6 +14,8 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.access.ownership import visible_to
+from service.access.principals import Principal
 from service.db.models import JobSchedule
 from service.scheduling.claims import last_tick
 
@@ -49,10 +51,13 @@ class SchedulerStatusOut(BaseModel):
     upcoming: list[UpcomingOut]
 
 
-async def read_scheduler_status(session: AsyncSession, redis: ArqRedis) -> SchedulerStatusOut:
+async def read_scheduler_status(
+    session: AsyncSession, redis: ArqRedis, caller: Principal
+) -> SchedulerStatusOut:
     """Server time, the last tick (when, how long, how late), what is due and the next fires.
 
-    Each figure is one indexed query; nothing loads every schedule.
+    Each figure is one indexed query; nothing loads every schedule. Counts cover every
+    schedule; the upcoming fires name only schedules ``caller`` may see.
     """
     now = datetime.now(UTC)
     due = (
@@ -83,6 +88,7 @@ async def read_scheduler_status(session: AsyncSession, redis: ArqRedis) -> Sched
             JobSchedule.is_active,
             JobSchedule.next_run_at.is_not(None),
             JobSchedule.next_run_at > now,
+            visible_to(JobSchedule, caller),
         )
         .order_by(JobSchedule.next_run_at)
         .limit(UPCOMING)

@@ -1,8 +1,9 @@
 """``dispatch_job(ctx, run_id)``: the single arq entry point for every job type.
 
-Take the run (pending → running, attempt + 1), resolve its targets, run its executor with a
-heartbeat beside it, and record how it ended — result and target rows are kept whatever
-the ending. A delivery of a run that is not pending does nothing.
+Take the run (pending → running, attempt + 1), check that the principal it runs as may
+use everything it names (``service.runs.authorization``), resolve its targets, run its
+executor with a heartbeat beside it, and record how it ended — result and target rows
+are kept whatever the ending. A delivery of a run that is not pending does nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from service.db.models import Outcome, RunStatus
 from service.errors import OpsjobsError, TargetResolutionError, UnknownJobType
 from service.queue.leases import Slot, SlotsBusy
 from service.runs import lifecycle
+from service.runs.authorization import authorize_start
 from service.runs.lifecycle import RunEnd, RunStart
 from service.runs.reporting import RunReporter
 from service.worker.context import WorkerContext
@@ -172,6 +174,7 @@ async def _execute(
 ) -> JobResult:
     executor = get_executor(start.job_type)
     config = executor.config.model_validate(start.parameters)
+    await authorize_start(services.sessions, start, config)
     targets: list[Target] = []
     if executor.resolve_targets is not None:
         targets = await executor.resolve_targets(

@@ -56,7 +56,10 @@ async def test_unsafe_fields_are_a_422(
 
 async def test_the_credential_must_exist_and_be_visible(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/git-repositories", json={"name": "r", "credential_id": 42})
-    assert response.status_code == 404
+    assert response.status_code == 422
+    assert response.json()["error"]["details"] == [
+        {"loc": ["body", "credential_id"], "msg": "credential 42 does not exist"}
+    ]
     credential = await client.post(
         "/api/credentials",
         json={"name": "git", "type": "token", "username": "bot", "token": "t0k", "is_global": True},

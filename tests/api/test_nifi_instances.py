@@ -99,20 +99,25 @@ async def test_credential_must_exist_fit_and_be_visible(
     )
     assert "username_password" in errors_by_field(wrong_type)["credential_id"]
     unknown = await client.post("/api/nifi/instances", json={**body, "credential_id": 999})
-    assert errors_by_field(unknown)["credential_id"] == "credential 999 not found"
+    assert errors_by_field(unknown)["credential_id"] == "credential 999 does not exist"
     async with as_role(Role.OPERATOR, "olga") as olga:
         private = await create_credential(olga, "olga-nifi", is_global=False)
     async with as_role(Role.OPERATOR, "mallory") as mallory:
         refused = await mallory.post("/api/nifi/instances", json={**body, "credential_id": private})
-        assert errors_by_field(refused)["credential_id"] == f"credential {private} not found"
-    # Nobody may redirect an instance holding a credential they cannot see.
+        assert errors_by_field(refused)["credential_id"] == f"credential {private} does not exist"
+    # Nobody may redirect an instance holding a credential they may not use.
     created = await client.post("/api/nifi/instances", json={**body, "credential_id": private})
     assert created.status_code == 201
     async with as_role(Role.OPERATOR, "mallory") as mallory:
         moved = await mallory.patch(
             f"/api/nifi/instances/{created.json()['id']}", json={"url": "http://evil.example"}
         )
-        assert "credential_id" in errors_by_field(moved)
+        assert moved.status_code == 403
+        (detail,) = moved.json()["error"]["details"]
+        assert detail == {
+            "loc": ["body", "url"],
+            "msg": f"NiFi instance {created.json()['id']} holds a credential mallory may not use",
+        }
 
 
 async def test_patch_keeps_what_is_left_out_and_refuses_nulls(client: httpx.AsyncClient) -> None:

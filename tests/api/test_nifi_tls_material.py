@@ -109,7 +109,7 @@ async def test_instance_store_settings_are_checked(client: httpx.AsyncClient, pk
         ]
     )
     assert (
-        "not found"
+        "does not exist"
         in (await errors(keystore_path="/k", truststore_credential_id=424242))[
             "truststore_credential_id"
         ]

@@ -100,6 +100,11 @@ async def test_unknown_template_and_duplicate_identifier(
     response = await client.post("/api/job-schedules", json=fields)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "conflict"
+    other = await _create(client, **{**fields, "job_identifier": "once"})
+    renamed = await client.put(
+        f"/api/job-schedules/{other['id']}", json={"job_identifier": "twice"}
+    )
+    assert (renamed.status_code, renamed.json()["error"]["code"]) == (409, "conflict")
 
 
 async def test_a_now_schedule_runs_once_at_creation(

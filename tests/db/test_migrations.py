@@ -20,7 +20,7 @@ from service.db.models import Base
 from service.settings import DatabaseSettings, Settings
 
 # The newest revision: every later migration moves it.
-HEAD = "0007"
+HEAD = "0008"
 SEEDED_TABLES = ("job_templates", "job_runs", "credentials", "nifi_clusters", "inventories")
 
 
@@ -119,3 +119,43 @@ async def test_a_database_on_both_old_heads_moves_to_the_one_head(
         version = await conn.execute(text("SELECT version_num FROM alembic_version"))
         assert version.scalars().all() == [HEAD]
         assert await conn.run_sync(_schema_differences) == []
+
+
+async def test_runs_recorded_before_0008_are_marked_from_what_they_name(
+    scratch_engine: AsyncEngine,
+) -> None:
+    async with scratch_engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0007"))
+        await conn.execute(
+            text(
+                "INSERT INTO job_templates (id, name, job_type, config, is_global, owner) VALUES"
+                " (1, 'mine', 'diag.echo', '{}', false, 'alice'),"
+                " (2, 'ours', 'run_commands', '{}', true, 'alice')"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO credentials (id, name, type, username, key_id, ciphertext,"
+                " secret_fields, is_global, owner)"
+                " VALUES (7, 'c', 'ssh_password', 'u', 'k1', 'x', '[]', false, 'alice')"
+            )
+        )
+        runs = [
+            (1, 1, "{}", "alice"),  # a private template
+            (2, 2, '{"credential_id": 7}', "alice"),  # a private credential as a parameter
+            (3, 2, '{"credential_id": "x", "targets": {"inventory_id": 99}}', "bob"),  # none
+            (4, None, '{"command_template_id": 3000000000}', "bob"),  # beyond any id
+        ]
+        for run_id, template_id, parameters, executed_by in runs:
+            await conn.execute(
+                text(
+                    "INSERT INTO job_runs (id, job_name, job_type, template_id, queue, status,"
+                    " triggered_by, executed_by, parameters) VALUES (:id, 'r', 'diag.echo',"
+                    " :template, 'default', 'completed', 'manual', :by, CAST(:p AS jsonb))"
+                ),
+                {"id": run_id, "template": template_id, "by": executed_by, "p": parameters},
+            )
+    await migrate(scratch_engine)
+    async with scratch_engine.begin() as conn:
+        marked = await conn.execute(text("SELECT id, private_to FROM job_runs ORDER BY id"))
+        assert marked.all() == [(1, "alice"), (2, "alice"), (3, None), (4, None)]

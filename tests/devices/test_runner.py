@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import socket
 from pathlib import Path
@@ -251,6 +252,34 @@ async def test_accept_new_records_keys_and_rejects_changed_ones(
         result = await runner.run_commands(device_for(simulated), CREDENTIALS, ["x"])
         assert result.error_code == "host_key_rejected"
     assert simulated.logins == 2
+
+
+async def test_concurrent_first_connections_to_one_device_all_succeed(
+    fleet: DeviceFleet, tmp_path: Path
+) -> None:
+    """Every connection looks up the trusted keys before its handshake; the ones that
+    started before the first recorded the key meet a recorded key that is the same."""
+    path = tmp_path / "known_hosts"
+    simulated = fleet.device("cisco_nxos-1")
+    runner = SshRunner(await KnownHosts.load(path, accept_new=True))
+    results = await asyncio.gather(
+        *(runner.run_commands(device_for(simulated), CREDENTIALS, ["x"]) for _ in range(8))
+    )
+    assert [result.error for result in results] == [None] * 8
+    assert simulated.logins == 8
+    assert path.read_text() == known_hosts_line("127.0.0.1", simulated.port, fleet.host_key)
+
+
+def test_accept_new_compares_a_key_offered_after_one_was_recorded(tmp_path: Path) -> None:
+    known = KnownHosts(tmp_path / "known_hosts", "", accept_new=True)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    same = asyncssh.import_public_key(key.export_public_key())
+    other = asyncssh.generate_private_key("ssh-ed25519")
+    assert known.admit("10.0.0.1", "10.0.0.1", 22, key)
+    assert known.admit("10.0.0.1", "10.0.0.1", 22, same)
+    assert not known.admit("10.0.0.1", "10.0.0.1", 22, other)
+    # Another device (another port) is another host: its first key is recorded.
+    assert known.admit("10.0.0.1", "10.0.0.1", 2222, other)
 
 
 async def test_strict_mode_rejects_unknown_hosts(fleet: DeviceFleet, tmp_path: Path) -> None:

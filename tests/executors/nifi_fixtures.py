@@ -11,7 +11,7 @@ import httpx
 
 from executors.services import Services
 from lab.nifi import LabFlow, LabInstance, NifiLab
-from tests.workers import drain
+from tests.workers import drain, enqueue_adhoc
 
 NIFI_USER = "nifi-operator"
 NIFI_PASSWORD = "canary-5b2e9d71-nifi-password"
@@ -108,6 +108,17 @@ async def run_job(
     assert created.status_code == 202, created.text
     await drain(services.settings)
     run: dict[str, Any] = (await client.get(f"/api/job-runs/{created.json()['id']}")).json()
+    return run
+
+
+async def run_queued_job(
+    client: httpx.AsyncClient, services: Services, job_type: str, parameters: dict[str, Any]
+) -> dict[str, Any]:
+    """A run queued without the API's checks (as a schedule whose cluster went away after
+    it was saved would be), drained through a real worker; the run with its targets."""
+    run_id = await enqueue_adhoc(services, services.settings, job_type, parameters)
+    await drain(services.settings)
+    run: dict[str, Any] = (await client.get(f"/api/job-runs/{run_id}")).json()
     return run
 
 

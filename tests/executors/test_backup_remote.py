@@ -10,9 +10,8 @@ import pytest
 
 from executors.services import Services
 from lab.git_http import GitHttpLab
-from service.access.credentials import seal
 from service.db.models import RunStatus
-from service.db.security_models import Credential, CredentialType
+from service.db.security_models import CredentialType
 from service.gitstore.git import GitIdentity, run_git
 from service.gitstore.remote_auth import basic_auth_environment, ssh_command
 from service.settings import SshSettings
@@ -24,6 +23,7 @@ from tests.device_lab import (
     eight_device_lab,
     lab_api,
     run_device_job,
+    sealed_credential,
     target_rows,
 )
 
@@ -48,14 +48,8 @@ async def git_lab(tmp_path: Path) -> AsyncIterator[GitHttpLab]:
 
 
 async def add_token_credential(services: Services) -> int:
-    key_id, ciphertext, fields = seal(services.keys, {"token": TOKEN})
-    row = Credential(
-        name="git bot",
-        type=CredentialType.TOKEN.value,
-        username="backup-bot",
-        key_id=key_id,
-        ciphertext=ciphertext,
-        secret_fields=fields,
+    row = sealed_credential(
+        services, CredentialType.TOKEN, {"token": TOKEN}, name="git bot", username="backup-bot"
     )
     async with services.sessions.begin() as session:
         session.add(row)

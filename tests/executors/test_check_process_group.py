@@ -9,7 +9,12 @@ import pytest
 
 from executors.services import Services
 from lab.nifi import LabFlow, NifiLab
-from tests.executors.nifi_fixtures import register_cluster, run_job, targets_by_name
+from tests.executors.nifi_fixtures import (
+    register_cluster,
+    run_job,
+    run_queued_job,
+    targets_by_name,
+)
 from tests.workers import drain
 
 
@@ -133,14 +138,16 @@ async def test_bad_configuration_is_refused_when_saved(
         ("parameters", "cluster_id"),
         ("parameters", "process_group_id"),
     }
-    unknown_cluster = await run_job(
-        client,
-        services,
-        "check_process_group",
-        {"cluster_id": 424242, "process_group_id": "pg"},
+    parameters = {"cluster_id": 424242, "process_group_id": "pg"}
+    unknown_cluster = await client.post(
+        "/api/job-runs", json={"job_type": "check_process_group", "parameters": parameters}
     )
-    assert unknown_cluster["status"] == "failed"
-    assert "424242" in unknown_cluster["error"]
+    assert unknown_cluster.json()["error"]["details"] == [
+        {"loc": ["parameters", "cluster_id"], "msg": "NiFi cluster 424242 does not exist"}
+    ]
+    gone = await run_queued_job(client, services, "check_process_group", parameters)
+    assert gone["status"] == "failed"
+    assert "NiFi cluster 424242 does not exist" in gone["error"]
 
 
 async def test_templates_take_the_origin_names_and_refuse_an_unknown_status(

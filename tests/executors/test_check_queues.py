@@ -14,6 +14,7 @@ from tests.executors.nifi_fixtures import (
     queue_flow,
     register_cluster,
     run_job,
+    run_queued_job,
     targets_by_name,
     username_password_credential,
 )
@@ -153,11 +154,22 @@ async def test_unknown_cluster_fails_the_run_and_empty_selection_is_refused(
     client: httpx.AsyncClient, services: Services, lab: NifiLab
 ) -> None:
     known = await register_cluster(client, lab, queue_flow(calm=1))
-    run = await run_job(
-        client, services, "check_queues", {"cluster_ids": [known.id, 999, "x", 2**40]}
+    ids = [known.id, 999, "x", 2**40]
+    refused = await client.post(
+        "/api/job-runs", json={"job_type": "check_queues", "parameters": {"cluster_ids": ids}}
     )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"] == [
+        {
+            "loc": ["parameters", "cluster_ids", index],
+            "msg": f"NiFi cluster {ids[index]} does not exist",
+        }
+        for index in (1, 2, 3)
+    ]
+    # A cluster gone after the run was queued fails the run before anything is checked.
+    run = await run_queued_job(client, services, "check_queues", {"cluster_ids": ids})
     assert run["status"] == "failed"
-    assert f"unknown NiFi cluster id(s): x, {2**40}, 999" in run["error"]
+    assert "NiFi cluster 999 does not exist (parameters.cluster_ids.1)" in run["error"]
     assert run["target_rows"]["items"] == []
 
     empty = await client.post(

@@ -64,7 +64,7 @@ async def list_backups(
     kind: Kind | None = None,
 ) -> BackupsOut:
     """Each backed-up file of the device with its versions (commits), newest first."""
-    rows = await backup_files(session, device_id, repository_id, kind)
+    rows = await backup_files(session, caller, device_id, repository_id, kind)
     files = [
         BackupFileOut(
             repository_id=item.repository_id,
@@ -97,7 +97,7 @@ async def diff_backups(
     repository_id: int | None = None,
 ) -> DiffOut:
     """The unified diff of one backed-up file between two of its versions."""
-    rows = await backup_files(session, device_id, repository_id, kind)
+    rows = await backup_files(session, caller, device_id, repository_id, kind)
     backup, repository = rows[0]
     diff = await file_diff(settings, redis, backup, repository, old=from_commit, new=to_commit)
     return DiffOut(

@@ -3,6 +3,8 @@
 A repository is a checkout under the configured root (``local_path`` relative to it, or
 ``repo-<id>``) with an optional remote URL and branch. Remote URLs, branches and paths are
 checked when saved; a URL carrying a password is refused (secrets belong in credentials).
+Giving a repository a credential, or changing the remote of one that holds a credential,
+needs being allowed to use that credential.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from service.access.audit import record_audit
-from service.access.ownership import get_visible
-from service.access.principals import Principal
+from service.access.ownership import authorize
+from service.access.resources import ResourceKind, ResourceRef
 from service.api.auth import TemplatesDeleter, TemplatesReader, TemplatesWriter
 from service.api.deps import SessionDep, SettingsDep
+from service.api.ownership import body_uses, require_redirect_allowed
 from service.db.device_models import GitRepository
 from service.db.paging import Page
 from service.db.patching import flush_or_conflict, refuse_nulls
-from service.db.security_models import Credential
 from service.errors import Conflict, NotFound
 from service.gitstore.repositories import validate_branch, validate_local_path, validate_remote_url
 from service.settings import Settings
@@ -42,7 +44,7 @@ class GitRepositoryIn(BaseModel):
     url: Text | None = None
     local_path: Text | None = None
     branch: Name = "main"
-    credential_id: int | None = None
+    credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = None
     author_name: Name = "opsjobs"
     author_email: Name = "opsjobs@localhost"
 
@@ -55,7 +57,7 @@ class GitRepositoryUpdate(BaseModel):
     url: Text | None = None
     local_path: Text | None = None
     branch: Name | None = None
-    credential_id: int | None = None
+    credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = None
     author_name: Name | None = None
     author_email: Name | None = None
 
@@ -76,18 +78,18 @@ class GitRepositoryOut(BaseModel):
     updated_at: datetime
 
 
-async def _check(
-    values: dict[str, Any], settings: Settings, session: SessionDep, caller: Principal
-) -> None:
-    """Validate the fields present in ``values`` (422 naming the field, 404 credential)."""
+#: Fields that decide where the repository's credential is sent.
+CONNECTION = ("url",)
+
+
+def _check(values: dict[str, Any], settings: Settings) -> None:
+    """Validate the fields present in ``values`` (422 naming the field)."""
     if values.get("url") is not None:
         validate_remote_url(values["url"], allow_file=settings.git.allow_file_urls)
     if values.get("local_path") is not None:
         validate_local_path(values["local_path"])
     if values.get("branch") is not None:
         validate_branch(values["branch"])
-    if values.get("credential_id") is not None:
-        await get_visible(session, Credential, values["credential_id"], caller, label="credential")
 
 
 async def get_repository(session: SessionDep, repository_id: int) -> GitRepository:
@@ -133,7 +135,8 @@ async def create_git_repository(
     session: SessionDep,
 ) -> GitRepositoryOut:
     values = body.model_dump()
-    await _check(values, settings, session, caller)
+    _check(values, settings)
+    await authorize(session, caller, body_uses(body))
     row = GitRepository(**values)
     session.add(row)
     await flush_or_conflict(session, _conflict(body.name))
@@ -168,7 +171,11 @@ async def update_git_repository(
     row = await get_repository(session, repository_id)
     changes = body.model_dump(exclude_unset=True)
     refuse_nulls(GitRepository, changes)
-    await _check(changes, settings, session, caller)
+    _check(changes, settings)
+    await authorize(session, caller, body_uses(body, changes))
+    await require_redirect_allowed(
+        session, caller, ResourceKind.GIT_REPOSITORY, row.id, changes, CONNECTION
+    )
     for name, value in changes.items():
         setattr(row, name, value)
     await flush_or_conflict(session, _conflict(row.name))

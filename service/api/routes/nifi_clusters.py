@@ -1,8 +1,10 @@
 """``/api/nifi/clusters``: NiFi clusters and their members (exactly one primary).
 
 Membership is given as a whole (``members``) and replaces the previous one in one
-transaction. An instance already in another cluster is a 409: it is never moved
-silently. The database has the last word on "exactly one primary" (migration 0003).
+transaction; naming an instance needs being allowed to use the credential it holds (a
+cluster's checks use every member's). An instance already in another cluster is a 409:
+it is never moved silently. The database has the last word on "exactly one primary"
+(migration 0003).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.audit import record_audit
+from service.access.ownership import authorize
+from service.access.resources import ResourceKind, ResourceRef
 from service.api.auth import NifiReader, NifiWriter
 from service.api.deps import SessionDep
+from service.api.ownership import body_uses
 from service.api.pagination import PageQuery, PageSizeQuery
 from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
 from service.db.paging import Page, paginate
@@ -35,7 +40,7 @@ MAX_MEMBERS = 100
 class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    instance_id: int
+    instance_id: Annotated[int, ResourceRef(ResourceKind.NIFI_INSTANCE)]
     is_primary: bool = False
 
 
@@ -219,6 +224,7 @@ async def list_clusters(
 async def create_cluster(
     body: ClusterIn, caller: NifiWriter, request: Request, session: SessionDep
 ) -> ClusterOut:
+    await authorize(session, caller, body_uses(body))
     row = NifiClusterRow(**body.model_dump(exclude={"members"}))
     session.add(row)
     await flush_or_conflict(session, Conflict(f"a NiFi cluster named {body.name!r} already exists"))
@@ -251,6 +257,7 @@ async def update_cluster(
     session: SessionDep,
 ) -> ClusterOut:
     row = await _get(session, cluster_id)
+    await authorize(session, caller, body_uses(body, body.model_fields_set))
     changes = body.model_dump(exclude_unset=True, exclude={"members"})
     if "name" in changes and changes["name"] is None:
         raise InvalidInput(

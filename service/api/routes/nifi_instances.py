@@ -1,9 +1,10 @@
 """``/api/nifi/instances``: NiFi nodes, how to reach them, and a one-call connection test.
 
 Cluster membership is set through ``/api/nifi/clusters``; here it is read-only. An
-instance refers to stored credentials by id only; whoever saves an instance with a
-credential must be able to see that credential, so nobody can point someone else's
-private secret at a server of their choosing.
+instance refers to stored credentials by id only. Whoever gives an instance a credential,
+changes where an instance holding credentials connects (:data:`CONNECTION`) or tests it
+must be allowed to use its credentials, so nobody can point someone else's private secret
+at a server of their choosing.
 
 TLS material: a client identity is PEM files (``client_cert_path``/``client_key_path``,
 key passphrase from ``credential_id``) or a keystore; trust is ``ca_bundle`` or a
@@ -22,7 +23,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.audit import record_audit
-from service.access.principals import Principal
+from service.access.ownership import authorize
+from service.access.resources import ResourceKind, ResourceUse
 from service.api.auth import NifiReader, NifiWriter
 from service.api.deps import KeysDep, SessionDep, SessionsDep
 from service.api.nifi_instance_schemas import (
@@ -33,6 +35,7 @@ from service.api.nifi_instance_schemas import (
     InstanceTestOut,
     InstanceUpdate,
 )
+from service.api.ownership import body_uses, require_redirect_allowed
 from service.api.pagination import PageQuery, PageSizeQuery
 from service.db.nifi_models import AuthMode, NifiInstanceRow
 from service.db.paging import Page, paginate
@@ -55,11 +58,25 @@ def _field_error(field: str, message: str) -> dict[str, Any]:
     return {"loc": ["body", field], "msg": message}
 
 
-async def _check_auth_settings(
-    session: AsyncSession, caller: Principal, values: Mapping[str, Any]
-) -> None:
-    """What the auth mode needs is there, and the credential fits and is the caller's
-    to use; every problem is a 422 naming its field."""
+#: Fields that decide where the instance's credentials are sent and how the peer is checked.
+CONNECTION = (
+    "url",
+    "auth_mode",
+    "oidc_discovery_url",
+    "verify_tls",
+    "ca_bundle",
+    "check_hostname",
+    "client_cert_path",
+    "client_key_path",
+    "keystore_path",
+    "truststore_path",
+    "proxy_url",
+)
+
+
+async def _check_auth_settings(session: AsyncSession, values: Mapping[str, Any]) -> None:
+    """What the auth mode needs is there and the credentials fit; every problem is a 422
+    naming its field. (Whether the caller may use them is asked first.)"""
     mode = AuthMode(values["auth_mode"])
     errors: list[dict[str, Any]] = []
     credential_id = values.get("credential_id")
@@ -69,7 +86,7 @@ async def _check_auth_settings(
         errors.append(_field_error("credential_id", "not used by auth mode none"))
     if mode is AuthMode.OIDC_CLIENT_CREDENTIALS and not values.get("oidc_discovery_url"):
         errors.append(_field_error("oidc_discovery_url", "required for oidc_client_credentials"))
-    errors += await _store_errors(session, caller, values)
+    errors += await _store_errors(session, values)
     identity = [name for name in IDENTITIES if values.get(name) is not None]
     if mode is AuthMode.CLIENT_CERTIFICATE and not identity:
         errors.append(
@@ -83,7 +100,7 @@ async def _check_auth_settings(
         errors.append(_field_error("client_cert_path", "give PEM files or a keystore, not both"))
     if credential_id is not None and mode is not AuthMode.NONE:
         credential = await session.get(Credential, credential_id)
-        if credential is None or not caller.may_see(credential.is_global, credential.owner):
+        if credential is None:
             errors.append(_field_error("credential_id", f"credential {credential_id} not found"))
         elif CredentialType(credential.type) not in CREDENTIAL_TYPES[mode]:
             allowed = ", ".join(kind.value for kind in CREDENTIAL_TYPES[mode])
@@ -104,10 +121,8 @@ STORES = (
 )
 
 
-async def _store_errors(
-    session: AsyncSession, caller: Principal, values: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """A store credential is a visible tls_keystore credential; one holding a store
+async def _store_errors(session: AsyncSession, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A store credential is a tls_keystore credential; one holding a store
     excludes a path, one holding only a password needs the path it opens."""
     errors = []
     for path_field, credential_field in STORES:
@@ -115,7 +130,7 @@ async def _store_errors(
         if credential_id is None:
             continue
         credential = await session.get(Credential, credential_id)
-        if credential is None or not caller.may_see(credential.is_global, credential.owner):
+        if credential is None:
             errors.append(_field_error(credential_field, f"credential {credential_id} not found"))
         elif CredentialType(credential.type) is not CredentialType.TLS_KEYSTORE:
             errors.append(_field_error(credential_field, "takes a tls_keystore credential"))
@@ -173,7 +188,8 @@ async def create_instance(
     body: InstanceIn, caller: NifiWriter, request: Request, session: SessionDep
 ) -> InstanceOut:
     values = body.model_dump()
-    await _check_auth_settings(session, caller, values)
+    await authorize(session, caller, body_uses(body))
+    await _check_auth_settings(session, values)
     values["auth_mode"] = body.auth_mode.value
     row = NifiInstanceRow(**values)
     session.add(row)
@@ -212,8 +228,12 @@ async def update_instance(
             "these fields cannot be null",
             details=[_field_error(name, "may not be null") for name in refused],
         )
+    await authorize(session, caller, body_uses(body, changes))
+    await require_redirect_allowed(
+        session, caller, ResourceKind.NIFI_INSTANCE, row.id, changes, CONNECTION
+    )
     merged = {**_values_of(row), **changes}
-    await _check_auth_settings(session, caller, merged)
+    await _check_auth_settings(session, merged)
     for name, value in changes.items():
         setattr(row, name, value.value if isinstance(value, AuthMode) else value)
     await _flush(session, row.name)
@@ -271,8 +291,12 @@ async def test_instance(
 ) -> InstanceTestOut:
     """Reachability, NiFi version (``flow/about``) and the auth result in one call.
 
-    The credential is decrypted here for this check only and never returned."""
+    The credentials are decrypted here for this check only and never returned; testing
+    needs being allowed to use them (403 otherwise)."""
     row = await _get(session, instance_id)
+    await authorize(
+        session, caller, [ResourceUse(ResourceKind.NIFI_INSTANCE, row.id, ("path", "instance_id"))]
+    )
     instance = StoredInstance.of(row)
     record_audit(
         session,

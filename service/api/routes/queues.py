@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
 
 from service.access.audit import record_audit
+from service.access.visibility import runs_visible_to
 from service.api.auth import QueuesReader, QueuesWriter
 from service.api.deps import RedisDep, SessionsDep, SettingsDep
 from service.errors import NotFound
@@ -43,9 +44,10 @@ class PurgeOut(BaseModel):
 async def list_queues(
     caller: QueuesReader, settings: SettingsDep, sessions: SessionsDep, redis: RedisDep
 ) -> QueuesOut:
-    """Each configured queue (and any other queue with active runs): pending and running
-    runs, jobs in the arq queue, and how long the oldest pending run has waited."""
-    stats = await queue_stats(sessions, redis, settings.queues.names())
+    """Each configured queue (and any other queue with active runs the caller may see):
+    pending and running runs, jobs in the arq queue, and how long the oldest pending run
+    has waited."""
+    stats = await queue_stats(sessions, redis, settings.queues.names(), runs_visible_to(caller))
     return QueuesOut(items=[QueueOut.model_validate(item, from_attributes=True) for item in stats])
 
 

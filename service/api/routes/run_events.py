@@ -48,4 +48,6 @@ async def run_events(
     """
     async with sessions() as session:
         run = await get_run(session, caller, run_id)
-    return await run_event_response(settings, sessions, redis, run, last_event_id=last_event_id)
+    return await run_event_response(
+        settings, sessions, redis, run, caller=caller, last_event_id=last_event_id
+    )

@@ -1,4 +1,8 @@
-"""``/api/job-runs``: create ad-hoc runs, list, inspect, follow progress, cancel."""
+"""``/api/job-runs``: create ad-hoc runs, list, inspect, follow progress, cancel.
+
+Every route sees only the runs the caller may see (``runs_visible_to``): another
+principal's private run does not exist for it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from sqlalchemy import delete, func, select
 
 from executors import get_executor
 from service.access.audit import AuditEntry, record_audit, source_ip
+from service.access.visibility import runs_visible_to
 from service.api.auth import RunsExecutor, RunsReader
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep, WindowsDep
 from service.api.pagination import PageQuery, PageSizeQuery
@@ -20,6 +25,7 @@ from service.db.models import TERMINAL_STATUSES, JobRun, RunStatus, TriggeredBy
 from service.db.paging import Page
 from service.errors import Conflict, InvalidInput
 from service.runs import commands, lifecycle, queries
+from service.runs.authorization import authorize_request
 from service.runs.queries import MAX_TEXT_FILTER, RunFilters, split_filter
 from service.runs.requests import adhoc_request
 from service.runs.views import RunDetailOut, RunOut, RunProgressOut, TargetOut
@@ -50,6 +56,7 @@ async def create_run(
         queue=body.queue,
         timeout_seconds=body.timeout_seconds,
     )
+    run_request = await authorize_request(sessions, caller, run_request, get_executor)
     passed = maintenance_gate(await windows.current(), override=body.override_maintenance)(
         run_request
     )
@@ -111,7 +118,7 @@ async def run_stats(
     rows = (
         await session.execute(
             select(JobRun.job_type, JobRun.status, JobRun.outcome, func.count())
-            .where(JobRun.queued_at >= since)
+            .where(JobRun.queued_at >= since, runs_visible_to(caller))
             .group_by(JobRun.job_type, JobRun.status, JobRun.outcome)
         )
     ).all()
@@ -158,6 +165,7 @@ async def delete_runs(
         .where(
             JobRun.status.in_(statuses),
             JobRun.queued_at < func.now() - timedelta(days=older_than_days),
+            runs_visible_to(caller),
         )
         .returning(JobRun.id)
     )
@@ -235,6 +243,7 @@ async def retry_run(
     run = await commands.retry_run(
         sessions,
         redis,
+        get_executor,
         run_id,
         caller=caller,
         failed_targets_only=failed_targets_only,

@@ -19,4 +19,4 @@ async def scheduler_status(
 
     Each figure is one indexed query; nothing loads every schedule.
     """
-    return await read_scheduler_status(session, redis)
+    return await read_scheduler_status(session, redis, caller)

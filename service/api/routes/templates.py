@@ -8,10 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from executors import get_executor, job_types
 from service.access.audit import record_audit, source_ip
-from service.access.ownership import get_visible, require_owner, visible_to
+from service.access.ownership import authorize, get_visible, require_owner, visible_to
+from service.access.principals import Principal
+from service.access.resources import resource_uses
 from service.api.auth import (
     RunsExecutor,
     TemplatesDeleter,
@@ -25,7 +28,7 @@ from service.db.paging import Page, paginate
 from service.db.patching import flush_or_conflict, refuse_nulls
 from service.errors import Conflict
 from service.runs.commands import run_template_now
-from service.runs.requests import queue_for, validate_config
+from service.runs.requests import JobType, queue_for, validated_config
 from service.runs.views import RunOut
 from service.scheduling.windows import maintenance_gate
 
@@ -105,6 +108,16 @@ def _name_taken(name: str) -> Conflict:
     return Conflict(f"a job template named {name!r} already exists in this scope")
 
 
+async def _checked_config(
+    session: AsyncSession, caller: Principal, executor: JobType, config: dict[str, Any]
+) -> dict[str, Any]:
+    """The config validated against the job type, naming only resources the caller may use."""
+    model = validated_config(executor, config, field="config")
+    await authorize(session, caller, resource_uses(model, ("config",)))
+    dumped: dict[str, Any] = model.model_dump(mode="json")
+    return dumped
+
+
 @router.get("/types", response_model=list[JobTypeOut])
 async def list_job_types(caller: TemplatesReader, settings: SettingsDep) -> list[JobTypeOut]:
     """Every job type with its default queue and the JSON Schema of its configuration."""
@@ -155,7 +168,7 @@ async def create_template(
         description=body.description,
         is_global=body.is_global,
         owner=caller.username,
-        config=validate_config(executor, body.config, field="config"),
+        config=await _checked_config(session, caller, executor, body.config),
         queue=body.queue,
         timeout_seconds=body.timeout_seconds,
         max_attempts=body.max_attempts,
@@ -199,7 +212,9 @@ async def update_template(
     changes = body.model_dump(exclude_unset=True)
     if "config" in changes:
         executor = get_executor(template.job_type)
-        changes["config"] = validate_config(executor, changes["config"] or {}, field="config")
+        changes["config"] = await _checked_config(
+            session, caller, executor, changes["config"] or {}
+        )
     refuse_nulls(JobTemplate, changes)
     for name, value in changes.items():
         setattr(template, name, value)

@@ -29,7 +29,7 @@ async def backups_page(
     viewer.principal.check("jobs.runs:read")
     async with stores.sessions() as session:
         devices = await backed_up_devices(
-            session, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
+            session, viewer.principal, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
         )
     return stores.renderer.page(
         request,
@@ -56,7 +56,7 @@ async def device_page(
 ) -> Response:
     viewer.principal.check("jobs.runs:read")
     async with stores.sessions() as session:
-        rows = await backup_files(session, device_id, None, None)
+        rows = await backup_files(session, viewer.principal, device_id, None, None)
         history = await target_history(
             session, viewer.principal, "backup", device_id, limit=HISTORY
         )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
+from service.access.visibility import runs_visible_to
 from service.console.context import StoresDep, ViewerDep
 from service.console.routing import ConsoleRoute
 from service.db.nifi_models import NifiClusterRow
@@ -24,18 +25,23 @@ RECENT_BACKUPS = 20
 @router.get("/health")
 async def health_page(request: Request, viewer: ViewerDep, stores: StoresDep) -> Response:
     viewer.principal.check("settings.queues:read")
-    queues = await queue_stats(stores.sessions, stores.redis, stores.settings.queues.names())
+    queues = await queue_stats(
+        stores.sessions,
+        stores.redis,
+        stores.settings.queues.names(),
+        runs_visible_to(viewer.principal),
+    )
     workers = await live_workers(stores.redis)
     now = datetime.now(UTC)
     async with stores.sessions() as session:
-        scheduler = await read_scheduler_status(session, stores.redis)
+        scheduler = await read_scheduler_status(session, stores.redis, viewer.principal)
         clusters = (
             await session.execute(
                 select(NifiClusterRow.id, NifiClusterRow.name).order_by(NifiClusterRow.name)
             )
         ).all()
         checks = await latest_target_results(session, viewer.principal, "check_queues")
-        backups = await backed_up_devices(session, limit=RECENT_BACKUPS)
+        backups = await backed_up_devices(session, viewer.principal, limit=RECENT_BACKUPS)
     return stores.renderer.page(
         request,
         "health.html",

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
-from executors import job_types
+from executors import get_executor, job_types
 from service.access.audit import source_ip
 from service.access.ownership import visible_to
 from service.console.context import StoresDep, Viewer, ViewerDep, acting
@@ -217,7 +217,12 @@ async def run_events(
     async with stores.sessions() as session:
         run = await queries.get_run(session, viewer.principal, run_id)
     return await run_event_response(
-        stores.settings, stores.sessions, stores.redis, run, last_event_id=last_event_id
+        stores.settings,
+        stores.sessions,
+        stores.redis,
+        run,
+        caller=viewer.principal,
+        last_event_id=last_event_id,
     )
 
 
@@ -246,6 +251,7 @@ async def retry(
     run = await commands.retry_run(
         stores.sessions,
         stores.redis,
+        get_executor,
         run_id,
         caller=viewer.principal,
         failed_targets_only=failed_targets_only,
