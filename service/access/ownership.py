@@ -1,13 +1,14 @@
 """The one rule: may a principal *use* a resource — and, from it, who sees a row.
 
-*Owned* resources (job templates, schedules, credentials, inventories, command templates)
-are global or private to their owner; a principal may use one that is global, its own,
-or any when it is an admin. *Holding* resources (git repositories, NiFi instances) are
-shared by everyone but carry a credential: a principal may use one only if it may use
-the credential it holds, so nobody can point someone else's secret somewhere or spend it
-in a run. A NiFi cluster holds the credentials of all its members. A resource is
-*private* when it, or a credential it holds, is private; a run that uses one is private
-to its principal.
+*Owned* resources (job templates, schedules, credentials, inventories, command templates,
+notification channels) are global or private to their owner; a principal may use one
+that is global, its own, or any when it is an admin. *Holding* resources (git
+repositories, NiFi instances) are shared by everyone but carry a credential: a principal
+may use one only if it may use the credential it holds, so nobody can point someone
+else's secret somewhere or spend it in a run. A NiFi cluster holds the credentials of
+all its members; an email notification channel is owned and holds its SMTP credential
+too. A resource is *private* when it, or a credential it holds, is private; a run that
+uses one is private to its principal.
 
 Owned resources a principal may not use do not exist for it (404 in a path, 422 naming
 the field in a body: their existence does not leak); holding resources are visible to
@@ -31,6 +32,7 @@ from service.access.resources import ResourceKind, ResourceUse
 from service.db.device_models import CommandTemplate, GitRepository, Inventory
 from service.db.models import JobSchedule, JobTemplate
 from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
+from service.db.notify_models import NotificationChannel
 from service.db.security_models import Credential
 from service.errors import Forbidden, InvalidInput, NotFound
 
@@ -216,6 +218,8 @@ async def _find(
     session: AsyncSession, kind: ResourceKind, ids: Sequence[int] | None
 ) -> list[Found]:
     """The rows of ``kind`` with these ids (every row when ``ids`` is None)."""
+    if kind is ResourceKind.NOTIFICATION_CHANNEL:
+        return await _channels(session, ids)
     if kind in _OWNED:
         model = _OWNED[kind]
         query: _Rows = select(model.id, model.is_global, model.owner)
@@ -227,6 +231,30 @@ async def _find(
         if row.is_global is not None:
             scopes.append(Scope(row.is_global, row.owner))
     return [Found(kind, key, held=tuple(scopes)) for key, scopes in sorted(held.items())]
+
+
+async def _channels(session: AsyncSession, ids: Sequence[int] | None) -> list[Found]:
+    """Notification channels: owned, and an email channel holds its SMTP credential."""
+    credential_id = NotificationChannel.config["credential_id"].as_integer()
+    query = select(
+        NotificationChannel.id,
+        NotificationChannel.is_global,
+        NotificationChannel.owner,
+        Credential.is_global.label("held_global"),
+        Credential.owner.label("held_owner"),
+    ).outerjoin(Credential, Credential.id == credential_id)
+    if ids is not None:
+        query = query.where(NotificationChannel.id.in_(ids))
+    rows = await session.execute(query)
+    return [
+        Found(
+            ResourceKind.NOTIFICATION_CHANNEL,
+            row.id,
+            own=Scope(row.is_global, row.owner),
+            held=() if row.held_global is None else (Scope(row.held_global, row.held_owner),),
+        )
+        for row in rows
+    ]
 
 
 def _held_credentials(kind: ResourceKind, ids: Sequence[int] | None) -> _Rows:

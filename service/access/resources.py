@@ -43,6 +43,7 @@ class ResourceKind(enum.StrEnum):
     GIT_REPOSITORY = "git_repository"
     NIFI_INSTANCE = "nifi_instance"
     NIFI_CLUSTER = "nifi_cluster"
+    NOTIFICATION_CHANNEL = "notification_channel"
 
     @property
     def label(self) -> str:
@@ -58,6 +59,7 @@ _LABELS = {
     ResourceKind.GIT_REPOSITORY: "git repository",
     ResourceKind.NIFI_INSTANCE: "NiFi instance",
     ResourceKind.NIFI_CLUSTER: "NiFi cluster",
+    ResourceKind.NOTIFICATION_CHANNEL: "notification channel",
 }
 
 

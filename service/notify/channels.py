@@ -17,10 +17,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from service.access.resources import ResourceKind, ResourceRef
 from service.db.notify_models import ChannelType
 
 SIGNATURE_HEADER = "X-Opsjobs-Signature"
@@ -83,7 +84,7 @@ class EmailConfig(BaseModel):
     host: str = Field(min_length=1, max_length=255)
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "starttls"
-    credential_id: int | None = None
+    credential_id: Annotated[int | None, ResourceRef(ResourceKind.CREDENTIAL)] = None
     from_address: str = Field(min_length=3, max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")
     to: list[str] = Field(min_length=1, max_length=100)
     verify_tls: bool = True

@@ -1,7 +1,8 @@
 """Rules turn events into deliveries: one per event, rule and channel, at most once.
 
 A rule matches an event it lists whose job type, template and schedule are in its scope
-(a scope left out is "all"); a private rule hears only of global subjects and its owner's.
+(a scope left out is "all"); an event about a private subject (a private run, schedule or
+template) is heard only by its owner's rules, whether they are global or private.
 Events are routed in id order under the interpreter's lock, so deliveries of one rule and
 channel are numbered in the order their events happened — the order they are sent in.
 """
@@ -32,7 +33,7 @@ def rule_matches(rule: NotificationRule, event: NotificationEvent) -> bool:
         return False
     if rule.schedule_ids is not None and event.schedule_id not in rule.schedule_ids:
         return False
-    return rule.is_global or event.is_global or event.owner == rule.owner
+    return event.is_global or event.owner == rule.owner
 
 
 async def route_events(session: AsyncSession, limit: int) -> int:

@@ -68,8 +68,10 @@ class FinishedRun:
             schedule_id=run.schedule_id,
             template_id=run.template_id,
             job_type=run.job_type,
-            is_global=owner_row.is_global if owner_row is not None else True,
-            owner=owner_row.owner if owner_row is not None else run.executed_by,
+            # A private run is heard only by the principal it belongs to (invariant 12).
+            is_global=run.private_to is None
+            and (owner_row.is_global if owner_row is not None else True),
+            owner=run.private_to or (owner_row.owner if owner_row is not None else run.executed_by),
         )
 
 

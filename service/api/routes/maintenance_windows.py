@@ -15,16 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.audit import record_audit
-from service.access.ownership import get_visible, require_owner, visible_to
+from service.access.ownership import authorize, get_visible, require_owner, visible_to
 from service.access.principals import Principal
+from service.access.resources import ResourceKind, ResourceRef
 from service.api.auth import MaintenanceReader, MaintenanceWriter
 from service.api.deps import SessionDep, WindowsDep
+from service.api.ownership import body_uses
 from service.api.pagination import PageQuery, PageSizeQuery
-from service.db.device_models import Inventory
 from service.db.notify_models import MaintenanceWindow
 from service.db.paging import Page, paginate
 from service.db.patching import flush_or_conflict
-from service.errors import Conflict, InvalidInput
+from service.errors import Conflict
 from service.scheduling.windows import Window, recurrence_spec
 
 router = APIRouter(prefix="/api/maintenance-windows", tags=["maintenance-windows"])
@@ -47,7 +48,9 @@ class WindowFields(BaseModel):
     template_ids: Ids | None = None
     schedule_ids: Ids | None = None
     job_types: JobTypes | None = None
-    inventory_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    inventory_id: Annotated[int | None, ResourceRef(ResourceKind.INVENTORY)] = Field(
+        default=None, ge=1, le=2**31 - 1
+    )
     is_global: bool = True
 
     @model_validator(mode="after")
@@ -107,13 +110,7 @@ async def _checked(session: AsyncSession, caller: Principal, body: WindowFields)
     values = body.model_dump()
     if body.cron_expression is not None:
         recurrence_spec(body.cron_expression, body.timezone)  # 422 naming the field
-    if body.inventory_id is not None:
-        inventory = await session.get(Inventory, body.inventory_id)
-        if inventory is None or not caller.may_see(inventory.is_global, inventory.owner):
-            raise InvalidInput(
-                f"inventory {body.inventory_id} does not exist",
-                details=[{"loc": ["body", "inventory_id"], "msg": "no such inventory"}],
-            )
+    await authorize(session, caller, body_uses(body))
     return values
 
 

@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.audit import record_audit
-from service.access.ownership import get_visible, require_owner, visible_to
+from service.access.ownership import authorize, get_visible, require_owner, visible_to
 from service.access.principals import Principal
+from service.access.resources import resource_uses
 from service.api.auth import NotificationsReader, NotificationsWriter
 from service.api.deps import KeysDep, SessionDep, SessionsDep, SettingsDep
 from service.api.pagination import PageQuery, PageSizeQuery
@@ -110,18 +111,17 @@ async def _checked_config(
                 for error in exc.errors()
             ],
         ) from None
+    await authorize(session, caller, resource_uses(model, ("body", "config")))
     stored = model.model_dump()
     credential_id = stored.get("credential_id")
     if credential_id is not None:
         credential = await session.get(Credential, credential_id)
-        if (
-            credential is None
-            or not caller.may_see(credential.is_global, credential.owner)
-            or credential.type != CredentialType.USERNAME_PASSWORD.value
-        ):
+        if credential is None or credential.type != CredentialType.USERNAME_PASSWORD.value:
             raise InvalidInput(
-                f"credential {credential_id} is not a username_password credential you may use",
-                details=[{"loc": ["body", "config", "credential_id"], "msg": "no such credential"}],
+                f"credential {credential_id} is not a username_password credential",
+                details=[
+                    {"loc": ["body", "config", "credential_id"], "msg": "not username_password"}
+                ],
             )
     return stored, secret
 

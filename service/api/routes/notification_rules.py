@@ -8,19 +8,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.audit import record_audit
-from service.access.ownership import get_visible, require_owner, visible_to
+from service.access.ownership import authorize, get_visible, require_owner, visible_to
 from service.access.principals import Principal
+from service.access.resources import ResourceKind, ResourceRef
 from service.api.auth import NotificationsReader, NotificationsWriter
 from service.api.deps import SessionDep
+from service.api.ownership import body_uses
 from service.api.pagination import PageQuery, PageSizeQuery
-from service.db.notify_models import NotificationChannel, NotificationRule
+from service.db.notify_models import NotificationRule
 from service.db.paging import Page, paginate
 from service.db.patching import flush_or_conflict, refuse_nulls
-from service.errors import Conflict, InvalidInput
+from service.errors import Conflict
 from service.notify.events import EventName
 
 router = APIRouter(prefix="/api/notifications/rules", tags=["notifications"])
@@ -34,7 +35,7 @@ class RuleIn(BaseModel):
 
     name: Name
     events: Annotated[list[EventName], Field(min_length=1)]
-    channel_ids: Annotated[Ids, Field(min_length=1)]
+    channel_ids: Annotated[Ids, Field(min_length=1), ResourceRef(ResourceKind.NOTIFICATION_CHANNEL)]
     job_types: (
         Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=100)] | None
     ) = None
@@ -51,7 +52,10 @@ class RuleUpdate(BaseModel):
 
     name: Name | None = None
     events: Annotated[list[EventName], Field(min_length=1)] | None = None
-    channel_ids: Annotated[Ids, Field(min_length=1)] | None = None
+    channel_ids: Annotated[
+        Annotated[Ids, Field(min_length=1)] | None,
+        ResourceRef(ResourceKind.NOTIFICATION_CHANNEL),
+    ] = None
     job_types: (
         Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=100)] | None
     ) = None
@@ -80,26 +84,6 @@ class RuleOut(BaseModel):
 
 def _name_taken(name: str) -> Conflict:
     return Conflict(f"a notification rule named {name!r} already exists in this scope")
-
-
-async def _check_channels(session: AsyncSession, caller: Principal, channel_ids: list[int]) -> None:
-    """Every channel must exist and be one the caller may use."""
-    rows = await session.execute(
-        select(NotificationChannel.id).where(
-            NotificationChannel.id.in_(channel_ids), visible_to(NotificationChannel, caller)
-        )
-    )
-    known = {row.id for row in rows}
-    missing = [channel_id for channel_id in channel_ids if channel_id not in known]
-    if missing:
-        raise InvalidInput(
-            f"no such notification channel: {', '.join(map(str, missing))}",
-            details=[
-                {"loc": ["body", "channel_ids", index], "msg": "no such channel"}
-                for index, channel_id in enumerate(channel_ids)
-                if channel_id in missing
-            ],
-        )
 
 
 def _stored(values: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +119,7 @@ async def list_rules(
 async def create_rule(
     body: RuleIn, caller: NotificationsWriter, request: Request, session: SessionDep
 ) -> RuleOut:
-    await _check_channels(session, caller, body.channel_ids)
+    await authorize(session, caller, body_uses(body))
     row = NotificationRule(**_stored(body.model_dump()), owner=caller.username)
     session.add(row)
     await flush_or_conflict(session, _name_taken(body.name))
@@ -167,7 +151,7 @@ async def update_rule(
     changes = _stored(body.model_dump(exclude_unset=True))
     refuse_nulls(NotificationRule, changes)
     if changes.get("channel_ids"):
-        await _check_channels(session, caller, changes["channel_ids"])
+        await authorize(session, caller, body_uses(body, ["channel_ids"]))
     for name, value in changes.items():
         setattr(row, name, value)
     await flush_or_conflict(session, _name_taken(row.name))
