@@ -56,6 +56,8 @@ def _conditions(where: DeliveryFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if where.viewer is not None:
         conditions.append(or_(NotificationRule.is_global, NotificationRule.owner == where.viewer))
+        # What a delivery says of its event (a private run's summary) is its owner's.
+        conditions.append(or_(NotificationEvent.is_global, NotificationEvent.owner == where.viewer))
     if where.statuses:
         conditions.append(NotificationDelivery.status.in_(where.statuses))
     if where.events:

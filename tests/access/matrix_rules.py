@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from executors.services import Services
-from tests.access.world import DEVICE_ID, World, add_schedule, add_template, unique
+from tests.access.world import (
+    DEVICE_ID,
+    World,
+    add_channel,
+    add_rule,
+    add_schedule,
+    add_template,
+    add_window,
+    unique,
+)
 
 HOLDERS = frozenset({"git_repository", "nifi_instance", "nifi_cluster"})
 #: Parameters per job type naming only resources everybody may use.
@@ -39,7 +48,19 @@ BASE_PARAMETERS: dict[str, Callable[[World], dict[str, Any]]] = {
     },
     "check_cluster": lambda w: {"cluster_ids": [w.shared["nifi_cluster"]]},
     "check_bulletins": lambda w: {"cluster_ids": [w.shared["nifi_cluster"]]},
+    # Notification channels' configs, by channel type.
+    "email": lambda w: dict(EMAIL),
 }
+EMAIL = {
+    "host": "127.0.0.1",
+    "port": 9,
+    "security": "none",
+    "from_address": "opsjobs@example.net",
+    "to": ["oncall@example.net"],
+}
+#: Which of alice's resources fills a slot whose kind alone does not say (an email
+#: channel takes a username/password credential).
+SLOT_VALUES = {("email", "credential"): "nifi_credential"}
 
 
 @dataclass(frozen=True)
@@ -123,7 +144,7 @@ def expected(rule: Rule, slot: Slot, role: str) -> int:
 def error_loc(rule: Rule, slot: Slot) -> list[str | int]:
     """Where a refusal of a body or parameters slot is located."""
     if slot.place == "body":
-        return ["body", *slot.loc]
+        return ["body", *slot.loc, *((0,) if slot.listed else ())]
     suffix: tuple[str | int, ...] = (0,) if slot.listed and not slot.every else ()
     return [*rule.params_loc, *slot.loc, *suffix]
 
@@ -143,7 +164,7 @@ def parameters_with(world: World, slot: Slot) -> dict[str, Any]:
     if slot.every:
         target[name] = None  # null wins over the template's value: every resource
     else:
-        value = world.mine[slot.kind]
+        value = world.mine[SLOT_VALUES.get((slot.job_type, slot.kind), slot.kind)]
         target[name] = [value] if slot.listed else value
     return params
 
@@ -347,6 +368,65 @@ def _backups(suffix: str) -> Builder:
     return build
 
 
+async def _channel_create(case: Case, slot: Slot) -> Call:
+    body = {
+        "name": unique("channel"),
+        "type": slot.job_type,
+        "config": parameters_with(case.world, slot),
+    }
+    return Call("POST", "/api/notifications/channels", json=body)
+
+
+async def _channel_patch(case: Case, slot: Slot) -> Call:
+    if slot.place == "path":
+        body = {"name": unique("channel")}
+        return Call("PATCH", f"/api/notifications/channels/{mine(case, slot)}", json=body)
+    own = await add_channel(case.services, case.username, "email", EMAIL)
+    config = {"config": parameters_with(case.world, slot)}
+    return Call("PATCH", f"/api/notifications/channels/{own}", json=config)
+
+
+def _rule_body(channel: int) -> dict[str, Any]:
+    return {"name": unique("rule"), "events": ["run.failed"], "channel_ids": [channel]}
+
+
+async def _rule_create(case: Case, slot: Slot) -> Call:
+    body = _rule_body(mine(case, slot))
+    return Call("POST", "/api/notifications/rules", json=body)
+
+
+async def _rule_patch(case: Case, slot: Slot) -> Call:
+    if slot.place == "path":
+        body = {"name": unique("rule")}
+        return Call("PATCH", f"/api/notifications/rules/{mine(case, slot)}", json=body)
+    own = await add_rule(case.services, case.username, case.world.shared["notification_channel"])
+    body = {"channel_ids": [mine(case, slot)]}
+    return Call("PATCH", f"/api/notifications/rules/{own}", json=body)
+
+
+async def _deliveries_filter(case: Case, slot: Slot) -> Call:
+    params = {str(slot.loc[0]): mine(case, slot)}
+    return Call("GET", "/api/notifications/deliveries", params=params)
+
+
+def _window_body(**fields: Any) -> dict[str, Any]:
+    times = {"start_at": "2099-02-01T00:00:00Z", "end_at": "2099-02-02T00:00:00Z"}
+    return {"name": unique("window"), **times, "is_global": False, **fields}
+
+
+async def _window_create(case: Case, slot: Slot) -> Call:
+    body = _window_body(inventory_id=mine(case, slot))
+    return Call("POST", "/api/maintenance-windows", json=body)
+
+
+async def _window_put(case: Case, slot: Slot) -> Call:
+    if slot.place == "path":
+        return Call("PUT", f"/api/maintenance-windows/{mine(case, slot)}", json=_window_body())
+    own = await add_window(case.services, case.username)
+    body = _window_body(inventory_id=mine(case, slot))
+    return Call("PUT", f"/api/maintenance-windows/{own}", json=body)
+
+
 def _items(response: Any) -> list[Any]:
     items: list[Any] = response["items"]
     return items
@@ -480,5 +560,46 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/nifi/clusters/{cluster_id}"): Rule(200, _cluster_patch, other_holder=200),
     ("DELETE", "/api/nifi/clusters/{cluster_id}"): Rule(
         204, _path("DELETE /api/nifi/clusters/{id}"), other_holder=204
+    ),
+    # notifications and maintenance windows
+    ("POST", "/api/notifications/channels"): Rule(
+        201, _channel_create, params_loc=("body", "config")
+    ),
+    ("GET", "/api/notifications/channels/{channel_id}"): Rule(
+        200, _path("GET /api/notifications/channels/{id}"), write=False
+    ),
+    ("PATCH", "/api/notifications/channels/{channel_id}"): Rule(
+        200, _channel_patch, params_loc=("body", "config")
+    ),
+    ("DELETE", "/api/notifications/channels/{channel_id}"): Rule(
+        204, _path("DELETE /api/notifications/channels/{id}")
+    ),
+    ("POST", "/api/notifications/channels/{channel_id}/test"): Rule(
+        200, _path("POST /api/notifications/channels/{id}/test")
+    ),
+    ("POST", "/api/notifications/rules"): Rule(201, _rule_create),
+    ("GET", "/api/notifications/rules/{rule_id}"): Rule(
+        200, _path("GET /api/notifications/rules/{id}"), write=False
+    ),
+    ("PATCH", "/api/notifications/rules/{rule_id}"): Rule(200, _rule_patch),
+    ("DELETE", "/api/notifications/rules/{rule_id}"): Rule(
+        204, _path("DELETE /api/notifications/rules/{id}")
+    ),
+    ("GET", "/api/notifications/deliveries"): Rule(
+        200,
+        _deliveries_filter,
+        write=False,
+        shown=lambda r, w: w.mine["notification_delivery"] in {i["id"] for i in _items(r)},
+    ),
+    ("GET", "/api/notifications/deliveries/{delivery_id}"): Rule(
+        200, _path("GET /api/notifications/deliveries/{id}"), write=False
+    ),
+    ("POST", "/api/maintenance-windows"): Rule(201, _window_create),
+    ("GET", "/api/maintenance-windows/{window_id}"): Rule(
+        200, _path("GET /api/maintenance-windows/{id}"), write=False
+    ),
+    ("PUT", "/api/maintenance-windows/{window_id}"): Rule(200, _window_put),
+    ("DELETE", "/api/maintenance-windows/{window_id}"): Rule(
+        204, _path("DELETE /api/maintenance-windows/{id}")
     ),
 }

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from executors import job_types
 from executors.services import Services
@@ -23,6 +24,7 @@ from lab.nautobot import NautobotLab
 from lab.nautobot_inventory import generate_inventory
 from service.access.resources import ALL_WHEN_NULL_KEY, SCHEMA_KEY
 from service.api.app import create_app
+from service.notify.channels import CONFIG_MODELS
 from service.settings import GitSettings, NautobotSettings
 from tests.access.matrix_rules import RULES, Case, Rule, Slot, error_loc, expected
 from tests.access.world import ROLES, actors, build_world
@@ -42,6 +44,10 @@ PATH_KINDS = {
     "/api/git-repositories/{repository_id}": "git_repository",
     "/api/nifi/instances/{instance_id}": "nifi_instance",
     "/api/nifi/clusters/{cluster_id}": "nifi_cluster",
+    "/api/notifications/channels/{channel_id}": "notification_channel",
+    "/api/notifications/rules/{rule_id}": "notification_rule",
+    "/api/notifications/deliveries/{delivery_id}": "notification_delivery",
+    "/api/maintenance-windows/{window_id}": "maintenance_window",
     # Nautobot's device ids: not ours to own.
     "/api/devices/{device_id}": None,
 }
@@ -53,11 +59,33 @@ FILTERS = {
     ("/api/nifi/instances", "cluster_id"): "nifi_cluster",
     ("/api/devices/{device_id}/backups", "repository_id"): "git_repository",
     ("/api/devices/{device_id}/backups/diff", "repository_id"): "git_repository",
+    ("/api/notifications/deliveries", "rule_id"): "notification_rule",
+    ("/api/notifications/deliveries", "channel_id"): "notification_channel",
+    ("/api/notifications/deliveries", "run_id"): "job_run",
+}
+#: Body fields that only narrow what a rule or window applies to: naming a resource one
+#: may not see there uses nothing and answers nothing about it.
+SCOPES = {
+    ("/api/notifications/rules", "template_ids"),
+    ("/api/notifications/rules", "schedule_ids"),
+    ("/api/maintenance-windows", "template_ids"),
+    ("/api/maintenance-windows", "schedule_ids"),
 }
 #: Id-like fields that name something outside opsjobs.
 NOT_OURS = frozenset({"process_group_id", "device_ids", "group_ids"})
-#: Body fields holding a job type's parameters or configuration.
+#: Body fields holding a typed configuration, per family of routes: job types' Configs
+#: (``parameters``/``config``) and notification channels' configs (``config``).
 CONFIG_FIELDS = frozenset({"parameters", "config"})
+
+
+def _config_models(path: str) -> list[tuple[str, type[BaseModel]]]:
+    if path.startswith("/api/job-"):
+        return [(executor.job_type, executor.config) for executor in job_types()]
+    if path.startswith("/api/notifications/channels"):
+        return [(kind.value, model) for kind, model in CONFIG_MODELS.items()]
+    return []
+
+
 _ID_LIKE = re.compile(r"(^|_)ids?$")
 
 
@@ -120,21 +148,21 @@ def marked_slots(
     return slots, unmarked, has_config
 
 
-def config_slots() -> tuple[list[Slot], list[str]]:
-    """The marked fields of every job type's Config; unmarked id-like fields."""
+def config_slots(path: str) -> tuple[list[Slot], list[str]]:
+    """The marked fields of the configs a route takes; unmarked id-like fields."""
     slots: list[Slot] = []
     unmarked: list[str] = []
-    for executor in job_types():
-        schema = executor.config.model_json_schema()
-        found, loose, _ = marked_slots(schema, schema, "parameters", executor.job_type)
+    for variant, model in _config_models(path):
+        schema = model.model_json_schema()
+        found, loose, _ = marked_slots(schema, schema, "parameters", variant)
         slots += found
-        unmarked += [f"{executor.job_type}: {name}" for name in loose]
+        unmarked += [f"{path} {variant}: {name}" for name in loose]
     return slots, unmarked
 
 
 def operation_slots(spec: dict[str, Any]) -> tuple[dict[tuple[str, str], list[Slot]], list[str]]:
     """Each operation's resource slots, and every id-like input no rule covers."""
-    parameter_slots, problems = config_slots()
+    problems: list[str] = []
     operations: dict[tuple[str, str], list[Slot]] = {}
     for path, methods in spec["paths"].items():
         for method, operation in methods.items():
@@ -157,9 +185,18 @@ def operation_slots(spec: dict[str, Any]) -> tuple[dict[tuple[str, str], list[Sl
             if body is not None:
                 found, loose, has_config = marked_slots(body["schema"], spec, "body")
                 slots += found
-                problems += [f"{method.upper()} {path}: body field {name}" for name in loose]
+                scoped = {name for prefix, name in SCOPES if path.startswith(prefix)}
+                problems += [
+                    f"{method.upper()} {path}: body field {name}"
+                    for name in loose
+                    if name not in scoped
+                ]
                 if has_config:
-                    slots += parameter_slots
+                    inner, loose_inner = config_slots(path)
+                    if not _config_models(path):
+                        problems.append(f"{method.upper()} {path}: untyped config")
+                    slots += inner
+                    problems += sorted(set(loose_inner) - set(problems))
             if slots:
                 operations[key] = slots
     return operations, problems
@@ -187,7 +224,7 @@ def test_every_resource_id_has_a_rule(operations: dict[tuple[str, str], list[Slo
                 assert RULES[(method, path)].shown is not None, (method, path)
     cases = sum(len(slots) for slots in operations.values()) * len(ROLES)
     # The matrix's size, stated: every slot of every operation, for each of the roles.
-    assert cases == 585
+    assert cases == 845
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,12 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from executors.services import Services
 from service.access.tokens import hash_token, new_token
@@ -29,6 +31,13 @@ from service.db.device_models import (
 )
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
 from service.db.nifi_models import AuthMode, NifiClusterRow, NifiInstanceRow
+from service.db.notify_models import (
+    MaintenanceWindow,
+    NotificationChannel,
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationRule,
+)
 from service.db.security_models import ApiToken, Credential, CredentialType, Role
 from service.gitstore.git import GitIdentity, run_git
 from tests.conftest import token_for
@@ -225,6 +234,7 @@ async def build_world(services: Services, checkout_root: Path | None = None) -> 
                 path="site/dev-1.running-config",
             )
         )
+        notify = await _notifications(session, done.id, inventory.id)
     world.mine = {
         **{name: row.id for name, row in creds.items()},
         "inventory": inventory.id,
@@ -238,6 +248,7 @@ async def build_world(services: Services, checkout_root: Path | None = None) -> 
         "job_run": done.id,
         "pending_run": pending.id,
         "api_token": token.id,
+        **notify,
     }
     world.shared = {
         "credential": shared_credential.id,
@@ -247,10 +258,75 @@ async def build_world(services: Services, checkout_root: Path | None = None) -> 
         "nifi_cluster": shared_cluster.id,
         "empty_nifi_cluster": empty_cluster.id,
         "free_nifi_instance": instances["shared_free_nifi_instance"].id,
+        "notification_channel": await _shared_channel(services),
     }
     if checkout_root is not None:
         world.commit = await _checkout(checkout_root / (repository.local_path or ""))
     return world
+
+
+def _channel(owner: str, is_global: bool) -> NotificationChannel:
+    return NotificationChannel(
+        name=unique("channel"),
+        type="webhook",
+        is_global=is_global,
+        owner=owner,
+        config={"url": "http://127.0.0.1:9/hook", "headers": {}, "verify_tls": True},
+    )
+
+
+async def _notifications(session: AsyncSession, run_id: int, inventory_id: int) -> dict[str, int]:
+    """Alice's private channel, a rule sending there, a delivery of her private run's
+    failure, and a private maintenance window over her inventory."""
+    channel = _channel(OWNER, False)
+    session.add(channel)
+    await session.flush()
+    rule = NotificationRule(
+        name=unique("rule"),
+        events=["run.failed"],
+        channel_ids=[channel.id],
+        is_global=False,
+        owner=OWNER,
+    )
+    event = NotificationEvent(
+        event="run.failed",
+        dedup_key=unique("dedup"),
+        subject=f"run:{run_id}",
+        run_id=run_id,
+        job_type="diag.echo",
+        is_global=False,
+        owner=OWNER,
+        severity="critical",
+        title="private run failed",
+        message="private",
+        routed=True,
+    )
+    window = MaintenanceWindow(
+        name=unique("window"),
+        start_at=datetime(2099, 1, 1, tzinfo=UTC),
+        end_at=datetime(2099, 1, 2, tzinfo=UTC),
+        inventory_id=inventory_id,
+        is_global=False,
+        owner=OWNER,
+    )
+    session.add_all([rule, event, window])
+    await session.flush()
+    delivery = NotificationDelivery(event_id=event.id, rule_id=rule.id, channel_id=channel.id)
+    session.add(delivery)
+    await session.flush()
+    return {
+        "notification_channel": channel.id,
+        "notification_rule": rule.id,
+        "notification_delivery": delivery.id,
+        "maintenance_window": window.id,
+    }
+
+
+async def _shared_channel(services: Services) -> int:
+    row = _channel("root", True)
+    async with services.sessions.begin() as session:
+        session.add(row)
+    return row.id
 
 
 async def _checkout(path: Path) -> str:
@@ -290,6 +366,41 @@ async def add_schedule(
         interval_minutes=60,
         is_active=False,
         is_global=is_global,
+        owner=owner,
+    )
+    async with services.sessions.begin() as session:
+        session.add(row)
+    return row.id
+
+
+async def add_channel(services: Services, owner: str, kind: str, config: Mapping[str, Any]) -> int:
+    row = NotificationChannel(
+        name=unique("channel"), type=kind, is_global=False, owner=owner, config=dict(config)
+    )
+    async with services.sessions.begin() as session:
+        session.add(row)
+    return row.id
+
+
+async def add_rule(services: Services, owner: str, channel_id: int) -> int:
+    row = NotificationRule(
+        name=unique("rule"),
+        events=["run.failed"],
+        channel_ids=[channel_id],
+        is_global=False,
+        owner=owner,
+    )
+    async with services.sessions.begin() as session:
+        session.add(row)
+    return row.id
+
+
+async def add_window(services: Services, owner: str) -> int:
+    row = MaintenanceWindow(
+        name=unique("window"),
+        start_at=datetime(2099, 3, 1, tzinfo=UTC),
+        end_at=datetime(2099, 3, 2, tzinfo=UTC),
+        is_global=False,
         owner=owner,
     )
     async with services.sessions.begin() as session:
