@@ -14,13 +14,11 @@ from sqlalchemy import update
 
 from executors.services import Services
 from lab.alert_sink import AlertSink
-from service.db.models import JobRun, RunStatus, TriggeredBy
+from service.db.models import JobRun, RunStatus
 from service.db.security_models import Credential
-from service.runs import lifecycle
-from service.runs.lifecycle import RunEnd, RunRequest
 from tests.access.conftest import Team, created, device_credential, fire_schedule, team_for
 from tests.conftest import WEBHOOK_SECRET
-from tests.notify.conftest import settle
+from tests.notify.conftest import finished_run, settle
 from tests.workers import drain, enqueue_adhoc, running_worker
 
 
@@ -214,27 +212,6 @@ async def test_a_watcher_stops_hearing_a_run_that_turned_private_when_it_started
     assert heard_by_bob in ([], ["state"])
 
 
-async def _failed_run(services: Services, private_to: str | None) -> int:
-    request = RunRequest(
-        job_type="diag.echo",
-        job_name="nightly check",
-        queue=services.settings.queues.default,
-        parameters={},
-        triggered_by=TriggeredBy.API,
-        executed_by=private_to or "root",
-        private_to=private_to,
-    )
-    async with services.sessions.begin() as session:
-        (run_id,) = await lifecycle.insert_runs(session, [request])
-    start = await lifecycle.mark_running(services.sessions, run_id, "test-worker")
-    assert start is not None
-    end = RunEnd(status=RunStatus.FAILED, outcome="unknown", summary="it broke", error="it broke")
-    assert await lifecycle.finish_run(
-        services.sessions, run_id, start.attempt, end, has_targets=False
-    )
-    return run_id
-
-
 async def test_a_private_runs_alerts_reach_only_its_owners_rules(
     services: Services, runs_team: Team, sink: AlertSink
 ) -> None:
@@ -260,8 +237,8 @@ async def test_a_private_runs_alerts_reach_only_its_owners_rules(
             "/api/notifications/rules",
             {"name": name, "events": ["run.failed"], "channel_ids": [channel], "is_global": True},
         )
-    private = await _failed_run(services, "alice")
-    shared = await _failed_run(services, None)
+    private = await finished_run(services, status=RunStatus.FAILED, private_to="alice")
+    shared = await finished_run(services, status=RunStatus.FAILED)
     await settle(services)
     heard: dict[str, set[int]] = {"alice": set(), "bob": set()}
     for call in sink.webhooks:

@@ -86,6 +86,7 @@ async def finished_run(
     targets: int = 0,
     failed_targets: int = 0,
     error: str | None = None,
+    private_to: str | None = None,
 ) -> int:
     """A run taken and ended through the state machine, as a worker would."""
     request = RunRequest(
@@ -96,6 +97,8 @@ async def finished_run(
         triggered_by=TriggeredBy.SCHEDULE if schedule_id else TriggeredBy.API,
         template_id=template_id,
         schedule_id=schedule_id,
+        executed_by=private_to,
+        private_to=private_to,
     )
     async with services.sessions.begin() as session:
         (run_id,) = await lifecycle.insert_runs(session, [request])
