@@ -7,7 +7,6 @@ The run rows are the record: depth and age come from PostgreSQL; the arq queue s
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ logger = logging.getLogger(__name__)
 
 # Literal statuses so the planner can use the partial indexes on pending and running runs.
 _ACTIVE = text("job_runs.status IN ('pending', 'running')")
-# Jobs removed from Redis at once when a queue is purged.
-DISCARD_CONCURRENCY = 32
+# Jobs removed from Redis per round trip when a queue is purged.
+DISCARD_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -122,9 +121,9 @@ async def purge_queue(
             .returning(JobRun.id)
         )
         run_ids = sorted(row.id for row in result)
-    for start in range(0, len(run_ids), DISCARD_CONCURRENCY):
-        chunk = run_ids[start : start + DISCARD_CONCURRENCY]
-        await asyncio.gather(*(transport.discard_job(redis, run_id, queue) for run_id in chunk))
+    for start in range(0, len(run_ids), DISCARD_BATCH):
+        chunk = run_ids[start : start + DISCARD_BATCH]
+        await transport.discard_jobs(redis, [(run_id, queue) for run_id in chunk])
     logger.info(
         "queue purged: %s pending runs cancelled",
         len(run_ids),

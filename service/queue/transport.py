@@ -19,6 +19,7 @@ from arq.constants import (
 )
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
+from redis.asyncio.client import Pipeline
 
 from service.queue.scripts import Arg, LuaScript
 
@@ -97,19 +98,119 @@ async def is_queued(redis: ArqRedis, run_id: int) -> bool:
     return bool(await redis.exists(job_key_prefix + job_id(run_id)))
 
 
+def _discard(pipe: Pipeline, run_id: int, queue: str) -> None:
+    jid = job_id(run_id)
+    pipe.zrem(queue, jid)
+    pipe.delete(
+        job_key_prefix + jid,
+        in_progress_key_prefix + jid,
+        retry_key_prefix + jid,
+        result_key_prefix + jid,
+    )
+    pipe.zrem(abort_jobs_ss, jid)
+
+
 async def discard_job(redis: ArqRedis, run_id: int, queue: str) -> None:
     """Remove every trace of a run's job so it will not start (or can be queued afresh)."""
-    jid = job_id(run_id)
+    await discard_jobs(redis, [(run_id, queue)])
+
+
+async def discard_jobs(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -> None:
+    """:func:`discard_job` for many ``(run_id, queue)`` in one MULTI: one round trip.
+
+    The queued job, its in-progress key (a worker that died leaves one for hours, and arq
+    skips a job that has one) and its retry, result and abort entries all go at once.
+    """
+    if not jobs:
+        return
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.zrem(queue, jid)
-        pipe.delete(
-            job_key_prefix + jid,
-            in_progress_key_prefix + jid,
-            retry_key_prefix + jid,
-            result_key_prefix + jid,
-        )
-        pipe.zrem(abort_jobs_ss, jid)
+        for run_id, queue in jobs:
+            _discard(pipe, run_id, queue)
         await pipe.execute()
+
+
+async def requeue_jobs(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -> None:
+    """Discard each run's old job and queue a fresh one, all in one round trip."""
+    if not jobs:
+        return
+    await _ENQUEUE.load(redis)
+    async with redis.pipeline(transaction=True) as pipe:
+        for run_id, queue in jobs:
+            _discard(pipe, run_id, queue)
+            _ENQUEUE.queue(pipe, *_enqueue_call(redis, run_id, queue))
+        await pipe.execute()
+
+
+WAKE_PREFIX = "opsjobs:run-wake:"
+# A wake-up outlives the moment it was sent by this much (ms): a worker that was deciding
+# to defer the job as it came still sees it (``settle_deferred``).
+WAKE_TTL_MS = 10_000
+
+
+def wake_key(run_id: int) -> str:
+    return WAKE_PREFIX + job_id(run_id)
+
+
+# KEYS: queue, wake key. ARGV: job id, now (ms), wake TTL (ms). The job is made due now if
+# it is queued (never queued again), and the wake-up is recorded for the worker that may
+# be about to defer it.
+_WAKE = LuaScript(
+    """
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+redis.call('PSETEX', KEYS[2], ARGV[3], '1')
+return 1
+"""
+)
+# KEYS: queue, wake key, in-progress key. ARGV: job id, defer (ms), now (ms). How a worker
+# gives back a job it defers (arq's DEL in-progress + ZINCRBY), unless the job was woken
+# meanwhile: then it is due now. 1 when deferred.
+_DEFER = LuaScript(
+    """
+redis.call('DEL', KEYS[3])
+if redis.call('DEL', KEYS[2]) == 1 then
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+  return 0
+end
+redis.call('ZINCRBY', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+)
+
+
+async def wake_jobs(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -> None:
+    """Make queued jobs due now (runs waiting for a run that just ended), one round trip."""
+    if not jobs:
+        return
+    await _WAKE.load(redis)
+    now = timestamp_ms()
+    async with redis.pipeline(transaction=False) as pipe:
+        for run_id, queue in jobs:
+            _WAKE.queue(pipe, [queue, wake_key(run_id)], [job_id(run_id), now, WAKE_TTL_MS])
+        await pipe.execute()
+
+
+async def defer_job(redis: ArqRedis, queue: str, job: str, defer_ms: int) -> bool:
+    """Give back a job to run ``defer_ms`` later, or now if it was woken meanwhile;
+    True when deferred."""
+    run_id = run_id_of(job)
+    wake = WAKE_PREFIX + job if run_id is None else wake_key(run_id)
+    keys = [queue, wake, in_progress_key_prefix + job]
+    return bool(await _DEFER(redis, keys, [job, defer_ms, timestamp_ms()]))
+
+
+def run_id_of(job: str | bytes) -> int | None:
+    """The run id of a job id ``run:<id>``; None for any other job (a cron's)."""
+    text = job.decode() if isinstance(job, bytes) else job
+    prefix, _, number = text.partition(":")
+    if prefix != "run" or not number.isdigit():
+        return None
+    return int(number)
+
+
+async def due_run_jobs(redis: ArqRedis, queue: str, limit: int) -> list[int]:
+    """Run ids of the first ``limit`` due jobs of ``queue``: the window arq's poll reads."""
+    jobs = await redis.zrangebyscore(queue, "-inf", timestamp_ms(), start=0, num=limit)
+    return [run_id for run_id in map(run_id_of, jobs) if run_id is not None]
 
 
 async def abort_running_job(redis: ArqRedis, run_id: int) -> None:

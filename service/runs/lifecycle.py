@@ -51,6 +51,7 @@ from service.db.security_models import AuditEvent
 from service.errors import Conflict, NotFound
 from service.notify import outbox
 from service.queue import transport
+from service.queue.outage import REDIS_UNAVAILABLE
 from service.runs.reporting import Progress
 
 logger = logging.getLogger(__name__)
@@ -559,10 +560,32 @@ async def request_cancel(
             raise Conflict(f"run {run_id} is already {row.status}", details={"status": row.status})
     if new_status is RunStatus.CANCELLED:
         await transport.discard_job(redis, run_id, row.queue)
+        await wake_waiters(sessions, redis, run_id)
     else:
         await transport.abort_running_job(redis, run_id)
     logger.info("run cancel requested", extra={"run_id": run_id, "by": cancelled_by})
     return new_status
+
+
+async def wake_waiters(sessions: SessionFactory, redis: ArqRedis, run_id: int) -> int:
+    """Make the runs queued behind ``run_id`` (overlap policy ``queue``) due now, so they
+    start within a poll of it ending instead of at their next look; returns how many.
+
+    Best effort: without Redis they look again after ``WAIT_RETRY_S`` as before.
+    """
+    async with sessions() as session:
+        rows = await session.execute(
+            select(JobRun.id, JobRun.queue).where(
+                JobRun.wait_for_run_id == run_id, JobRun.status == RunStatus.PENDING.value
+            )
+        )
+        waiters = [(row.id, row.queue) for row in rows]
+    try:
+        await transport.wake_jobs(redis, waiters)
+    except REDIS_UNAVAILABLE:
+        logger.info("runs waiting for run %s not woken: Redis unreachable", run_id)
+        return 0
+    return len(waiters)
 
 
 async def replace_targets(

@@ -8,9 +8,13 @@ final flush) and target results on their rows, so PostgreSQL keeps what matters.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import itertools
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +23,7 @@ from sqlalchemy import func, update
 
 from service.db.engine import SessionFactory, single_statement
 from service.db.models import JobRun, JobRunTarget, TargetStatus
+from service.queue.outage import BACKOFF_FIRST_S, BACKOFF_MAX_S, REDIS_UNAVAILABLE, RedisOutage
 from service.settings import EventSettings
 
 logger = logging.getLogger(__name__)
@@ -43,27 +48,57 @@ class Progress:
         return round(min(100.0, 100.0 * self.current / self.total), 1)
 
 
+# Events kept in a worker while Redis is away; beyond it, the oldest progress and log
+# events are dropped first (a run's state events never are).
+BUFFER_MAX = 20_000
+# Events sent per pipeline when the buffer is published after an outage.
+BUFFER_SEND_BATCH = 500
+_KEPT_KINDS = frozenset({"state"})
+
+_Event = tuple[str, dict[str, str], str]  # stream key, fields, event type
+
+
 class EventPublisher:
     """Appends run events to their streams, one pipeline for every event published in the
     same turn of the event loop.
 
     A busy worker has many runs reporting at once; a Redis round trip per event would make
-    the socket writes, not the runs, its bottleneck. Each ``publish`` still returns only
-    once its event is in Redis (or raises why not), so a run's events stay in order and
-    nothing is acknowledged before it is stored.
+    the socket writes, not the runs, its bottleneck. Each ``publish`` returns once its
+    event is in Redis, so a run's events stay in order.
+
+    Events are best effort; the run row in PostgreSQL is the record. ``publish`` never
+    raises: while Redis is away events are buffered (at most ``BUFFER_MAX``; the oldest
+    progress and log events are dropped first, state events never) and ``publish`` returns
+    at once; a background task sends the buffer, in order, when Redis is back. Until the
+    buffer is empty every new event joins it, so no run's events overtake each other.
     """
 
-    def __init__(self, redis: Redis, settings: EventSettings) -> None:
+    def __init__(
+        self, redis: Redis, settings: EventSettings, *, outage: RedisOutage | None = None
+    ) -> None:
         self._redis = redis
         self._settings = settings
-        self._pending: list[tuple[str, dict[str, str], asyncio.Future[None]]] = []
+        self._outage = outage
+        self._pending: list[tuple[_Event, asyncio.Future[None]]] = []
         self._sending: set[asyncio.Task[None]] = set()
+        self._buffer: collections.deque[_Event] = collections.deque()
+        self._flusher: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    @property
+    def buffered(self) -> int:
+        """Events waiting for Redis to come back."""
+        return len(self._buffer)
 
     async def publish(self, run_id: int, kind: str, data: dict[str, Any]) -> None:
+        fields = {"type": kind, "data": json.dumps(data, default=str)}
+        event = (event_stream_key(run_id), fields, kind)
+        if self._buffer:
+            self._keep([event])
+            return
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        fields = {"type": kind, "data": json.dumps(data, default=str)}
-        self._pending.append((event_stream_key(run_id), fields, done))
+        self._pending.append((event, done))
         if len(self._pending) == 1:
             # Runs after every callback already due in this turn: their events join.
             loop.call_soon(self._flush)
@@ -75,26 +110,89 @@ class EventPublisher:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[tuple[str, dict[str, str], asyncio.Future[None]]]) -> None:
+    async def _write(self, events: Sequence[_Event]) -> None:
         settings = self._settings
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, fields, _ in events:
+                pipe.xadd(key, fields, maxlen=settings.stream_maxlen, approximate=True)  # type: ignore[arg-type]
+                pipe.expire(key, int(settings.stream_ttl))
+            await pipe.execute()
+
+    async def _send(self, batch: list[tuple[_Event, asyncio.Future[None]]]) -> None:
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key, fields, _ in batch:
-                    pipe.xadd(key, fields, maxlen=settings.stream_maxlen, approximate=True)  # type: ignore[arg-type]
-                    pipe.expire(key, int(settings.stream_ttl))
-                await pipe.execute()
+            await self._write([event for event, _ in batch])
         except asyncio.CancelledError:
-            for _, _, done in batch:
+            for _, done in batch:
                 done.cancel()
             raise
+        except REDIS_UNAVAILABLE as exc:
+            self._redis_away(exc)
+            self._keep([event for event, _ in batch])
         except Exception as exc:
-            for _, _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-        else:
-            for _, _, done in batch:
-                if not done.done():
-                    done.set_result(None)
+            # Not an outage (a refused command): the events are lost, the runs go on.
+            logger.warning("run events not stored: %s: %s", type(exc).__name__, exc)
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)
+
+    def _redis_away(self, exc: BaseException) -> None:
+        if self._outage is not None:
+            self._outage.failed(exc)
+        elif not self._buffer:
+            logger.warning("Redis unreachable (%s); run events are buffered", exc)
+
+    def _keep(self, events: Sequence[_Event]) -> None:
+        """Buffer events until Redis is back, dropping the oldest droppable beyond the cap."""
+        self._buffer.extend(events)
+        while len(self._buffer) > BUFFER_MAX and self._drop_oldest():
+            pass
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._drain())
+
+    def _drop_oldest(self) -> bool:
+        for index, (_, _, kind) in enumerate(self._buffer):
+            if kind not in _KEPT_KINDS:
+                del self._buffer[index]
+                self.dropped += 1
+                return True
+        return False
+
+    async def _drain(self) -> None:
+        """Send the buffer, oldest first, backing off while Redis stays away."""
+        delay = BACKOFF_FIRST_S
+        while self._buffer:
+            chunk = list(itertools.islice(self._buffer, BUFFER_SEND_BATCH))
+            try:
+                await self._write(chunk)
+            except REDIS_UNAVAILABLE as exc:
+                self._redis_away(exc)
+                await asyncio.sleep(delay)
+                delay = min(BACKOFF_MAX_S, delay * 2)
+                continue
+            except Exception as exc:
+                logger.warning("buffered run events not stored: %s: %s", type(exc).__name__, exc)
+            # Only this task removes from the left; new events were appended on the right.
+            for _ in chunk:
+                self._buffer.popleft()
+            delay = BACKOFF_FIRST_S
+        if self.dropped:
+            logger.info(
+                "run events buffered during a Redis outage are stored; %s progress "
+                "or log events were dropped",
+                self.dropped,
+            )
+            self.dropped = 0
+
+    async def aclose(self, grace: float = 2.0) -> None:
+        """Try to send what is buffered (for at most ``grace`` s), then stop."""
+        flusher = self._flusher
+        if flusher is None or flusher.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(flusher), grace)
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
 
 
 class RunReporter:

@@ -32,7 +32,8 @@ from service.worker.device_windows import devices_in_maintenance
 logger = logging.getLogger(__name__)
 
 WORKER_SHUTDOWN_REASON = "worker shut down; run returned to the queue"
-# How often a run queued behind another run of its schedule looks again.
+# How often a run queued behind another run of its schedule looks again; the run it waits
+# for wakes it when it ends (``lifecycle.wake_waiters``), this is the fallback.
 WAIT_RETRY_S = 5
 # How often a run whose template's concurrency slots are all held looks again.
 SLOT_RETRY_S = 1
@@ -92,6 +93,9 @@ async def _run_taken(services: Services, start: RunStart) -> str:
     )
     if recorded:
         await reporter.state(end.status.value, outcome=end.outcome, summary=end.summary)
+        if start.schedule_id is not None:
+            # Only a schedule's runs have runs queued behind them (overlap policy "queue").
+            await lifecycle.wake_waiters(services.sessions, services.redis, run_id)
     logger.info(
         "run finished as %s",
         end.status.value,

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from executors.services import Services
 from service import service_version
 from service.db.models import JobRun, RunStatus
+from service.queue.outage import REDIS_UNAVAILABLE, RedisOutage
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +81,22 @@ async def beat(services: Services, queue: str, started_at: datetime) -> WorkerBe
     return record
 
 
-async def keep_beating(services: Services, queue: str) -> None:
-    """Beat until cancelled; a failed beat is logged and retried at the next interval."""
+async def keep_beating(services: Services, queue: str, outage: RedisOutage | None = None) -> None:
+    """Beat until cancelled; a failed beat is retried at the next interval.
+
+    Redis being away is the worker's outage (logged once by ``outage``); anything else is
+    logged as a failed beat.
+    """
     started_at = datetime.now(UTC)
     interval = services.settings.worker_health.interval
     while True:
         try:
             await beat(services, queue, started_at)
+        except REDIS_UNAVAILABLE as exc:
+            if outage is not None:
+                outage.failed(exc)
+            else:
+                logger.warning("worker heartbeat failed: Redis unreachable (%s)", exc)
         except Exception:  # a heartbeat must never kill the worker
             logger.warning(
                 "worker heartbeat failed", exc_info=True, extra={"worker_id": services.worker_id}
@@ -94,9 +104,11 @@ async def keep_beating(services: Services, queue: str) -> None:
         await asyncio.sleep(interval)
 
 
-def start_heartbeat(services: Services, queue: str) -> asyncio.Task[None]:
+def start_heartbeat(
+    services: Services, queue: str, outage: RedisOutage | None = None
+) -> asyncio.Task[None]:
     """Start the heartbeat task of a worker (called from ``on_startup``)."""
-    return asyncio.create_task(keep_beating(services, queue), name="worker-heartbeat")
+    return asyncio.create_task(keep_beating(services, queue, outage), name="worker-heartbeat")
 
 
 async def stop_heartbeat(services: Services, task: asyncio.Task[None]) -> None:
@@ -104,7 +116,9 @@ async def stop_heartbeat(services: Services, task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    await services.redis.delete(KEY_PREFIX + services.worker_id)
+    # Without Redis the key expires by itself.
+    with contextlib.suppress(*REDIS_UNAVAILABLE):
+        await services.redis.delete(KEY_PREFIX + services.worker_id)
 
 
 async def live_workers(redis: ArqRedis) -> list[WorkerBeat]:

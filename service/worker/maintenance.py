@@ -3,7 +3,11 @@
 - ``reap_lost_runs``: a running run whose heartbeat expired lost its worker; it is retried
   (attempt + 1) while the run's retry policy allows, else failed with ``worker lost``.
 - ``reconcile_pending_runs``: a pending run whose arq job is missing from Redis (a crash
-  between commit and enqueue, Redis data loss) is queued again.
+  between commit and enqueue, Redis data loss) is queued again, and a queued job whose run
+  has ended (or was deleted) is removed.
+
+A run the reaper ends or retries loses its old job in the same pass (with the dead
+worker's in-progress key), in one Redis round trip.
 
 Both are safe to run concurrently from several workers: rows are claimed with
 ``FOR UPDATE SKIP LOCKED`` and every change goes through the guarded transitions.
@@ -23,7 +27,7 @@ from service.db.models import JobRun, Outcome, RunStatus
 from service.notify import outbox
 from service.notify.outbox import FactKind
 from service.queue import transport
-from service.runs.lifecycle import close_open_targets
+from service.runs.lifecycle import close_open_targets, wake_waiters
 from service.worker.context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -33,6 +37,9 @@ RECONCILE_BATCH = 1000
 # A pending run younger than this may still be between its commit and its enqueue.
 RECONCILE_MIN_AGE_S = 30
 WORKER_LOST = "worker lost"
+# Due jobs per queue the reconciler looks at for runs that ended (arq's poll reads 5 ×
+# max_jobs of them).
+SWEEP_WINDOW = 1000
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ async def reap_lost_runs(services: Services) -> ReapReport:
     retried: list[tuple[int, str]] = []
     failed: list[int] = []
     cancelled: list[int] = []
+    ended: list[tuple[int, str]] = []
     async with services.sessions.begin() as session:
         rows = (
             await session.execute(
@@ -96,14 +104,17 @@ async def reap_lost_runs(services: Services) -> ReapReport:
                 failed.append(row.id)
             if values["status"] != RunStatus.PENDING.value:
                 values["finished_at"] = func.now()
+                ended.append((row.id, row.queue))
             await session.execute(update(JobRun).where(*guard).values(**values))
             await close_open_targets(session, row.id)
         await outbox.record_facts(session, failed, FactKind.LOST)
-    for run_id, queue in retried:
-        # The dead worker's job still sits in Redis under its in-progress key; clear it so
-        # the run can be queued afresh under the same job id.
-        await transport.discard_job(services.redis, run_id, queue)
-        await transport.enqueue_dispatch(services.redis, run_id, queue)
+    # The dead worker's job still sits in Redis under its in-progress key, which would keep
+    # it (and, once many pile up, every job behind it) from being taken: an ended run's job
+    # goes, a retried run's is replaced by a fresh one — one round trip each.
+    await transport.discard_jobs(services.redis, ended)
+    await transport.requeue_jobs(services.redis, retried)
+    for run_id, _ in ended:
+        await wake_waiters(services.sessions, services.redis, run_id)
     if rows:
         logger.warning(
             "reaped %s lost runs (%s retried, %s failed, %s cancelled)",
@@ -116,7 +127,8 @@ async def reap_lost_runs(services: Services) -> ReapReport:
 
 
 async def reconcile_pending_runs(services: Services) -> list[int]:
-    """Queue again every older pending run that Redis no longer holds; returns their ids."""
+    """Queue again every older pending run that Redis no longer holds, and remove the jobs
+    of runs that ended (``sweep_ended_jobs``); returns the ids of the runs queued again."""
     async with services.sessions() as session:
         rows = (
             await session.execute(
@@ -136,7 +148,43 @@ async def reconcile_pending_runs(services: Services) -> list[int]:
             requeued.append(row.id)
     if requeued:
         logger.warning("re-enqueued %s pending runs missing from Redis", len(requeued))
+    await sweep_ended_jobs(services)
     return requeued
+
+
+async def sweep_ended_jobs(services: Services) -> list[int]:
+    """Remove queued jobs whose run has ended or no longer exists; returns their run ids.
+
+    Looks at the window of each queue arq's poll reads (due jobs, oldest first), so jobs
+    nobody will ever run (a run ended by a path that could not reach Redis) never hide the
+    jobs behind them.
+    """
+    queues = list(dict.fromkeys(services.settings.queues.names()))
+    due = {
+        queue: await transport.due_run_jobs(services.redis, queue, SWEEP_WINDOW) for queue in queues
+    }
+    ids = sorted({run_id for run_ids in due.values() for run_id in run_ids})
+    if not ids:
+        return []
+    async with services.sessions() as session:
+        active = set(
+            await session.scalars(
+                select(JobRun.id).where(
+                    JobRun.id.in_(ids),
+                    JobRun.status.in_([RunStatus.PENDING.value, RunStatus.RUNNING.value]),
+                )
+            )
+        )
+    stale = [
+        (run_id, queue)
+        for queue, run_ids in due.items()
+        for run_id in run_ids
+        if run_id not in active
+    ]
+    await transport.discard_jobs(services.redis, stale)
+    if stale:
+        logger.warning("removed %s queued jobs of runs that ended", len(stale))
+    return [run_id for run_id, _ in stale]
 
 
 async def reaper_cron(ctx: WorkerContext) -> int:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from executors.services import Services
 from service.db.models import TERMINAL_STATUSES, JobRun
 from service.notify.retention import purge_notifications
+from service.queue import transport
 from service.worker.context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -39,9 +40,12 @@ async def purge_finished_runs(services: Services, now: datetime | None = None) -
         )
         async with services.sessions.begin() as session:
             result = await session.execute(
-                delete(JobRun).where(JobRun.id.in_(batch)).returning(JobRun.id)
+                delete(JobRun).where(JobRun.id.in_(batch)).returning(JobRun.id, JobRun.queue)
             )
-            count = len(result.all())
+            gone = [(row.id, row.queue) for row in result]
+        # Anything Redis still holds for them goes too (one round trip per batch).
+        await transport.discard_jobs(services.redis, gone)
+        count = len(gone)
         deleted += count
         if count < settings.batch:
             break

@@ -1,16 +1,20 @@
-"""Run events published at once by many runs: all stored, in order per run, errors raised."""
+"""Run events published at once by many runs: all stored, in order per run; buffered while
+Redis is away."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from executors.services import Services
+from service.runs import reporting
 from service.runs.reporting import EventPublisher, event_stream_key
 from tests.conftest import free_port
+from tests.faults.conditions import until
+from tests.faults.redis_instance import RedisInstance
 
 
 async def test_concurrent_runs_each_keep_every_event_in_order(services: Services) -> None:
@@ -30,17 +34,59 @@ async def test_concurrent_runs_each_keep_every_event_in_order(services: Services
         assert 0 < ttl <= services.settings.events.stream_ttl
 
 
-async def test_every_publisher_of_a_failed_batch_sees_the_error(services: Services) -> None:
+async def test_without_redis_events_are_buffered_then_stored_in_order(
+    services: Services,
+) -> None:
+    """A publish never raises: while Redis is away events wait in the publisher, and when
+    Redis is back they are stored in order, followed by the ones published meanwhile."""
+    instance = RedisInstance()
+    redis = Redis.from_url(instance.url())
+    publisher = EventPublisher(redis, services.settings.events)
+    try:
+        async with asyncio.timeout(10):
+            for step in range(3):
+                await publisher.publish(1, "progress", {"current": step})
+            await publisher.publish(1, "state", {"status": "completed"})
+        assert publisher.buffered == 4, f"{publisher.buffered} events buffered, 4 expected"
+        await asyncio.to_thread(instance.start)
+        await publisher.publish(1, "log", {"message": "after"})
+        await until(lambda: publisher.buffered == 0, within=20)
+        entries = await redis.xrange(event_stream_key(1))
+        assert [entry[b"type"] for _, entry in entries] == [
+            b"progress",
+            b"progress",
+            b"progress",
+            b"state",
+            b"log",
+        ]
+        # Redis back and the buffer empty: events go straight to Redis again.
+        await publisher.publish(1, "log", {"message": "direct"})
+        assert publisher.buffered == 0
+        assert await redis.xlen(event_stream_key(1)) == 6
+    finally:
+        await publisher.aclose(grace=0)
+        await redis.aclose()
+        await asyncio.to_thread(instance.close)
+
+
+async def test_a_full_buffer_drops_the_oldest_progress_never_a_state(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reporting, "BUFFER_MAX", 10)
     unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
     publisher = EventPublisher(unreachable, services.settings.events)
     try:
-        results = await asyncio.gather(
-            *(publisher.publish(run_id, "log", {"message": "x"}) for run_id in range(3)),
-            return_exceptions=True,
-        )
+        await publisher.publish(1, "state", {"status": "running"})
+        for step in range(20):
+            await publisher.publish(1, "progress", {"current": step})
+        await publisher.publish(1, "state", {"status": "completed"})
+        kept = [(kind, json.loads(fields["data"])) for _, fields, kind in publisher._buffer]
     finally:
+        await publisher.aclose(grace=0)
         await unreachable.aclose()
-    assert len(results) == 3
-    assert all(isinstance(result, RedisConnectionError) for result in results)
-    with pytest.raises(RedisConnectionError):
-        await EventPublisher(unreachable, services.settings.events).publish(9, "log", {})
+    assert len(kept) == 10, f"{len(kept)} events kept, the cap is 10"
+    assert publisher.dropped == 12, f"{publisher.dropped} events dropped, 12 expected"
+    assert kept[0] == ("state", {"status": "running"})
+    assert kept[-1] == ("state", {"status": "completed"})
+    # The newest progress events are the ones kept.
+    assert [data["current"] for kind, data in kept if kind == "progress"] == list(range(12, 20))
