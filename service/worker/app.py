@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -36,6 +37,7 @@ from service.worker.crons import cron_jobs
 from service.worker.dispatch import dispatch_job
 from service.worker.health import KEY_PREFIX as HEALTH_KEY_PREFIX
 from service.worker.health import beat, start_heartbeat, stop_heartbeat
+from service.worker.maintenance import reconcile_after_outage
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,9 @@ class OpsjobsWorker(Worker):
         self.redis_outage = RedisOutage(f"worker {worker_id}")
         self.ctx["redis_outage"] = self.redis_outage
         self.jobs_taken_over = 0
+        # Called (as a task) when Redis is back after an outage.
+        self.on_redis_back: Callable[[], Coroutine[Any, Any, None]] | None = None
+        self._redis_back_task: asyncio.Task[None] | None = None
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         # Same bookkeeping as arq 0.28's start_jobs (pinned in pyproject.toml).
@@ -168,9 +173,14 @@ class OpsjobsWorker(Worker):
             self.redis_outage.failed(exc)
             await asyncio.sleep(self.redis_outage.next_delay())
             return
-        self.redis_outage.recovered()
+        if self.redis_outage.down:
+            self.redis_outage.recovered()
+            if self.on_redis_back is not None:
+                self._redis_back_task = asyncio.create_task(self.on_redis_back())
 
     async def close(self) -> None:
+        if self._redis_back_task is not None:
+            self._redis_back_task.cancel()
         try:
             await super().close()
         except REDIS_UNAVAILABLE as exc:
@@ -262,7 +272,7 @@ def build_worker(
     """
     worker_settings = settings.worker
     worker_id = make_worker_id(queue)
-    return OpsjobsWorker(
+    worker = OpsjobsWorker(
         worker_id=worker_id,
         functions=job_functions(settings),
         queue_name=queue,
@@ -283,3 +293,13 @@ def build_worker(
         ctx={"settings": settings, "queue": queue, "worker_id": worker_id},
         log_results=False,
     )
+    if queue == settings.queues.scheduler:
+        context = worker.ctx
+
+        async def reconcile() -> None:
+            services: Services | None = context.get("services")
+            if services is not None:
+                await reconcile_after_outage(services)
+
+        worker.on_redis_back = reconcile
+    return worker

@@ -126,16 +126,19 @@ async def reap_lost_runs(services: Services) -> ReapReport:
     return ReapReport(retried=[run_id for run_id, _ in retried], failed=failed, cancelled=cancelled)
 
 
-async def reconcile_pending_runs(services: Services) -> list[int]:
-    """Queue again every older pending run that Redis no longer holds, and remove the jobs
-    of runs that ended (``sweep_ended_jobs``); returns the ids of the runs queued again."""
+async def reconcile_pending_runs(
+    services: Services, *, min_age: float = RECONCILE_MIN_AGE_S
+) -> list[int]:
+    """Queue again every pending run older than ``min_age`` seconds that Redis no longer
+    holds, and remove the jobs of runs that ended (``sweep_ended_jobs``); returns the ids
+    of the runs queued again."""
     async with services.sessions() as session:
         rows = (
             await session.execute(
                 select(JobRun.id, JobRun.queue)
                 .where(
                     JobRun.status == RunStatus.PENDING.value,
-                    JobRun.queued_at < func.now() - timedelta(seconds=RECONCILE_MIN_AGE_S),
+                    JobRun.queued_at < func.now() - timedelta(seconds=min_age),
                 )
                 .order_by(JobRun.queued_at)
                 .limit(RECONCILE_BATCH)
@@ -185,6 +188,21 @@ async def sweep_ended_jobs(services: Services) -> list[int]:
     if stale:
         logger.warning("removed %s queued jobs of runs that ended", len(stale))
     return [run_id for run_id, _ in stale]
+
+
+async def reconcile_after_outage(services: Services) -> None:
+    """Redis is back after an outage (maybe restarted without its data): queue every
+    pending run it lost at once, whatever its age, instead of at the next passes.
+
+    Queueing is idempotent (one job id per run), so a run still being queued by whoever
+    created it is not queued twice.
+    """
+    try:
+        requeued = await reconcile_pending_runs(services, min_age=0)
+    except Exception as exc:  # the reconciler cron covers anything missed here
+        logger.warning("reconciling after the Redis outage failed: %s: %s", type(exc).__name__, exc)
+        return
+    logger.info("reconciled after the Redis outage: %s runs queued again", len(requeued))
 
 
 async def reaper_cron(ctx: WorkerContext) -> int:

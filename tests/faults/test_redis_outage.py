@@ -15,6 +15,7 @@ from service.runs import lifecycle
 from service.runs.events import last_final_event
 from service.runs.lifecycle import RunRequest
 from service.worker.health import KEY_PREFIX as HEALTH_KEY_PREFIX
+from service.worker.maintenance import RECONCILE_MIN_AGE_S
 from tests.faults.conditions import until
 from tests.faults.conftest import WorkerProcess, add_worker
 from tests.faults.redis_instance import RedisInstance
@@ -152,3 +153,32 @@ async def test_a_redis_restart_fails_and_loses_no_running_run(
     assert worker.alive, f"the worker exited:\n{log[-3000:]}"
     tracebacks = len(re.findall("Traceback", log))
     assert tracebacks == 0, f"{tracebacks} tracebacks in the worker log, 0 expected:\n{log}"
+
+
+async def test_runs_queued_when_redis_loses_its_data_are_queued_again_when_it_is_back(
+    fault_services: Services,
+    private_redis: RedisInstance,
+    workers: dict[str, WorkerProcess],
+    worker_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """20 pending runs whose jobs a Redis restart wiped: the scheduler queue's worker queues
+    them again as soon as Redis is back, not after the reconciler's 30 s age guard."""
+    services = fault_services
+    queues = services.settings.queues
+    scheduler = await add_worker(workers, "scheduler", queues.scheduler, worker_env, tmp_path)
+    await until(lambda: polling(services, scheduler), within=60)
+    run_ids = await lifecycle.enqueue_runs(
+        services.sessions,
+        services.redis,
+        [progress(services, steps=1, delay=0) for _ in range(20)],
+    )
+    # The restart wipes the queue (no persistence).
+    await asyncio.to_thread(private_redis.restart, 2, kill=True)
+    await until(lambda: OUTAGE_ENDED in scheduler.log(), within=30)
+    await add_worker(workers, "default", queues.default, worker_env, tmp_path)
+    # Well inside the age guard, counted from Redis being back (worker start-up included).
+    waited = await until(lambda: _ended(services, run_ids), within=RECONCILE_MIN_AGE_S - 10)
+    found = await statuses(services, run_ids)
+    lost = sorted(run_id for run_id, status in found.items() if status != RunStatus.COMPLETED)
+    assert lost == [], f"{len(lost)} runs not completed after {waited:.1f} s, 0 expected"
