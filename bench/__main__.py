@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 
-from bench import alerts, api, devices, nifi, pipeline, scheduler
+from bench import alerts, api, devices, nifi, pipeline, redis_restart, scheduler
 from bench.harness import bench_stores
 
 
@@ -15,6 +15,7 @@ async def main() -> int:
     results: dict[str, bool] = {}
     async with bench_stores() as stores:
         results["run pipeline"] = await pipeline.run(stores)
+        results["run pipeline across a Redis restart"] = await redis_restart.run(stores)
         results["alert latency"] = await alerts.run(stores)
         results["scheduler tick"] = await scheduler.run(stores)
         results["API"] = await api.run(stores)
