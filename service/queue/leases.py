@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from service.queue.outage import REDIS_UNAVAILABLE
 from service.queue.scripts import LuaScript
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class Leases:
         """Wait until every slot is free, hold them for the block, then give them back;
         ``wait=False`` raises :class:`SlotsBusy` at once instead of waiting."""
         holder = uuid.uuid4().hex
-        while not await self.try_take(slots, holder):
+        while not await self._try_take_unless_away(slots, holder):
             if not wait:
                 raise SlotsBusy(", ".join(slot.scope for slot in slots))
             await asyncio.sleep(self._poll)
@@ -125,12 +126,26 @@ class Leases:
             renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
-            await _GIVE_BACK(self._redis, keys, [holder])
+            # Without Redis the slots free themselves when the lease expires.
+            with contextlib.suppress(*REDIS_UNAVAILABLE):
+                await _GIVE_BACK(self._redis, keys, [holder])
+
+    async def _try_take_unless_away(self, slots: Sequence[Slot], holder: str) -> bool:
+        """:meth:`try_take`, where Redis being away counts as every slot busy (a waiter
+        waits it out, and ``wait=False`` gets :class:`SlotsBusy`)."""
+        try:
+            return await self.try_take(slots, holder)
+        except REDIS_UNAVAILABLE:
+            return False
 
     async def _renew(self, keys: list[str], holder: str) -> None:
         while True:
             await asyncio.sleep(self._ttl_ms / 3000)
-            held = await _RENEW(self._redis, keys, [holder, self._ttl_ms])
+            try:
+                held = await _RENEW(self._redis, keys, [holder, self._ttl_ms])
+            except REDIS_UNAVAILABLE:
+                # The work goes on; the next renewal (or the warning below) tells the rest.
+                continue
             if held != len(keys):
                 # Redis lost the lease (a restart, or this process stalled past the lease):
                 # the work goes on, but the limit may be exceeded meanwhile.

@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from executors.services import Services
 from service.db.models import TERMINAL_STATUSES, JobRun, RunStatus, TriggeredBy
+from service.queue.leases import Leases, Slot
 from service.runs import lifecycle
 from service.runs.events import last_final_event
 from service.runs.lifecycle import RunRequest
@@ -182,3 +184,30 @@ async def test_runs_queued_when_redis_loses_its_data_are_queued_again_when_it_is
     found = await statuses(services, run_ids)
     lost = sorted(run_id for run_id, status in found.items() if status != RunStatus.COMPLETED)
     assert lost == [], f"{len(lost)} runs not completed after {waited:.1f} s, 0 expected"
+
+
+async def test_a_held_concurrency_slot_outlives_a_redis_restart(
+    private_redis: RedisInstance,
+) -> None:
+    """A run holding a slot (a device, a template's cap) while Redis restarts keeps working;
+    a waiter for a slot waits the outage out instead of failing."""
+    redis = Redis.from_url(private_redis.url())
+    leases = Leases(redis, ttl=0.6, poll=0.05)
+    slot = Slot("device:1", 1)
+    try:
+        async with leases.hold([slot]):
+            # Renewals fail while Redis is down (every 0.2 s); the block goes on.
+            await asyncio.to_thread(private_redis.restart, 1.0, kill=True)
+        await asyncio.to_thread(private_redis.stop, kill=True)
+        waiter = asyncio.create_task(_hold_briefly(leases, slot))
+        await asyncio.sleep(0.5)
+        assert not waiter.done(), "a waiter gave up while Redis was away"
+        await asyncio.to_thread(private_redis.start)
+        await asyncio.wait_for(waiter, 20)
+    finally:
+        await redis.aclose()
+
+
+async def _hold_briefly(leases: Leases, slot: Slot) -> None:
+    async with leases.hold([slot]):
+        pass
