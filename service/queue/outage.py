@@ -17,13 +17,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
-# What Redis being away (stopped, restarting, loading its data, unreachable) raises.
+# What Redis being away (stopped, restarting, loading its data, unreachable) raises;
+# redis-py wraps socket errors in its own, the built-in ones are for any it lets through.
 REDIS_UNAVAILABLE: tuple[type[BaseException], ...] = (
     RedisConnectionError,
     RedisTimeoutError,
     BusyLoadingError,
     ConnectionError,
-    TimeoutError,
 )
 # Seconds between two tries while Redis is away: doubling from the first, at most the last.
 BACKOFF_FIRST_S = 0.5

@@ -58,12 +58,15 @@ ARQ_TIMEOUT_MARGIN_S = 60
 # (``opsjobs:worker:<id>``, see ``service.worker.health``), or that names the asking worker
 # itself (a job it no longer runs, left by a Redis outage), is void and the job is taken
 # over: ``dispatch_job`` then finds its run's state in PostgreSQL and arq removes the job.
+# Only run jobs are taken over (ARGV[6] = 1): a cron job's in-progress key outlives its
+# run on purpose (arq's ``keep_cronjob_progress``), so one fire runs once.
 # Returns {score, previous owner or ""}, or nil.
 _CLAIM_JOB = LuaScript(
     """
 local owner = redis.call('GET', KEYS[1])
-if owner and owner ~= ARGV[4] then
-  if owner == '1' or redis.call('EXISTS', ARGV[5] .. owner) == 1 then return false end
+if owner then
+  if ARGV[6] ~= '1' or owner == '1' then return false end
+  if owner ~= ARGV[4] and redis.call('EXISTS', ARGV[5] .. owner) == 1 then return false end
 end
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
@@ -109,6 +112,7 @@ class OpsjobsWorker(Worker):
                         int(self.in_progress_timeout_s * 1000),
                         self.worker_id,
                         HEALTH_KEY_PREFIX,
+                        1 if transport.run_id_of(job_id) is not None else 0,
                     ],
                 )
             except BaseException:

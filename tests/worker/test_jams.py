@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from arq.constants import in_progress_key_prefix, job_key_prefix
@@ -128,3 +129,49 @@ async def test_the_reconciler_removes_queued_jobs_of_ended_and_deleted_runs(
             row.id: row.status for row in await session.execute(select(JobRun.id, JobRun.status))
         }
     assert statuses == {ended: RunStatus.CANCELLED.value, pending: RunStatus.PENDING.value}
+
+
+async def test_a_cron_job_in_progress_is_never_taken_over(services: Services) -> None:
+    """arq keeps a finished cron fire's in-progress key for a minute so the fire runs once;
+    only run jobs are taken over from workers without a heartbeat."""
+    queue = services.settings.queues.default
+    job_id = "reap_lost_runs:1700000000000"
+    await services.redis.zadd(queue, {job_id: 1})
+    await services.redis.set(in_progress_key_prefix + job_id, DEAD_WORKER, px=60_000)
+    async with ready_worker(services) as worker:
+        assert not await start(worker, job_id)
+        assert worker.jobs_taken_over == 0
+
+
+async def test_a_job_left_in_progress_under_the_asking_worker_is_taken_again(
+    services: Services,
+) -> None:
+    """A Redis outage between taking a job and settling it leaves the job in progress under
+    the worker itself, which no longer runs it: it takes the job again."""
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, echo(services))
+    job_id = transport.job_id(run_id)
+    async with ready_worker(services) as worker:
+        await services.redis.set(in_progress_key_prefix + job_id, worker.worker_id, px=60_000)
+        assert await start(worker, job_id)
+    async with services.sessions() as session:
+        assert (await session.get_one(JobRun, run_id)).status == RunStatus.COMPLETED
+
+
+async def test_a_wake_up_during_a_deferral_leaves_the_job_due(services: Services) -> None:
+    """The run waited for ends while a worker is deferring the waiting run's job: the
+    wake-up reaches it either way, so it is not put 5 s into the future."""
+    queue = services.settings.queues.default
+    first, second = await lifecycle.enqueue_runs(
+        services.sessions, services.redis, [echo(services) for _ in range(2)]
+    )
+    # Woken first, deferred after: due now.
+    await transport.wake_jobs(services.redis, [(first, queue)])
+    assert not await transport.defer_job(services.redis, queue, transport.job_id(first), 5000)
+    # Deferred first, woken after: due now.
+    assert await transport.defer_job(services.redis, queue, transport.job_id(second), 5000)
+    await transport.wake_jobs(services.redis, [(second, queue)])
+    now_ms = int(time.time() * 1000)
+    for run_id in (first, second):
+        score = await services.redis.zscore(queue, transport.job_id(run_id))
+        assert score is not None
+        assert score <= now_ms + 100, f"run {run_id} due in {(score - now_ms) / 1000:.1f} s"
