@@ -241,7 +241,7 @@ async def on_startup(ctx: dict[Any, Any]) -> None:
     # Every worker (not only the scheduler's) reports itself alive for GET /api/workers,
     # and before taking its first job: a job in progress under a worker id without a
     # heartbeat key is taken over by other workers.
-    await beat(ctx["services"], ctx["queue"], datetime.now(UTC))
+    await beat(ctx["services"], ctx["queue"], datetime.now(UTC), running=[])
     ctx["heartbeat"] = start_heartbeat(ctx["services"], ctx["queue"], ctx.get("redis_outage"))
     logger.info("worker started", extra={"queue": ctx["queue"], "worker_id": ctx["worker_id"]})
 

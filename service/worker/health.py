@@ -61,14 +61,17 @@ async def running_runs(services: Services) -> list[int]:
         return list(rows)
 
 
-async def beat(services: Services, queue: str, started_at: datetime) -> WorkerBeat:
-    """Write this worker's heartbeat key once; returns what was written."""
+async def beat(
+    services: Services, queue: str, started_at: datetime, running: list[int] | None = None
+) -> WorkerBeat:
+    """Write this worker's heartbeat key once; returns what was written. ``running``: the
+    runs it runs, when known without asking PostgreSQL (none, at start-up)."""
     record = WorkerBeat(
         worker_id=services.worker_id,
         host=socket.gethostname(),
         pid=os.getpid(),
         queue=queue,
-        running_runs=await running_runs(services),
+        running_runs=await running_runs(services) if running is None else running,
         version=service_version(),
         started_at=started_at,
         beat_at=datetime.now(UTC),
