@@ -211,3 +211,35 @@ async def test_a_held_concurrency_slot_outlives_a_redis_restart(
 async def _hold_briefly(leases: Leases, slot: Slot) -> None:
     async with leases.hold([slot]):
         pass
+
+
+async def test_a_worker_stopped_during_a_redis_outage_exits_cleanly(
+    fault_services: Services,
+    private_redis: RedisInstance,
+    workers: dict[str, WorkerProcess],
+    worker_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while Redis is away and a run is running: the run goes back to pending (its
+    record is in PostgreSQL), the worker exits 0 without a traceback."""
+    services = fault_services
+    worker = await add_worker(
+        workers, "default", services.settings.queues.default, worker_env, tmp_path
+    )
+    await until(lambda: polling(services, worker), within=60)
+    run_id = await lifecycle.enqueue_run(
+        services.sessions, services.redis, progress(services, steps=200, delay=0.1)
+    )
+
+    async def running() -> bool:
+        return (await statuses(services, [run_id]))[run_id] == RunStatus.RUNNING
+
+    await until(running, within=30)
+    await asyncio.to_thread(private_redis.stop, kill=True)
+    await until(lambda: OUTAGE_STARTED in worker.log(), within=30)
+    code = await worker.stop(grace=60)
+    log = worker.log()
+    assert code == 0, f"the worker exited with {code}, 0 expected:\n{log[-3000:]}"
+    tracebacks = log.count("Traceback")
+    assert tracebacks == 0, f"{tracebacks} tracebacks in the worker log, 0 expected:\n{log}"
+    assert (await statuses(services, [run_id]))[run_id] == RunStatus.PENDING
