@@ -143,7 +143,7 @@ async def requeue_jobs(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -> None
 
 WAKE_PREFIX = "opsjobs:run-wake:"
 # A wake-up outlives the moment it was sent by this much (ms): a worker that was deciding
-# to defer the job as it came still sees it (``settle_deferred``).
+# to defer the job as it came still sees it (``defer_job``).
 WAKE_TTL_MS = 10_000
 
 
