@@ -73,6 +73,7 @@ async def test_a_queued_run_starts_within_a_second_of_the_run_it_waits_for_endin
             assert ended_at is not None
             assert started_at is not None
             delays.append((started_at - ended_at).total_seconds())
+    print(f"waiting runs started {delays} s after the runs they waited for ended")
     late = [delay for delay in delays if delay >= 1.0]
     assert late == [], (
         f"{len(late)} waiting runs started 1 s or more after the run they waited for ended "

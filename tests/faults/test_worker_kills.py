@@ -92,7 +92,7 @@ async def overlapping_executions(services: Services, run_id: int) -> list[str]:
     return problems
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)
 async def test_killing_a_worker_again_and_again_jams_nothing(
     fault_services: Services,
     workers: dict[str, WorkerProcess],
