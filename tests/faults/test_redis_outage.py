@@ -45,7 +45,10 @@ async def statuses(services: Services, run_ids: list[int]) -> dict[int, str]:
 async def polling(services: Services, worker: WorkerProcess) -> bool:
     """The worker has written its heartbeat key (it is past start-up)."""
     assert worker.alive, f"worker {worker.name} exited:\n{worker.log()[-3000:]}"
-    keys = [key async for key in services.redis.scan_iter(match=HEALTH_KEY_PREFIX + "*")]
+    assert worker.process is not None
+    # Worker ids are host:pid:queue:random.
+    pattern = f"{HEALTH_KEY_PREFIX}*:{worker.process.pid}:*"
+    keys = [key async for key in services.redis.scan_iter(match=pattern)]
     return bool(keys)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -26,8 +27,10 @@ from tests.faults.conditions import until
 from tests.faults.conftest import WorkerProcess, add_worker
 from tests.faults.test_redis_outage import polling
 
-KILLS = 20
-RUNS = 200
+# The issue's figures are 50 kills of 200 runs; 20 keep the suite short here, and
+# OPSJOBS_FAULT_KILLS / OPSJOBS_FAULT_RUNS run it at any scale.
+KILLS = int(os.environ.get("OPSJOBS_FAULT_KILLS", "20"))
+RUNS = int(os.environ.get("OPSJOBS_FAULT_RUNS", "200"))
 STEPS = 40
 DELAY_S = 0.25
 RUN_TIME_S = STEPS * DELAY_S
@@ -99,9 +102,9 @@ async def test_killing_a_worker_again_and_again_jams_nothing(
     worker_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    """20 kill -9s of one of two workers while 200 runs of 10 s are queued (the issue's
-    50 kills of 200 runs take over 5 minutes here; 20 kills cover the same ground: every
-    kill strands up to 20 jobs in progress under a dead worker).
+    """``KILLS`` (20) kill -9s of one of two workers while ``RUNS`` (200) runs of 10 s are
+    queued (the issue's 50 kills of 200 runs take over 5 minutes here; 20 kills cover the
+    same ground: every kill strands up to 20 jobs in progress under a dead worker).
 
     Every run ends — completed, or retried and finally failed ``worker lost`` — within the
     heartbeat expiry + reaper interval + run time after the last kill (plus the backlog);
