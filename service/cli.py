@@ -1,4 +1,8 @@
-"""The ``opsjobs`` command: the only place that owns an event loop."""
+"""The ``opsjobs`` command: client verbs that talk to the API, and server verbs.
+
+Client verbs live in ``service.client``; this module registers them beside the server
+verbs and is the only place that owns an event loop.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +10,49 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import getpass
 import importlib.util
-import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from pydantic import ValidationError
 
 from service import service_version
+from service.client.commands import CLIENT_VERBS, add_client_commands, run_client
+from service.client.errors import CliError, ExitCode
+from service.client.help import GroupedHelpParser
 from service.db.security_models import Role
 from service.errors import InvalidInput, OpsjobsError, ServiceUnavailable
 from service.logging_config import configure_logging
 from service.secrets import KeyRing
 from service.settings import Settings, load_settings
 
-
-def _parse_parameter(raw: str) -> tuple[str, Any]:
-    key, sep, value = raw.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {raw!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+DESCRIPTION = (
+    "Run and watch opsjobs jobs. Client verbs talk to the API as the user of your token "
+    "(opsjobs login, or OPSJOBS_URL and OPSJOBS_TOKEN); server verbs run on the server "
+    "and read settings.toml."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="opsjobs", description=__doc__)
+    parser = GroupedHelpParser(prog="opsjobs", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"opsjobs {service_version()}")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="client verbs: log INFO (-vv: DEBUG) on stderr; by default only warnings",
+    )
+    parser.add_argument(
+        "--log-level", help="logging level (server verbs default to INFO, client verbs WARNING)"
+    )
+    commands: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=argparse.ArgumentParser
+    )
+    # --- client verbs (service.client) ---
+    add_client_commands(commands)
+    # --- server verbs ---
     commands.add_parser("api", help="serve the HTTP API and the web console")
     worker = commands.add_parser("worker", help="run an arq worker for one queue")
     worker.add_argument("--queue", required=True, help="queue name, e.g. default or devices")
@@ -44,19 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("up", help="migrate, then run the API and one worker per queue")
     commands.add_parser("migrate", help="create the database if missing and migrate it")
     commands.add_parser("lab", help="run the simulators (NiFi, Nautobot, SSH devices), seeded")
-    run = commands.add_parser("run", help="queue a run, follow its progress, print its result")
-    run.add_argument("job_type", help="job type, e.g. diag.echo")
-    run.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        type=_parse_parameter,
-        metavar="KEY=VALUE",
-        help="a parameter (VALUE is parsed as JSON when it is valid JSON)",
-    )
-    run.add_argument("--queue", help="queue override")
-    run.add_argument("--no-wait", action="store_true", help="print the run id and return")
     token = commands.add_parser("token", help="API tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
     )
@@ -220,10 +223,20 @@ async def _serve_lab(settings: Settings) -> int:
     return await run_lab()
 
 
-async def _run_job(settings: Settings, args: argparse.Namespace) -> int:
+async def _run_direct(settings: Settings, args: argparse.Namespace) -> int:
+    from service.backends import check_database, check_redis
     from service.client.follow import follow_run, queue_adhoc_run
 
-    run_id, queue = await queue_adhoc_run(settings, args.job_type, dict(args.param), args.queue)
+    await check_database(settings)
+    await check_redis(settings)
+    run_id, queue = await queue_adhoc_run(
+        settings,
+        args.job_type,
+        dict(args.param),
+        args.queue,
+        os_user=getpass.getuser(),
+        timeout_seconds=args.timeout,
+    )
     print(f"run {run_id} queued on {queue}", file=sys.stderr)
     if args.no_wait:
         print(run_id)
@@ -231,9 +244,29 @@ async def _run_job(settings: Settings, args: argparse.Namespace) -> int:
     return await follow_run(settings, run_id)
 
 
+def _log_level(args: argparse.Namespace) -> str:
+    if args.log_level:
+        return str(args.log_level).upper()
+    if args.command in CLIENT_VERBS:
+        return ("WARNING", "INFO")[min(args.verbose, 1)] if args.verbose < 2 else "DEBUG"
+    return "INFO"
+
+
+def _client(args: argparse.Namespace) -> int:
+    try:
+        return run_client(args)
+    except CliError as exc:
+        print(f"opsjobs: {exc.message}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level.upper())
+    configure_logging(_log_level(args))
+    if args.command in CLIENT_VERBS and not getattr(args, "direct", False):
+        return _client(args)
     try:
         settings = load_settings()
     except ValidationError as exc:
@@ -252,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
             print("database is at the newest schema", file=sys.stderr)
         elif args.command == "run":
-            return asyncio.run(_run_job(settings, args))
+            return asyncio.run(_run_direct(settings, args))
         elif args.command == "lab":
             return asyncio.run(_serve_lab(settings))
         elif args.command == "token":
@@ -261,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_rotate_keys(settings))
     except OpsjobsError as exc:
         print(f"opsjobs: {exc.message}", file=sys.stderr)
+        if isinstance(exc, ServiceUnavailable):
+            return ExitCode.UNREACHABLE
         if isinstance(exc.details, list):
             for item in exc.details:
                 if isinstance(item, dict) and "loc" in item:

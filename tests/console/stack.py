@@ -119,8 +119,8 @@ async def _wait_until_seeded(
 
 
 @contextlib.asynccontextmanager
-async def opsjobs_up(directory: Path) -> AsyncIterator[Stack]:
-    database_url = TEST_DATABASE_URL + "_console"
+async def opsjobs_up(directory: Path, name: str = "console") -> AsyncIterator[Stack]:
+    database_url = f"{TEST_DATABASE_URL}_{name}"
     await _recreate_database(database_url)
     async with private_redis(directory) as redis_url:
         api_port, nifi_port, nautobot_port = free_port(), free_port(), free_port()
