@@ -14,18 +14,21 @@ import getpass
 import importlib.util
 import sys
 from collections.abc import Sequence
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from service import service_version
 from service.client.commands import CLIENT_VERBS, add_client_commands, run_client
 from service.client.errors import CliError, ExitCode
 from service.client.help import GroupedHelpParser
-from service.db.security_models import Role
 from service.errors import InvalidInput, OpsjobsError, ServiceUnavailable
 from service.logging_config import configure_logging
-from service.secrets import KeyRing
-from service.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+
+#: ``token create --role``; the values of ``service.db.security_models.Role``, spelled out
+#: so that client verbs start without loading the database models.
+ROLES = ("admin", "operator", "viewer")
 
 DESCRIPTION = (
     "Run and watch opsjobs jobs. Client verbs talk to the API as the user of your token "
@@ -65,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create = token.add_parser("create", help="create a token and print it (shown once)")
     create.add_argument("--name", required=True, help="what the token is for")
-    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--user", help="the identity the token acts as (default: --name)")
     keys = commands.add_parser("keys", help="encryption keys of stored secrets").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION"
@@ -78,6 +81,7 @@ async def _create_token(settings: Settings, args: argparse.Namespace) -> None:
     from service.access.tokens import create_token
     from service.backends import check_database
     from service.db.engine import create_engine, create_session_factory
+    from service.db.security_models import Role
 
     await check_database(settings)
     engine = create_engine(settings.database)
@@ -101,7 +105,7 @@ async def _rotate_keys(settings: Settings) -> None:
     from service.access.credentials import reencrypt_all
     from service.backends import check_database
     from service.db.engine import create_engine, create_session_factory
-    from service.secrets import KeyStore
+    from service.secrets import KeyRing, KeyStore
 
     await check_database(settings)
     ring = await asyncio.to_thread(KeyRing.load, settings.secrets.key_file)
@@ -119,6 +123,7 @@ async def _migrate(settings: Settings) -> None:
     from service.backends import check_database
     from service.db.engine import create_engine, redacted_url
     from service.db.migrate import ensure_database, migrate
+    from service.secrets import KeyRing
 
     try:
         await ensure_database(settings.database.url)
@@ -267,6 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(_log_level(args))
     if args.command in CLIENT_VERBS and not getattr(args, "direct", False):
         return _client(args)
+    from pydantic import ValidationError
+
+    from service.settings import load_settings
+
     try:
         settings = load_settings()
     except ValidationError as exc:

@@ -139,3 +139,10 @@ async def test_lab_refuses_to_start_when_it_is_off() -> None:
     assert err.strip() == (
         "opsjobs: the lab is off; set [lab] enabled = true or OPSJOBS_LAB__ENABLED=true"
     )
+
+
+def test_token_roles_are_the_roles() -> None:
+    from service.cli import ROLES
+    from service.db.security_models import Role
+
+    assert ROLES == tuple(role.value for role in Role)

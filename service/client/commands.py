@@ -23,7 +23,7 @@ from service.client.config import (
 )
 from service.client.errors import CliError, ExitCode
 from service.client.http import Api
-from service.client.output import FORMATS, Column, Printer, column, time_column
+from service.client.output import FORMATS, Column, Printer, column, time_column, when
 from service.client.watch import FAIL_ON, exit_code, watch_run
 
 #: Verbs handled here; every other verb of ``opsjobs`` is a server verb.
@@ -444,9 +444,9 @@ def _show_run(ctx: Context, run: Mapping[str, Any]) -> None:
             ("Retry of", run["retry_of_id"]),
             ("Private to", run["private_to"]),
             ("Attempt", f"{run['attempt']}/{run['max_attempts']}"),
-            ("Queued", run["queued_at"]),
-            ("Started", run["started_at"]),
-            ("Finished", run["finished_at"]),
+            ("Queued", when(run["queued_at"])),
+            ("Started", when(run["started_at"])),
+            ("Finished", when(run["finished_at"])),
             ("Duration s", run["duration_seconds"]),
             (
                 "Progress",
@@ -578,8 +578,8 @@ def _scheduler(ctx: Context) -> int:
         tick = status.get("last_tick") or {}
         ctx.printer.fields(
             [
-                ("Server time", status["server_time"]),
-                ("Last tick", tick.get("at")),
+                ("Server time", when(status["server_time"])),
+                ("Last tick", when(tick.get("at"))),
                 ("Tick age s", tick.get("age_seconds")),
                 ("Tick lag s", tick.get("lag_seconds")),
                 (

@@ -67,12 +67,18 @@ def styled(value: Any) -> Text:
 
 
 def when(value: Any) -> str:
-    """A timestamp without its sub-second part (``2026-01-02 03:04:05+00:00``)."""
-    if not isinstance(value, str):
+    """A timestamp to the second, ``2026-01-02 03:04:05Z`` for UTC (the API's zone)."""
+    if not isinstance(value, str) or "T" not in value:
         return text(value)
-    head, _, _ = value.partition(".")
-    zone = "+00:00" if value.endswith(("Z", "+00:00")) else ""
-    return head.replace("T", " ") + zone if "." in value else value.replace("T", " ")
+    shown = value.replace("T", " ")
+    for utc in ("Z", "+00:00"):
+        if shown.endswith(utc):
+            return shown.removesuffix(utc).partition(".")[0] + "Z"
+    head, dot, rest = shown.partition(".")
+    if not dot:
+        return shown
+    zone = rest.lstrip("0123456789")
+    return head + zone
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,13 @@ class Printer:
         self, rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, title: str = ""
     ) -> None:
         shown = [item for item in columns if self.wide or not item.wide_only]
-        table = Table(box=box.SIMPLE_HEAD, title=title or None, pad_edge=False, show_edge=False)
+        # Piped: a header line and rows, nothing drawn (like ``kubectl get``).
+        table = Table(
+            box=box.SIMPLE_HEAD if self.out.is_terminal else None,
+            title=title or None,
+            pad_edge=False,
+            show_edge=False,
+        )
         for item in shown:
             table.add_column(item.title.upper(), no_wrap=True, overflow="fold")
         for row in rows:
@@ -124,7 +136,16 @@ class Printer:
                     for item in shown
                 )
             )
-        self.out.print(table)
+        self._print(table)
+
+    def _print(self, renderable: Any) -> None:
+        if self.out.is_terminal:
+            self.out.print(renderable)
+            return
+        # Piped: no padding after the last column.
+        with self.out.capture() as captured:
+            self.out.print(renderable)
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
     def fields(self, pairs: Sequence[tuple[str, Any]], coloured: Sequence[str] = ()) -> None:
         table = Table(box=None, show_header=False, pad_edge=False)
@@ -132,7 +153,7 @@ class Printer:
         table.add_column(overflow="fold")
         for name, value in pairs:
             table.add_row(name, styled(value) if name in coloured else Text(text(value)))
-        self.out.print(table)
+        self._print(table)
 
     def line(self, message: str) -> None:
         self.out.print(Text(message))

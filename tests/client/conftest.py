@@ -47,6 +47,7 @@ class CliStack:
         user: str | None = "admin",
         env: dict[str, str] | None = None,
         stdout: int | None = None,
+        stderr: int | None = None,
     ) -> Result:
         """``opsjobs ARGS`` as ``user`` (OPSJOBS_URL/OPSJOBS_TOKEN); None: no login at all."""
         base = {**self.stack.env, "XDG_CONFIG_HOME": str(self.config_home)}
@@ -64,11 +65,11 @@ class CliStack:
             cwd=REPO,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=stdout if stdout is not None else asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=stderr if stderr is not None else asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(process.communicate(), CLI_TIMEOUT_S)
         assert process.returncode is not None
-        return Result(process.returncode, (out or b"").decode(), err.decode())
+        return Result(process.returncode, (out or b"").decode(), (err or b"").decode())
 
 
 async def _token(stack: Stack, name: str, role: str) -> str:

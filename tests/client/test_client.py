@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import pty
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -350,25 +351,33 @@ async def test_tables_are_plain_when_piped(cli: CliStack) -> None:
     assert "failed" in row.split()
 
 
-async def _on_a_terminal(cli: CliStack, *args: str, env: dict[str, str] | None = None) -> str:
+def _read_all(leader: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+async def _on_a_terminal(
+    cli: CliStack, *args: str, env: dict[str, str] | None = None, stream: str = "stdout"
+) -> tuple[Result, str]:
+    """Run the CLI with stdout (or stderr) on a pseudo-terminal; what the terminal got."""
     leader, follower = pty.openpty()
     try:
         result = await cli.opsjobs(
-            *args, env={"TERM": "xterm-256color", "COLUMNS": "200", **(env or {})}, stdout=follower
+            *args,
+            env={"TERM": "xterm-256color", "COLUMNS": "200", **(env or {})},
+            **{stream: follower},  # type: ignore[arg-type]
         )
         os.close(follower)
         follower = -1
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        assert result.code == 0, result.err
-        return b"".join(chunks).decode()
+        return result, _read_all(leader)
     finally:
         os.close(leader)
         if follower >= 0:
@@ -377,13 +386,33 @@ async def _on_a_terminal(cli: CliStack, *args: str, env: dict[str, str] | None =
 
 async def test_colour_on_a_terminal_unless_no_color(cli: CliStack) -> None:
     await finished_run(cli, "diag.fail")
-    coloured = await _on_a_terminal(cli, "runs", "list", "--status", "failed")
+    result, coloured = await _on_a_terminal(cli, "runs", "list", "--status", "failed")
+    assert result.code == 0, result.err
     assert ANSI in coloured
-    plain = await _on_a_terminal(cli, "runs", "list", "--status", "failed", env={"NO_COLOR": "1"})
+    result, plain = await _on_a_terminal(
+        cli, "runs", "list", "--status", "failed", env={"NO_COLOR": "1"}
+    )
+    assert result.code == 0, result.err
     assert "failed" in plain
     assert "\x1b[3" not in plain
     assert "\x1b[1;3" not in plain
     assert "\x1b[9" not in plain
+
+
+async def test_watch_on_a_terminal_shows_a_progress_bar_with_target_counts(
+    cli: CliStack,
+) -> None:
+    templates = (await api_json(cli, "/api/job-templates", job_type="check_queues"))["items"]
+    result, terminal = await _on_a_terminal(
+        cli, "templates", "run", str(templates[0]["id"]), "--watch", stream="stderr"
+    )
+    assert result.code == 0, terminal
+    last = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal).replace("\r", "\n")
+    bar = [line for line in last.splitlines() if "100%" in line]
+    assert bar, last
+    assert "completed" in bar[-1]
+    assert re.search(r"succeeded [1-9]", bar[-1]), bar[-1]
+    assert "completed (" in result.out
 
 
 # ------------------------------------------------------------------ templates and schedules
