@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from service import service_version
 from service.client.commands import CLIENT_VERBS, add_client_commands, run_client
 from service.client.errors import CliError, ExitCode
-from service.client.help import GroupedHelpParser
+from service.client.help import GroupedHelpParser, OperatorParser
 from service.errors import InvalidInput, OpsjobsError, ServiceUnavailable
 from service.logging_config import configure_logging
 
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", help="logging level (server verbs default to INFO, client verbs WARNING)"
     )
     commands: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=argparse.ArgumentParser
+        dest="command", required=True, metavar="COMMAND", parser_class=OperatorParser
     )
     # --- client verbs (service.client) ---
     add_client_commands(commands)

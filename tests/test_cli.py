@@ -145,4 +145,4 @@ def test_token_roles_are_the_roles() -> None:
     from service.cli import ROLES
     from service.db.security_models import Role
 
-    assert ROLES == tuple(role.value for role in Role)
+    assert tuple(role.value for role in Role) == ROLES

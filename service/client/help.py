@@ -1,15 +1,26 @@
-"""``opsjobs --help`` with the verbs in two groups: client verbs, then server verbs."""
+"""The ``opsjobs`` parsers: usage errors in one line, and ``opsjobs --help`` with the verbs
+in two groups (client verbs, then server verbs)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 CLIENT_TITLE = "client verbs (through the API, as the user of your token)"
 SERVER_TITLE = "server verbs (on the server; they read settings.toml)"
 
 
-class GroupedHelpParser(argparse.ArgumentParser):
-    """An argument parser whose help lists client verbs and server verbs apart."""
+class OperatorParser(argparse.ArgumentParser):
+    """A usage error is one line naming the verb, then exit 2 (``ExitCode.USAGE``)."""
+
+    def error(self, message: str) -> NoReturn:
+        verb = self.prog.removeprefix("opsjobs").strip()
+        where = f"{verb}: " if verb else ""
+        self.exit(2, f"opsjobs: {where}{message} (see {self.prog} --help)\n")
+
+
+class GroupedHelpParser(OperatorParser):
+    """The top parser, whose help lists client verbs and server verbs apart."""
 
     def format_help(self) -> str:
         from service.client.commands import CLIENT_VERBS

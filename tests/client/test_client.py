@@ -214,7 +214,10 @@ async def test_input_error_exits_2_naming_the_field(cli: CliStack) -> None:
 async def test_usage_error_exits_2(cli: CliStack) -> None:
     result = await cli.opsjobs("runs", "list", "--limit", "1000")
     assert result.code == 2
-    assert "at most 100 per page" in result.err
+    assert one_line(result) == (
+        "opsjobs: runs list: argument --limit: at most 100 per page, got 1000 "
+        "(see opsjobs runs list --help)"
+    )
     missing = await cli.opsjobs("runs", "show", "999999")
     assert missing.code == 2
     assert one_line(missing) == "opsjobs: run 999999 does not exist"
