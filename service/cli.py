@@ -246,7 +246,7 @@ async def _run_direct(settings: Settings, args: argparse.Namespace) -> int:
     if args.no_wait:
         print(run_id)
         return 0
-    return await follow_run(settings, run_id)
+    return await follow_run(settings, run_id, fail_on=args.fail_on)
 
 
 def _log_level(args: argparse.Namespace) -> str:

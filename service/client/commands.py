@@ -195,7 +195,9 @@ def add_client_commands(
     )
     listing.add_argument("--outcome", help="ok, warning, critical, unknown (comma-separated)")
     listing.add_argument("--job-type", help="job type(s), comma-separated")
-    listing.add_argument("--triggered-by", help="schedule, manual, system, api (comma-separated)")
+    listing.add_argument(
+        "--triggered-by", help="how runs were started, e.g. api, manual, schedule (comma-separated)"
+    )
     listing.add_argument("--template", metavar="ID", help="template id(s), comma-separated")
     listing.add_argument("--schedule", metavar="ID", help="schedule id(s), comma-separated")
     listing.add_argument("-q", "--search", help="text in the run's name, starter or summary")
@@ -252,7 +254,9 @@ def add_client_commands(
     )
     listing.add_argument("--template", type=_positive, metavar="ID", help="only of this template")
     listing.add_argument(
-        "--type", dest="schedule_type", help="now, interval, daily, weekly, monthly, cron"
+        "--type",
+        dest="schedule_type",
+        help="now, interval, hourly, daily, weekly, monthly or custom",
     )
     listing.add_argument("--owner", help="only this owner's")
     listing.add_argument("--health", help="ok, unhealthy, paused or unknown")
@@ -374,9 +378,9 @@ def _schedule_when(item: Mapping[str, Any]) -> str:
     kind = item["schedule_type"]
     if kind == "interval":
         return f"every {item['interval_minutes']} min"
-    if kind == "cron":
+    if kind == "custom":
         return str(item["cron_expression"])
-    if kind in ("daily", "weekly", "monthly"):
+    if kind in ("hourly", "daily", "weekly", "monthly"):
         days = item.get("weekdays") or ([item["day_of_month"]] if item.get("day_of_month") else [])
         on = f" on {','.join(str(d) for d in days)}" if days else ""
         return f"{item.get('time_of_day')}{on}"

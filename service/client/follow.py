@@ -20,8 +20,9 @@ from arq.connections import RedisSettings, create_pool
 from executors import get_executor
 from service.access.audit import AuditEntry
 from service.access.principals import principal_named
+from service.client.watch import exit_code
 from service.db.engine import create_engine, create_session_factory
-from service.db.models import TERMINAL_STATUSES, JobRun, RunStatus, TriggeredBy
+from service.db.models import TERMINAL_STATUSES, JobRun, TriggeredBy
 from service.runs import lifecycle
 from service.runs.authorization import authorize_request
 from service.runs.reporting import Progress
@@ -85,8 +86,9 @@ def _bar(run: JobRun) -> str:
     return f"{run.status:<9} [{bar}] {percent:5.1f}% {progress.message or ''}"
 
 
-async def follow_run(settings: Settings, run_id: int) -> int:
-    """Show progress until the run ends; print its result; 0 when it completed."""
+async def follow_run(settings: Settings, run_id: int, *, fail_on: str | None = None) -> int:
+    """Show progress until the run ends; print its result; 0 when it completed (and its
+    outcome is below ``fail_on``)."""
     engine = create_engine(settings.database)
     sessions = create_session_factory(engine)
     interactive = sys.stderr.isatty()
@@ -110,4 +112,4 @@ async def follow_run(settings: Settings, run_id: int) -> int:
     outcome = f" ({run.outcome})" if run.outcome else ""
     print(f"run {run_id} {run.status}{outcome}: {run.summary or run.error or ''}", file=sys.stderr)
     print(json.dumps(run.result, indent=2, default=str))
-    return 0 if run.status == RunStatus.COMPLETED.value else 1
+    return exit_code(run.status, run.outcome, fail_on)

@@ -138,7 +138,8 @@ def describe(event: Event) -> str:
 
 
 def _events(api: Api, run_id: int) -> Iterator[Event]:
-    """Every event of the run until its terminal state, reopening a dropped stream."""
+    """Every event of the run until its terminal state, reopening a dropped stream after
+    the last event seen (at most ``MAX_RECONNECTS`` times in a row without an event)."""
     last_id = START
     failures = 0
     while True:
@@ -146,23 +147,22 @@ def _events(api: Api, run_id: int) -> Iterator[Event]:
             with api.stream(
                 f"/api/job-runs/{run_id}/events", headers={"Last-Event-ID": last_id}
             ) as answer:
-                failures = 0
                 for event in parse_events(answer.iter_lines()):
+                    failures = 0
                     if event.id:
                         last_id = event.id
                     yield event
                     if event.type == "state" and event.data.get("status") in TERMINAL:
                         return
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            failures += 1
-            if failures > MAX_RECONNECTS:
-                raise (
-                    unreachable(api.url, exc)
-                    if isinstance(exc, httpx.TransportError)
-                    else CliError(
-                        f"the event stream of run {run_id} broke: {exc}", ExitCode.UNREACHABLE
-                    )
-                ) from None
+        except httpx.TransportError as exc:
+            if failures >= MAX_RECONNECTS:
+                raise unreachable(api.url, exc) from None
+        if failures >= MAX_RECONNECTS:
+            raise CliError(
+                f"the event stream of run {run_id} keeps closing before the run ends",
+                ExitCode.UNREACHABLE,
+            )
+        failures += 1
         time.sleep(RECONNECT_DELAY_S)
 
 

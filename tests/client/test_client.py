@@ -211,6 +211,21 @@ async def test_input_error_exits_2_naming_the_field(cli: CliStack) -> None:
     assert "parameters.steps" in line
 
 
+async def test_a_refused_filter_exits_2_naming_the_query_field(cli: CliStack) -> None:
+    result = await cli.opsjobs("schedules", "list", "--type", "yearly")
+    assert result.code == 2
+    assert "query.schedule_type" in one_line(result)
+    active = await cli.opsjobs("runs", "delete", "--older-than-days", "1", "--status", "running")
+    assert active.code == 2
+    assert one_line(active) == (
+        "opsjobs: pending and running runs are never deleted: running "
+        "(query.status: only finished statuses)"
+    )
+    none_old = await cli.opsjobs("runs", "delete", "--older-than-days", "36500", "-o", "json")
+    assert none_old.code == 0, none_old.err
+    assert json.loads(none_old.out) == {"deleted": 0}
+
+
 async def test_usage_error_exits_2(cli: CliStack) -> None:
     result = await cli.opsjobs("runs", "list", "--limit", "1000")
     assert result.code == 2
