@@ -626,8 +626,8 @@ def _run(ctx: Context) -> int:
 
 
 def _login(args: argparse.Namespace) -> int:
-    url = args.url or _ask("API URL (e.g. http://127.0.0.1:8000): ", secret=False)
-    token = args.token or _ask("API token: ", secret=True)
+    url = args.url or _ask("API URL (e.g. http://127.0.0.1:8000): ", option="--url", secret=False)
+    token = args.token or _ask("API token: ", option="--token", secret=True)
     login = Login(url=normalise_url(url), token=token.strip())
     with Api(login) as api:
         api.get("/api/job-runs", {"page_size": 1})
@@ -636,15 +636,15 @@ def _login(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _ask(prompt: str, *, secret: bool) -> str:
+def _ask(prompt: str, *, option: str, secret: bool) -> str:
     if not sys.stdin.isatty():
-        raise CliError(f"{prompt.split(' (')[0].rstrip(': ')} is required: pass it as an option")
+        raise CliError(f"no terminal to ask on: pass {option}")
     try:
         answer = getpass.getpass(prompt) if secret else input(prompt)
     except EOFError:
         answer = ""
     if not answer.strip():
-        raise CliError(f"{prompt.split(' (')[0].rstrip(': ')} is required")
+        raise CliError(f"{option} is required")
     return answer.strip()
 
 

@@ -100,6 +100,10 @@ async def test_login_with_a_bad_token_saves_nothing(cli: CliStack, home: Path) -
         "(set OPSJOBS_TOKEN or run opsjobs login)"
     )
     assert not (home / "opsjobs" / "cli.toml").exists()
+    # Without a terminal to ask on, what is left out must be given.
+    unasked = await cli.opsjobs("login", "--url", cli.url, user=None, env=env)
+    assert unasked.code == 2
+    assert one_line(unasked) == "opsjobs: no terminal to ask on: pass --token"
 
 
 # ------------------------------------------------------------------ exit code 3
