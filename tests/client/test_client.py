@@ -162,6 +162,56 @@ async def test_run_goes_through_the_api_as_the_user_and_is_audited(cli: CliStack
     assert str(run["id"]) in [event["resource_id"] for event in audit["items"]]
 
 
+async def test_run_with_a_private_resource_belongs_to_its_user(cli: CliStack) -> None:
+    """Ownership applies to CLI runs: alice's run with her private credential is hers."""
+    async with cli.api("alice") as http:
+        answer = await http.post(
+            "/api/credentials",
+            json={
+                "name": "alice-run",
+                "type": "ssh_password",
+                "username": "a",
+                "password": "pw-a-2",
+            },
+        )
+    assert answer.status_code == 201, answer.text
+    commands = (await api_json(cli, "/api/command-templates"))["items"][0]["id"]
+    result = await cli.opsjobs(
+        "run",
+        "run_commands",
+        "-p",
+        'targets={"all": true}',
+        "-p",
+        f"command_template_id={commands}",
+        "-p",
+        f"credential_id={answer.json()['id']}",
+        "--no-wait",
+        "-o",
+        "json",
+        user="alice",
+    )
+    assert result.code == 0, result.err
+    run = json.loads(result.out)
+    assert (run["private_to"], run["executed_by"]) == ("alice", "alice")
+    hidden = await cli.opsjobs("runs", "show", str(run["id"]), user="bob")
+    assert hidden.code == 2
+    assert one_line(hidden) == f"opsjobs: run {run['id']} does not exist"
+    # Bob may not use alice's credential either.
+    refused = await cli.opsjobs(
+        "run",
+        "run_commands",
+        "-p",
+        'targets={"all": true}',
+        "-p",
+        f"command_template_id={commands}",
+        "-p",
+        f"credential_id={answer.json()['id']}",
+        user="bob",
+    )
+    assert refused.code == 2
+    assert "parameters.credential_id" in one_line(refused)
+
+
 async def test_run_prints_a_summary_line_for_people(cli: CliStack) -> None:
     result = await cli.opsjobs("run", "diag.echo", "-p", "message=hi there", user="alice")
     assert result.code == 0, result.err
