@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 #: ``token create --role``; the values of ``service.db.security_models.Role``, spelled out
 #: so that client verbs start without loading the database models.
 ROLES = ("admin", "operator", "viewer")
+#: Server verbs that log only warnings unless -v: a person runs them and reads their output.
+QUIET_VERBS = ("token", "keys")
 
 DESCRIPTION = (
     "Run and watch opsjobs jobs. Client verbs talk to the API as the user of your token "
@@ -45,10 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose",
         action="count",
         default=0,
-        help="client verbs: log INFO (-vv: DEBUG) on stderr; by default only warnings",
+        help="log INFO (-vv: DEBUG) on stderr (client verbs, token and keys log only warnings)",
     )
     parser.add_argument(
-        "--log-level", help="logging level (server verbs default to INFO, client verbs WARNING)"
+        "--log-level",
+        help="logging level, instead of -v (default WARNING for client verbs, token and keys)",
     )
     commands: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=OperatorParser
@@ -252,9 +255,9 @@ async def _run_direct(settings: Settings, args: argparse.Namespace) -> int:
 def _log_level(args: argparse.Namespace) -> str:
     if args.log_level:
         return str(args.log_level).upper()
-    if args.command in CLIENT_VERBS:
-        return ("WARNING", "INFO")[min(args.verbose, 1)] if args.verbose < 2 else "DEBUG"
-    return "INFO"
+    if args.verbose:
+        return "DEBUG" if args.verbose > 1 else "INFO"
+    return "WARNING" if args.command in (*QUIET_VERBS, *CLIENT_VERBS) else "INFO"
 
 
 def _client(args: argparse.Namespace) -> int:

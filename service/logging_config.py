@@ -37,3 +37,5 @@ def configure_logging(level: str = "INFO") -> None:
     # asyncssh logs every connection, channel and auth step at INFO: thousands of lines per
     # device fan-out.
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    # alembic announces each of its plugins at INFO on every migrate; its migrations stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
