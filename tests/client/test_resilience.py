@@ -55,3 +55,15 @@ async def test_watch_resumes_a_dropped_stream_after_the_last_event(cli: CliStack
     for step in range(1, 6):
         assert result.err.count(f" progress {step}/5") == 1, result.err
     assert result.err.count("state completed") == 1
+
+
+async def test_a_service_that_keeps_failing_exits_3_after_the_retries(cli: CliStack) -> None:
+    faults = Faults(lose_post_answers=10)
+    async with faulty_proxy(cli.url, faults) as url:
+        result = await cli.opsjobs("run", "diag.echo", user="alice", env={"OPSJOBS_URL": url})
+    assert result.code == 3
+    lines = result.err.strip().splitlines()
+    assert lines == [f"opsjobs: the API at {url} failed (503): lost"]
+    # The first try and three retries, all one logical request.
+    assert len(faults.idempotency_keys) == 4
+    assert len(set(faults.idempotency_keys)) == 1
