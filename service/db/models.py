@@ -302,24 +302,33 @@ class JobRunTarget(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-class JobRunAttempt(Base):
-    """An attempt of a run that ended in a retry, with what it found.
+class AttemptStatus(enum.StrEnum):
+    """How a kept attempt ended (the latest attempt's status is the run's)."""
 
-    The run row holds its latest attempt; each earlier one is kept here with its result and
-    a snapshot of its target rows (the next attempt resolves its targets afresh).
+    # It failed and the run's retry policy started another attempt.
+    FAILED = "failed"
+    # Its worker shut down and gave the run back to the queue.
+    INTERRUPTED = "interrupted"
+
+
+class JobRunAttempt(Base):
+    """An attempt of a run that did not end the run, with what it found.
+
+    The run row holds its latest attempt; each earlier one is kept here (a failed one with
+    its result and a snapshot of its target rows: the next attempt resolves them afresh).
     """
 
     __tablename__ = "job_run_attempts"
     __table_args__ = (
         UniqueConstraint("run_id", "attempt", name="uq_job_run_attempts_run_attempt"),
-        CheckConstraint(f"status IN ({sql_values(RunStatus)})", name="status"),
+        CheckConstraint(f"status IN ({sql_values(AttemptStatus)})", name="status"),
         CheckConstraint(f"outcome IS NULL OR outcome IN ({sql_values(Outcome)})", name="outcome"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("job_runs.id", ondelete="CASCADE"))
     attempt: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # an AttemptStatus
     # Which failure ended it: failed, lost or timeout (the retry policy's ``on`` values).
     failure: Mapped[str | None] = mapped_column(String(16))
     worker_id: Mapped[str | None] = mapped_column(String(255))

@@ -224,7 +224,7 @@ async def run_attempts(
         attempts.append(
             AttemptOut(
                 attempt=run.attempt,
-                status=RunStatus(run.status),
+                status=run.status,
                 started_at=run.started_at,
                 finished_at=run.finished_at,
                 outcome=Outcome(run.outcome) if run.outcome else None,

@@ -17,10 +17,18 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import String, Text, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.engine import SessionFactory
-from service.db.models import JobRun, JobRunAttempt, JobRunTarget, Outcome, RunStatus
+from service.db.models import (
+    AttemptStatus,
+    JobRun,
+    JobRunAttempt,
+    JobRunTarget,
+    Outcome,
+    RunStatus,
+)
 from service.errors import InvalidInput
 from service.runs.lifecycle import close_open_targets
 
@@ -201,7 +209,7 @@ async def retry_locked(
             select(
                 JobRun.id,
                 JobRun.attempt,
-                literal(RunStatus.FAILED.value, String),
+                literal(AttemptStatus.FAILED.value, String),
                 literal(end.failure.value, String),
                 JobRun.worker_id,
                 JobRun.started_at,
@@ -241,6 +249,33 @@ async def retry_locked(
         retry_at=retry_at,
         queue=queue,
     )
+
+
+async def record_interrupted(
+    sessions: SessionFactory, run_id: int, attempt: int, worker_id: str, reason: str
+) -> None:
+    """Keep an attempt whose worker shut down and gave the run back to the queue (the run's
+    next attempt gets the next number, so the list has no gap)."""
+    async with sessions.begin() as session:
+        await session.execute(
+            pg_insert(JobRunAttempt)
+            .from_select(
+                ["run_id", "attempt", "status", "worker_id", "started_at", "error"],
+                select(
+                    JobRun.id,
+                    JobRun.attempt,
+                    literal(AttemptStatus.INTERRUPTED.value, String),
+                    literal(worker_id, String),
+                    JobRun.started_at,
+                    literal(reason, Text),
+                ).where(
+                    JobRun.id == run_id,
+                    JobRun.attempt == attempt,
+                    JobRun.status == RunStatus.PENDING.value,
+                ),
+            )
+            .on_conflict_do_nothing()
+        )
 
 
 _ATTEMPT_COLUMNS = [

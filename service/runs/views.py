@@ -122,7 +122,8 @@ class AttemptOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     attempt: int
-    status: RunStatus
+    # The run's status for its latest attempt; failed or interrupted for a kept one.
+    status: str
     failure: str | None = None
     started_at: datetime | None
     finished_at: datetime | None

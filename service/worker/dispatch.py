@@ -125,9 +125,16 @@ async def _run_with_heartbeat(services: Services, start: RunStart, reporter: Run
                 reason="cancelled while running",
             )
         if shutting_down:
-            await lifecycle.return_to_pending(
+            if await lifecycle.return_to_pending(
                 services.sessions, start.run_id, start.attempt, WORKER_SHUTDOWN_REASON
-            )
+            ):
+                await retries.record_interrupted(
+                    services.sessions,
+                    start.run_id,
+                    start.attempt,
+                    services.worker_id,
+                    WORKER_SHUTDOWN_REASON,
+                )
             raise
         return _failed("run was taken from this worker", partial)
     except (OpsjobsError, ValidationError) as exc:

@@ -4,6 +4,7 @@ with backoff, kept attempts, cancellation between attempts and the reconciler's 
 from __future__ import annotations
 
 import asyncio
+import signal
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,10 @@ from service.runs import lifecycle
 from service.runs.lifecycle import RunRequest
 from service.runs.retries import RetryPolicy, backoff_delay
 from service.worker.maintenance import reap_lost_runs, reconcile_pending_runs
+from tests.worker.test_loss import worker_process
 from tests.workers import running_worker, wait_for_run
+
+__all__ = ["worker_process"]  # the real worker subprocess fixture, shared
 
 FAILING_TWICE = {"message": "flapping", "succeed_from_attempt": 3}
 
@@ -356,3 +360,29 @@ async def test_a_policy_without_lost_fails_a_lost_run(services: Services) -> Non
         run = await session.get_one(JobRun, run_id)
     assert run.status == RunStatus.FAILED
     assert run.error == "worker lost"
+
+
+async def test_an_attempt_interrupted_by_a_worker_shutdown_is_kept_in_the_list(
+    client: httpx.AsyncClient, services: Services, worker_process: asyncio.subprocess.Process
+) -> None:
+    created = (
+        await client.post(
+            "/api/job-runs",
+            json={"job_type": "diag.progress", "parameters": {"steps": 60, "delay": 0.02}},
+        )
+    ).json()
+    await wait_for_run(services.sessions, created["id"], min_progress=2)
+    worker_process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(worker_process.wait(), timeout=15) == 0
+
+    async with running_worker(services.settings):
+        run = await wait_for_run(services.sessions, created["id"])
+    assert run.status == RunStatus.COMPLETED
+    assert run.attempt == 2
+    detail = (await client.get(f"/api/job-runs/{created['id']}")).json()
+    assert [(a["attempt"], a["status"]) for a in detail["attempts"]] == [
+        (1, "interrupted"),
+        (2, "completed"),
+    ]
+    assert detail["attempts"][0]["error"] == "worker shut down; run returned to the queue"
+    assert detail["attempts"][0]["started_at"] is not None

@@ -6,8 +6,9 @@ Create Date: 2026-12-05 12:00:00.000000
 
 A template's (and an ad-hoc run's) retry policy beyond ``max_attempts``: backoff and
 which failures count (NULL keeps the default: a lost worker only). A run waiting for its
-next attempt is pending with ``retry_at``; every attempt that ended in a retry is kept in
-``job_run_attempts`` with its result and target rows.
+next attempt is pending with ``retry_at``; every attempt that did not end its run (a
+retried failure, a worker shut down) is kept in ``job_run_attempts``, a failed one with
+its result and target rows.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-_STATUSES = "'pending', 'running', 'completed', 'failed', 'cancelled', 'skipped'"
+_ATTEMPT_STATUSES = "'failed', 'interrupted'"
 _OUTCOMES = "'ok', 'warning', 'critical', 'unknown'"
 
 
@@ -55,7 +56,9 @@ def upgrade() -> None:
         sa.Column("result", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("targets", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.CheckConstraint(f"status IN ({_STATUSES})", name=op.f("ck_job_run_attempts_status")),
+        sa.CheckConstraint(
+            f"status IN ({_ATTEMPT_STATUSES})", name=op.f("ck_job_run_attempts_status")
+        ),
         sa.CheckConstraint(
             f"outcome IS NULL OR outcome IN ({_OUTCOMES})", name=op.f("ck_job_run_attempts_outcome")
         ),
