@@ -535,7 +535,9 @@ async def request_cancel(
     async with sessions.begin() as session:
         row = (
             await session.execute(
-                select(JobRun.status, JobRun.queue).where(JobRun.id == run_id).with_for_update()
+                select(JobRun.status, JobRun.queue, JobRun.attempt)
+                .where(JobRun.id == run_id)
+                .with_for_update()
             )
         ).one_or_none()
         if row is None:
@@ -549,7 +551,11 @@ async def request_cancel(
                     cancel_requested_at=func.now(),
                     cancelled_by=cancelled_by,
                     finished_at=func.now(),
-                    reason="cancelled before it started",
+                    reason=(
+                        "cancelled before it started"
+                        if row.attempt == 0
+                        else f"cancelled before attempt {row.attempt + 1}"
+                    ),
                 )
             )
             new_status = RunStatus.CANCELLED

@@ -4,6 +4,7 @@ with backoff, kept attempts, cancellation between attempts and the reconciler's 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from service.db.models import JobRun, JobRunAttempt, RunStatus, TriggeredBy
 from service.queue import transport
 from service.runs import lifecycle
 from service.runs.lifecycle import RunRequest
+from service.runs.reporting import event_stream_key
 from service.runs.retries import RetryPolicy, backoff_delay
 from service.worker.maintenance import reap_lost_runs, reconcile_pending_runs
 from tests.worker.test_loss import worker_process
@@ -141,6 +143,19 @@ async def test_a_run_failing_twice_completes_at_its_third_attempt_after_backoff(
         gap = (_at(after["started_at"]) - _at(before["finished_at"])).total_seconds()
         assert delay <= gap < delay + 15, (before, after)
 
+    # Watchers saw each failed attempt and when the next one was due.
+    events = await services.redis.xrange(event_stream_key(run_id))
+    kinds = [fields[b"type"].decode() for _, fields in events]
+    assert kinds.count("retry_scheduled") == 2
+    scheduled = [
+        json.loads(fields[b"data"]) for _, fields in events if fields[b"type"] == b"retry_scheduled"
+    ]
+    assert [(e["attempt"], e["failure"], e["delay_seconds"]) for e in scheduled] == [
+        (1, "failed", 1.0),
+        (2, "failed", 2.0),
+    ]
+    assert kinds[-1] == "state"
+
     full = (await client.get(f"/api/job-runs/{run_id}/attempts")).json()
     assert [a["attempt"] for a in full] == [1, 2, 3]
 
@@ -248,6 +263,7 @@ async def test_cancelling_during_backoff_ends_the_run_and_its_deferred_job(
         run = await session.get_one(JobRun, run_id)
     assert run.status == RunStatus.CANCELLED
     assert run.attempt == 1
+    assert run.reason == "cancelled before attempt 2"
     assert run.finished_at is not None
     detail = (await client.get(f"/api/job-runs/{run_id}")).json()
     assert detail["retry_at"] is None
