@@ -402,3 +402,40 @@ async def test_an_attempt_interrupted_by_a_worker_shutdown_is_kept_in_the_list(
     ]
     assert detail["attempts"][0]["error"] == "worker shut down; run returned to the queue"
     assert detail["attempts"][0]["started_at"] is not None
+
+
+async def test_a_killed_worker_run_is_retried_after_its_backoff(
+    client: httpx.AsyncClient, services: Services, worker_process: asyncio.subprocess.Process
+) -> None:
+    retry = {"max_attempts": 2, "backoff_seconds": 1.5, "on": ["lost"]}
+    created = (
+        await client.post(
+            "/api/job-runs",
+            json={
+                "job_type": "diag.progress",
+                "parameters": {"steps": 40, "delay": 0.02},
+                "retry": retry,
+            },
+        )
+    ).json()
+    run_id = created["id"]
+    await wait_for_run(services.sessions, run_id, min_progress=2)
+    worker_process.send_signal(signal.SIGKILL)
+    await worker_process.wait()
+    await asyncio.sleep(services.settings.reaper.lost_after + 0.5)
+
+    assert (await reap_lost_runs(services)).retried == [run_id]
+    waiting = (await client.get(f"/api/job-runs/{run_id}")).json()
+    assert waiting["status"] == "pending"
+    assert waiting["retry_at"] is not None
+    assert [(a["attempt"], a["status"], a["failure"]) for a in waiting["attempts"]] == [
+        (1, "failed", "lost")
+    ]
+    async with running_worker(services.settings):
+        run = await wait_for_run(services.sessions, run_id, within=30)
+    assert run.status == RunStatus.COMPLETED
+    assert run.attempt == 2
+    assert run.started_at is not None
+    assert run.started_at >= _at(waiting["retry_at"])
+    metrics = (await client.get("/metrics")).text
+    assert 'opsjobs_run_retries_total{failure="lost",job_type="diag.progress"} 1' in metrics
