@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from executors.services import Services
-from service.db.models import JobRun, JobRunAttempt, RunStatus, TriggeredBy
+from service.db.models import JobRun, JobRunAttempt, JobRunTarget, RunStatus, TriggeredBy
 from service.queue import transport
 from service.runs import lifecycle
 from service.runs.lifecycle import RunRequest
 from service.runs.reporting import event_stream_key
-from service.runs.retries import RetryPolicy, backoff_delay
+from service.runs.retries import AttemptEnd, RetryOn, RetryPolicy, backoff_delay, schedule_retry
 from service.worker.maintenance import reap_lost_runs, reconcile_pending_runs
 from tests.worker.test_loss import worker_process
 from tests.workers import running_worker, wait_for_run
@@ -80,7 +80,7 @@ def test_the_default_policy_retries_lost_workers_only_and_is_stored_as_null() ->
     assert [failure.value for failure in policy.on] == ["lost"]
     assert policy.stored() is None
     assert RetryPolicy(max_attempts=4).stored() is None
-    custom = RetryPolicy(max_attempts=3, backoff_seconds=2, on=["failed", "timeout"])  # type: ignore[list-item]
+    custom = RetryPolicy(max_attempts=3, backoff_seconds=2, on=[RetryOn.FAILED, RetryOn.TIMEOUT])
     assert custom.stored() == {
         "backoff_seconds": 2.0,
         "backoff_factor": 2.0,
@@ -297,7 +297,7 @@ async def _lose(services: Services, run_id: int) -> None:
 async def test_reconciler_waits_for_retry_at_and_then_requeues_a_dropped_retry(
     services: Services,
 ) -> None:
-    policy = RetryPolicy(max_attempts=2, backoff_seconds=600, on=["lost"])  # type: ignore[list-item]
+    policy = RetryPolicy(max_attempts=2, backoff_seconds=600, on=[RetryOn.LOST])
     request = _progress_request(
         services, max_attempts=policy.max_attempts, retry_policy=policy.stored()
     )
@@ -364,7 +364,7 @@ async def test_lost_worker_with_the_default_policy_is_retried_at_once(
 
 
 async def test_a_policy_without_lost_fails_a_lost_run(services: Services) -> None:
-    policy = RetryPolicy(max_attempts=3, on=["failed"])  # type: ignore[list-item]
+    policy = RetryPolicy(max_attempts=3, on=[RetryOn.FAILED])
     request = _progress_request(
         services, max_attempts=policy.max_attempts, retry_policy=policy.stored()
     )
@@ -439,3 +439,46 @@ async def test_a_killed_worker_run_is_retried_after_its_backoff(
     assert run.started_at >= _at(waiting["retry_at"])
     metrics = (await client.get("/metrics")).text
     assert 'opsjobs_run_retries_total{failure="lost",job_type="diag.progress"} 1' in metrics
+
+
+async def test_a_retried_attempt_keeps_a_snapshot_of_its_target_rows(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    policy = RetryPolicy(max_attempts=2, backoff_seconds=300, on=[RetryOn.FAILED])
+    request = _progress_request(
+        services, max_attempts=policy.max_attempts, retry_policy=policy.stored()
+    )
+    run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
+    assert await lifecycle.mark_running(services.sessions, run_id, "w1") is not None
+    await lifecycle.replace_targets(services.sessions, run_id, [("r1", "router 1"), ("r2", "r2")])
+    async with services.sessions.begin() as session:
+        await session.execute(
+            update(JobRunTarget)
+            .where(JobRunTarget.run_id == run_id, JobRunTarget.key == "r1")
+            .values(status="succeeded", outcome="ok", result={"lines": 12})
+        )
+    failed = AttemptEnd(failure=RetryOn.FAILED, error="SSH login refused", result={"done": 1})
+    scheduled = await schedule_retry(services.sessions, run_id, 1, failed)
+    assert scheduled is not None
+    assert scheduled.delay == 300
+
+    attempts = (await client.get(f"/api/job-runs/{run_id}/attempts")).json()
+    assert len(attempts) == 1
+    kept = attempts[0]
+    assert (kept["attempt"], kept["status"], kept["failure"]) == (1, "failed", "failed")
+    assert kept["result"] == {"done": 1}
+    assert [(t["key"], t["status"], t["result"]) for t in kept["targets"]] == [
+        ("r1", "succeeded", {"lines": 12}),
+        ("r2", "cancelled", None),  # never finished: closed with its attempt
+    ]
+    # The detail lists attempts without their targets (those are the run's own rows).
+    detail = (await client.get(f"/api/job-runs/{run_id}")).json()
+    assert detail["attempts"][0]["targets"] is None
+    # The next attempt's resolution replaces the run's target rows, not the kept snapshot.
+    assert await lifecycle.mark_running(services.sessions, run_id, "w2") is not None
+    await lifecycle.replace_targets(services.sessions, run_id, [("r2", "r2")])
+    again = (await client.get(f"/api/job-runs/{run_id}/attempts")).json()
+    assert [t["key"] for t in again[0]["targets"]] == ["r1", "r2"]
+    assert [(a["attempt"], a["status"]) for a in again] == [(1, "failed"), (2, "running")]
+    # A late write of the first attempt changes nothing.
+    assert await schedule_retry(services.sessions, run_id, 1, failed) is None
