@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from arq.connections import ArqRedis
 from arq.constants import (
@@ -69,6 +69,21 @@ async def enqueue_dispatch(redis: ArqRedis, run_id: int, queue: str) -> bool:
     """Queue ``dispatch_job(run_id)``; False when a job for this run is already queued."""
     keys, args = _enqueue_call(redis, run_id, queue)
     return _queued(run_id, queue, await _ENQUEUE(redis, keys, args))
+
+
+async def enqueue_deferred_dispatch(
+    redis: ArqRedis, run_id: int, queue: str, due: datetime
+) -> bool:
+    """Queue ``dispatch_job(run_id)`` to start no earlier than ``due`` (arq's
+    ``_defer_until``); False when a job for this run is already queued."""
+    job = await redis.enqueue_job(
+        DISPATCH_FUNCTION,
+        run_id,
+        _job_id=job_id(run_id),
+        _queue_name=queue,
+        _defer_until=due,
+    )
+    return _queued(run_id, queue, 1 if job is not None else 0)
 
 
 async def enqueue_dispatches(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -> list[bool]:

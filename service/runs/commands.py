@@ -134,6 +134,7 @@ async def retry_run(
         credential_id=original.credential_id,
         timeout_seconds=original.timeout_seconds,
         max_attempts=original.max_attempts,
+        retry_policy=original.retry_policy,
         targets=targets,
     )
     retry = await authorize_request(sessions, caller, retry, job_types)

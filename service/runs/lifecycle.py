@@ -86,6 +86,8 @@ class RunRequest:
     timeout_seconds: int | None = None
     max_attempts: int = 1
     targets: Sequence[Mapping[str, Any]] | None = None
+    # The retry policy beyond max_attempts (``RetryPolicy.stored()``); None: the default.
+    retry_policy: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class RunEnd:
     error: str | None = None
     reason: str | None = None
     progress: Progress | None = None
+    # For a failed end: which failure it was, as a retry policy names it (failed, timeout).
+    failure: str | None = None
 
 
 def _insert_run_statements() -> tuple[DriverStatement, DriverStatement]:
@@ -142,7 +146,7 @@ def _insert_run_statements() -> tuple[DriverStatement, DriverStatement]:
         ).select_from(new_run),
     )
     audited = select(new_run).add_cte(audit_row.cte("audit_row"))
-    json_params = {"parameters", "targets"}
+    json_params = {"parameters", "targets", "retry_policy"}
     return (
         DriverStatement(insert_run, json_params=json_params),
         DriverStatement(audited, json_params=json_params | {"audit_details"}),
@@ -167,6 +171,7 @@ def row_values(request: RunRequest) -> dict[str, Any]:
         "timeout_seconds": request.timeout_seconds,
         "max_attempts": request.max_attempts,
         "targets": list(request.targets) if request.targets is not None else None,
+        "retry_policy": dict(request.retry_policy) if request.retry_policy is not None else None,
         "status": RunStatus.PENDING.value,
     }
 
@@ -530,7 +535,9 @@ async def request_cancel(
     async with sessions.begin() as session:
         row = (
             await session.execute(
-                select(JobRun.status, JobRun.queue).where(JobRun.id == run_id).with_for_update()
+                select(JobRun.status, JobRun.queue, JobRun.attempt)
+                .where(JobRun.id == run_id)
+                .with_for_update()
             )
         ).one_or_none()
         if row is None:
@@ -544,7 +551,11 @@ async def request_cancel(
                     cancel_requested_at=func.now(),
                     cancelled_by=cancelled_by,
                     finished_at=func.now(),
-                    reason="cancelled before it started",
+                    reason=(
+                        "cancelled before it started"
+                        if row.attempt == 0
+                        else f"cancelled before attempt {row.attempt + 1}"
+                    ),
                 )
             )
             new_status = RunStatus.CANCELLED

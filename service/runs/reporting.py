@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from sqlalchemy import func, update
@@ -20,6 +20,9 @@ from sqlalchemy import func, update
 from service.db.engine import SessionFactory, single_statement
 from service.db.models import JobRun, JobRunTarget, TargetStatus
 from service.settings import EventSettings
+
+if TYPE_CHECKING:
+    from service.runs.retries import RetryScheduled
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +192,21 @@ class RunReporter:
         await self._publish(
             "target_finished",
             {"key": key, "status": status.value, "outcome": outcome, "error": error},
+        )
+
+    async def retry_scheduled(self, retry: RetryScheduled, *, error: str | None) -> None:
+        """Announce that this attempt failed and when the next one is due."""
+        await self._publish(
+            "retry_scheduled",
+            {
+                "status": "pending",
+                "attempt": retry.attempt,
+                "max_attempts": retry.max_attempts,
+                "failure": retry.failure.value,
+                "error": error,
+                "retry_at": retry.retry_at.isoformat(),
+                "delay_seconds": retry.delay,
+            },
         )
 
     async def state(self, status: str, **data: Any) -> None:

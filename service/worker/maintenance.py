@@ -3,7 +3,8 @@
 - ``reap_lost_runs``: a running run whose heartbeat expired lost its worker; it is retried
   (attempt + 1) while the run's retry policy allows, else failed with ``worker lost``.
 - ``reconcile_pending_runs``: a pending run whose arq job is missing from Redis (a crash
-  between commit and enqueue, Redis data loss) is queued again.
+  between commit and enqueue, Redis data loss) is queued again — a run waiting for its
+  next attempt only once its ``retry_at`` has passed.
 
 Both are safe to run concurrently from several workers: rows are claimed with
 ``FOR UPDATE SKIP LOCKED`` and every change goes through the guarded transitions.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from executors.services import Services
 from service.db.models import JobRun, Outcome, RunStatus
@@ -24,6 +25,7 @@ from service.notify import outbox
 from service.notify.outbox import FactKind
 from service.queue import transport
 from service.runs.lifecycle import close_open_targets
+from service.runs.retries import AttemptEnd, RetryOn, RetryPolicy, RetryScheduled, retry_locked
 from service.worker.context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,12 @@ RECONCILE_BATCH = 1000
 # A pending run younger than this may still be between its commit and its enqueue.
 RECONCILE_MIN_AGE_S = 30
 WORKER_LOST = "worker lost"
+_LOST = AttemptEnd(failure=RetryOn.LOST, error=WORKER_LOST, summary=WORKER_LOST)
+
+
+def retries_lost(attempt: int, policy: RetryPolicy) -> bool:
+    """Whether a run lost during ``attempt`` gets another one."""
+    return attempt < policy.max_attempts and policy.covers(RetryOn.LOST)
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ class ReapReport:
 async def reap_lost_runs(services: Services) -> ReapReport:
     """Retry or fail every running run whose heartbeat is older than ``reaper.lost_after``."""
     lost_after = services.settings.reaper.lost_after
-    retried: list[tuple[int, str]] = []
+    retried: list[RetryScheduled] = []
     failed: list[int] = []
     cancelled: list[int] = []
     async with services.sessions.begin() as session:
@@ -55,6 +63,7 @@ async def reap_lost_runs(services: Services) -> ReapReport:
                     JobRun.id,
                     JobRun.attempt,
                     JobRun.max_attempts,
+                    JobRun.retry_policy,
                     JobRun.queue,
                     JobRun.cancel_requested_at,
                 )
@@ -70,6 +79,7 @@ async def reap_lost_runs(services: Services) -> ReapReport:
         for row in rows:
             guard = (JobRun.id == row.id, JobRun.attempt == row.attempt)
             values: dict[str, Any]
+            policy = RetryPolicy.of(row.max_attempts, row.retry_policy)
             if row.cancel_requested_at is not None:
                 values = {
                     "status": RunStatus.CANCELLED.value,
@@ -77,15 +87,11 @@ async def reap_lost_runs(services: Services) -> ReapReport:
                     "reason": f"{WORKER_LOST} while cancelling",
                 }
                 cancelled.append(row.id)
-            elif row.attempt < row.max_attempts:
-                values = {
-                    "status": RunStatus.PENDING.value,
-                    "reason": f"{WORKER_LOST} during attempt {row.attempt}; retrying",
-                    "queued_at": func.now(),
-                    "heartbeat_at": None,
-                    "worker_id": None,
-                }
-                retried.append((row.id, row.queue))
+            elif retries_lost(row.attempt, policy):
+                retried.append(
+                    await retry_locked(session, row.id, row.attempt, row.queue, policy, _LOST)
+                )
+                continue
             else:
                 values = {
                     "status": RunStatus.FAILED.value,
@@ -94,16 +100,20 @@ async def reap_lost_runs(services: Services) -> ReapReport:
                     "summary": WORKER_LOST,
                 }
                 failed.append(row.id)
-            if values["status"] != RunStatus.PENDING.value:
-                values["finished_at"] = func.now()
+            values["finished_at"] = func.now()
             await session.execute(update(JobRun).where(*guard).values(**values))
             await close_open_targets(session, row.id)
         await outbox.record_facts(session, failed, FactKind.LOST)
-    for run_id, queue in retried:
+    for retry in retried:
         # The dead worker's job still sits in Redis under its in-progress key; clear it so
-        # the run can be queued afresh under the same job id.
-        await transport.discard_job(services.redis, run_id, queue)
-        await transport.enqueue_dispatch(services.redis, run_id, queue)
+        # the run can be queued afresh under the same job id, due at its retry_at.
+        await transport.discard_job(services.redis, retry.run_id, retry.queue)
+        if retry.delay > 0:
+            await transport.enqueue_deferred_dispatch(
+                services.redis, retry.run_id, retry.queue, retry.retry_at
+            )
+        else:
+            await transport.enqueue_dispatch(services.redis, retry.run_id, retry.queue)
     if rows:
         logger.warning(
             "reaped %s lost runs (%s retried, %s failed, %s cancelled)",
@@ -112,7 +122,9 @@ async def reap_lost_runs(services: Services) -> ReapReport:
             len(failed),
             len(cancelled),
         )
-    return ReapReport(retried=[run_id for run_id, _ in retried], failed=failed, cancelled=cancelled)
+    return ReapReport(
+        retried=[retry.run_id for retry in retried], failed=failed, cancelled=cancelled
+    )
 
 
 async def reconcile_pending_runs(services: Services) -> list[int]:
@@ -124,6 +136,8 @@ async def reconcile_pending_runs(services: Services) -> list[int]:
                 .where(
                     JobRun.status == RunStatus.PENDING.value,
                     JobRun.queued_at < func.now() - timedelta(seconds=RECONCILE_MIN_AGE_S),
+                    # A run waiting for its next attempt is due only at its retry_at.
+                    or_(JobRun.retry_at.is_(None), JobRun.retry_at <= func.now()),
                 )
                 .order_by(JobRun.queued_at)
                 .limit(RECONCILE_BATCH)

@@ -20,7 +20,7 @@ from service.db.models import Base
 from service.settings import DatabaseSettings, Settings
 
 # The newest revision: every later migration moves it.
-HEAD = "0008"
+HEAD = "0010"
 SEEDED_TABLES = ("job_templates", "job_runs", "credentials", "nifi_clusters", "inventories")
 
 
@@ -159,3 +159,48 @@ async def test_runs_recorded_before_0008_are_marked_from_what_they_name(
     async with scratch_engine.begin() as conn:
         marked = await conn.execute(text("SELECT id, private_to FROM job_runs ORDER BY id"))
         assert marked.all() == [(1, "alice"), (2, "alice"), (3, None), (4, None)]
+
+
+async def test_0010_adds_retry_policies_and_kept_attempts_and_round_trips(
+    scratch_engine: AsyncEngine,
+) -> None:
+    async with scratch_engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0008"))
+    await _seed(scratch_engine)
+    await migrate(scratch_engine)
+    async with scratch_engine.begin() as conn:
+        # Rows from before keep the default policy (NULL) and no retry_at.
+        before = await conn.execute(
+            text("SELECT retry_policy, retry_at, max_attempts FROM job_runs")
+        )
+        assert before.all() == [(None, None, 1)]
+        template = await conn.execute(text("SELECT retry_policy FROM job_templates"))
+        assert template.scalars().all() == [None]
+        await conn.execute(
+            text(
+                "UPDATE job_templates SET retry_policy = "
+                """'{"on": ["failed"], "backoff_seconds": 5}'"""
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO job_run_attempts (run_id, attempt, status, failure, error, result)"
+                """ VALUES (1, 1, 'failed', 'failed', 'boom', '{"partial": true}')"""
+            )
+        )
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0008"))
+        assert "job_run_attempts" not in await conn.run_sync(_tables)
+        columns = await conn.run_sync(
+            lambda sync: {column["name"] for column in inspect(sync).get_columns("job_runs")}
+        )
+        assert not {"retry_policy", "retry_at"} & columns
+    await migrate(scratch_engine)
+    async with scratch_engine.begin() as conn:
+        assert await conn.run_sync(_schema_differences) == []
+        # A deleted run takes its kept attempts with it.
+        await conn.execute(
+            text("INSERT INTO job_run_attempts (run_id, attempt, status) VALUES (1, 1, 'failed')")
+        )
+        await conn.execute(text("DELETE FROM job_runs"))
+        remaining = await conn.execute(text("SELECT count(*) FROM job_run_attempts"))
+        assert remaining.scalar_one() == 0

@@ -28,7 +28,7 @@ from service.runs import commands, lifecycle, queries
 from service.runs.authorization import authorize_request
 from service.runs.queries import MAX_TEXT_FILTER, RunFilters, split_filter
 from service.runs.requests import adhoc_request
-from service.runs.views import RunDetailOut, RunOut, RunProgressOut, TargetOut
+from service.runs.views import AttemptOut, RunDetailOut, RunOut, RunProgressOut, TargetOut
 from service.scheduling.windows import maintenance_gate
 
 router = APIRouter(prefix="/api/job-runs", tags=["job-runs"])
@@ -55,6 +55,7 @@ async def create_run(
         executed_by=caller.username,
         queue=body.queue,
         timeout_seconds=body.timeout_seconds,
+        retry=body.retry,
     )
     run_request = await authorize_request(sessions, caller, run_request, get_executor)
     passed = maintenance_gate(await windows.current(), override=body.override_maintenance)(
@@ -195,6 +196,16 @@ async def get_run(
     return await queries.run_detail(
         session, run, targets_page=targets_page, targets_page_size=targets_page_size
     )
+
+
+@router.get("/{run_id}/attempts", response_model=list[AttemptOut])
+async def list_run_attempts(
+    run_id: int, caller: RunsReader, session: SessionDep
+) -> list[AttemptOut]:
+    """Every attempt of the run, oldest first: each one that ended in a retry with its
+    result and a snapshot of its target rows, then the latest (its targets are the run's)."""
+    run = await queries.get_run(session, caller, run_id)
+    return await queries.run_attempts(session, run, with_targets=True)
 
 
 @router.get("/{run_id}/targets", response_model=Page[TargetOut])

@@ -26,9 +26,10 @@ from service.api.pagination import PageQuery, PageSizeQuery
 from service.db.models import JobSchedule, JobTemplate
 from service.db.paging import Page, paginate
 from service.db.patching import flush_or_conflict, refuse_nulls
-from service.errors import Conflict
+from service.errors import Conflict, InvalidInput
 from service.runs.commands import run_template_now
 from service.runs.requests import JobType, queue_for, validated_config
+from service.runs.retries import MAX_ATTEMPTS, RetryPolicy, resolve_policy
 from service.runs.views import RunOut
 from service.scheduling.windows import maintenance_gate
 
@@ -49,7 +50,10 @@ class TemplateIn(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     queue: QueueName | None = None
     timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
-    max_attempts: int = Field(default=1, ge=1, le=10)
+    # Attempts of a run when its worker is lost: ``retry.max_attempts`` with the default
+    # policy. Given with ``retry`` it must agree with it.
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
+    retry: RetryPolicy | None = None
     # Runs of this template at once over every worker; left out: no cap.
     max_concurrent_runs: int | None = Field(default=None, ge=1, le=10_000)
 
@@ -65,7 +69,9 @@ class TemplateUpdate(BaseModel):
     config: dict[str, Any] | None = None
     queue: QueueName | None = None
     timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
-    max_attempts: int | None = Field(default=None, ge=1, le=10)
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
+    # Replaces the whole policy (fields left out of it take their defaults).
+    retry: RetryPolicy | None = None
     max_concurrent_runs: int | None = Field(default=None, ge=1, le=10_000)
 
 
@@ -82,6 +88,7 @@ class TemplateOut(BaseModel):
     queue: str | None
     timeout_seconds: int | None
     max_attempts: int
+    retry: RetryPolicy
     max_concurrent_runs: int | None
     created_at: datetime
     updated_at: datetime
@@ -162,6 +169,7 @@ async def create_template(
 ) -> TemplateOut:
     """Save a template; its config is validated against the job type's Config now."""
     executor = get_executor(body.job_type)
+    policy = resolve_policy(body.retry, body.max_attempts)
     template = JobTemplate(
         name=body.name,
         job_type=executor.job_type,
@@ -171,7 +179,8 @@ async def create_template(
         config=await _checked_config(session, caller, executor, body.config),
         queue=body.queue,
         timeout_seconds=body.timeout_seconds,
-        max_attempts=body.max_attempts,
+        max_attempts=policy.max_attempts,
+        retry_policy=policy.stored(),
         max_concurrent_runs=body.max_concurrent_runs,
     )
     session.add(template)
@@ -215,6 +224,16 @@ async def update_template(
         changes["config"] = await _checked_config(
             session, caller, executor, changes["config"] or {}
         )
+    if changes.get("retry") is not None:
+        policy = resolve_policy(body.retry, body.max_attempts)
+        changes["max_attempts"] = policy.max_attempts
+        changes["retry_policy"] = policy.stored()
+    elif "retry" in changes:
+        raise InvalidInput(
+            "retry may not be null; send {} for the default policy",
+            details=[{"loc": ["body", "retry"], "msg": "may not be null"}],
+        )
+    changes.pop("retry", None)
     refuse_nulls(JobTemplate, changes)
     for name, value in changes.items():
         setattr(template, name, value)

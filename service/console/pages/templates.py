@@ -25,6 +25,7 @@ from service.errors import InvalidInput
 from service.runs import queries
 from service.runs.commands import run_template_now
 from service.runs.queries import RunFilters
+from service.runs.retries import RetryPolicy
 from service.scheduling.windows import maintenance_gate
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -84,6 +85,7 @@ async def _template_page(
         "viewer": viewer,
         "nav": "templates",
         "template": template,
+        "retry": RetryPolicy.of(template.max_attempts, template.retry_policy),
         "runs": runs,
         "fields": schema_fields(schema, template.config, errors, texts=texts),
         "form_error": message,
