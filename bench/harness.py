@@ -12,11 +12,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import text
 
 from service.db.engine import SessionFactory, create_engine, create_session_factory
 from service.db.migrate import ensure_database, migrate
+from service.keyspace import KeyedRedis, open_redis, refuse_foreign_keys
 from service.secrets import KeyRing
 from service.settings import (
     DatabaseSettings,
@@ -56,6 +56,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         **os.environ,
         "OPSJOBS_DATABASE__URL": settings.database.url,
         "OPSJOBS_REDIS__URL": settings.redis.url,
+        "OPSJOBS_REDIS__PREFIX": settings.redis.prefix,
         "OPSJOBS_QUEUES__DEFAULT": settings.queues.default,
         "OPSJOBS_QUEUES__DEVICES": settings.queues.devices,
         "OPSJOBS_QUEUES__SCHEDULER": settings.queues.scheduler,
@@ -67,7 +68,7 @@ def child_env(settings: Settings) -> dict[str, str]:
 class BenchStores:
     settings: Settings
     sessions: SessionFactory
-    redis: ArqRedis
+    redis: KeyedRedis
 
 
 @asynccontextmanager
@@ -81,7 +82,9 @@ async def bench_stores() -> AsyncIterator[BenchStores]:
         await conn.execute(text("DROP SCHEMA public CASCADE"))
         await conn.execute(text("CREATE SCHEMA public"))
     await migrate(engine)
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis.url))
+    redis = await open_redis(settings.redis.url, settings.redis.prefix)
+    # The bench empties its database: only if nothing else keeps keys there.
+    await refuse_foreign_keys(redis, redis.keyspace, settings.redis.url)
     await redis.flushdb()
     try:
         yield BenchStores(settings, create_session_factory(engine), redis)

@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from service.keyspace import DEFAULT_PREFIX, check_prefix
+
 SETTINGS_FILE_ENV = "OPSJOBS_SETTINGS_FILE"
 DEFAULT_SETTINGS_FILE = Path("settings.toml")
 
@@ -39,6 +41,14 @@ class DatabaseSettings(BaseModel):
 
 class RedisSettings(BaseModel):
     url: str = "redis://127.0.0.1:6379/0"
+    # Every key opsjobs writes starts with it (arq's own keys after arq's "arq:job:" and
+    # the like), so installations sharing a Redis database never take each other's jobs.
+    prefix: str = DEFAULT_PREFIX
+
+    @field_validator("prefix")
+    @classmethod
+    def _usable_prefix(cls, value: str) -> str:
+        return check_prefix(value)
 
     @field_validator("url")
     @classmethod

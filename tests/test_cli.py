@@ -34,6 +34,7 @@ def cli_env(services: Services) -> dict[str, str]:
     return {
         "OPSJOBS_DATABASE__URL": TEST_DATABASE_URL,
         "OPSJOBS_REDIS__URL": TEST_REDIS_URL,
+        "OPSJOBS_REDIS__PREFIX": services.settings.redis.prefix,
         "OPSJOBS_SECRETS__KEY_FILE": str(TEST_KEY_FILE),
         "OPSJOBS_QUEUES__DEFAULT": services.settings.queues.default,
     }
@@ -51,7 +52,7 @@ async def test_bad_setting_is_one_line_naming_the_key() -> None:
 async def test_unreachable_database_names_the_url() -> None:
     url = "postgresql+asyncpg://postgres@127.0.0.1:1/opsjobs"
     code, _, err = await opsjobs("migrate", env={"OPSJOBS_DATABASE__URL": url})
-    assert code == 2
+    assert code == 3
     assert "Traceback" not in err
     assert "127.0.0.1:1/opsjobs" in err
     assert "OPSJOBS_DATABASE__URL" in err
@@ -60,7 +61,7 @@ async def test_unreachable_database_names_the_url() -> None:
 async def test_unreachable_redis_names_the_url(services: Services) -> None:
     env = {**cli_env(services), "OPSJOBS_REDIS__URL": "redis://127.0.0.1:1/0"}
     code, _, err = await opsjobs("worker", "--queue", "x", env=env)
-    assert code == 2
+    assert code == 3
     assert "Traceback" not in err
     assert "cannot reach Redis at redis://127.0.0.1:1/0" in err
 

@@ -1,6 +1,6 @@
 """Progress, per-target results and log lines of a running run.
 
-Every event goes to a Redis stream per run (``opsjobs:run-events:<id>``) that live
+Every event goes to a Redis stream per run (``<prefix>run-events:<id>``) that live
 watchers read and resume by id; progress also lands on the run row (throttled, plus a
 final flush) and target results on their rows, so PostgreSQL keeps what matters.
 """
@@ -19,15 +19,12 @@ from sqlalchemy import func, update
 
 from service.db.engine import SessionFactory, single_statement
 from service.db.models import JobRun, JobRunTarget, TargetStatus
+from service.keyspace import keyspace_of
 from service.settings import EventSettings
 
 logger = logging.getLogger(__name__)
 
 MAX_LOG_LINE = 4000
-
-
-def event_stream_key(run_id: int) -> str:
-    return f"opsjobs:run-events:{run_id}"
 
 
 @dataclass(frozen=True)
@@ -55,6 +52,7 @@ class EventPublisher:
 
     def __init__(self, redis: Redis, settings: EventSettings) -> None:
         self._redis = redis
+        self._space = keyspace_of(redis)
         self._settings = settings
         self._pending: list[tuple[str, dict[str, str], asyncio.Future[None]]] = []
         self._sending: set[asyncio.Task[None]] = set()
@@ -63,7 +61,7 @@ class EventPublisher:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         fields = {"type": kind, "data": json.dumps(data, default=str)}
-        self._pending.append((event_stream_key(run_id), fields, done))
+        self._pending.append((self._space.run_events(run_id), fields, done))
         if len(self._pending) == 1:
             # Runs after every callback already due in this turn: their events join.
             loop.call_soon(self._flush)

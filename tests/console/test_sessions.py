@@ -53,7 +53,8 @@ async def test_the_session_cookie_is_strict_and_http_only_and_holds_no_token(
     assert "secure" not in attributes  # plain HTTP here; HTTPS adds Secure
     assert token not in cookie
     stored = [
-        await services.redis.get(key) for key in await services.redis.keys("opsjobs:console:*")
+        await services.redis.get(key)
+        for key in await services.redis.keys(f"{services.keyspace.prefix}console:*")
     ]
     assert len(stored) == 1
     assert token.encode() not in stored[0]
@@ -119,7 +120,7 @@ async def test_signing_out_or_revoking_the_token_ends_the_session(
             .values(revoked_at=func.now())
         )
     assert (await browser_like.get("/runs")).status_code == 303
-    assert await services.redis.keys("opsjobs:console:*") == []
+    assert await services.redis.keys(f"{services.keyspace.prefix}console:*") == []
 
 
 async def test_a_cancel_without_csrf_or_by_a_viewer_is_refused_and_changes_nothing(
