@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -170,8 +170,13 @@ class EventSettings(BaseModel):
     stream_ttl: Seconds = 24 * 3600
 
 
+# ``[nautobot] url`` naming the lab's Nautobot simulator, wherever ``lab.nautobot_port`` puts it.
+LAB_NAUTOBOT = "lab"
+
+
 class NautobotSettings(BaseModel):
-    # Empty: Nautobot is not configured; device jobs fail with that reason.
+    # Empty: Nautobot is not configured; device jobs fail with that reason. "lab": the lab's
+    # simulator (http://<lab.host>:<lab.nautobot_port>) while the lab is on, else empty.
     url: str = ""
     token: str = Field(default="", repr=False)
     timeout: Seconds = 30
@@ -184,8 +189,8 @@ class NautobotSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+        if value and value != LAB_NAUTOBOT and not value.startswith(("http://", "https://")):
+            raise ValueError(f'must start with http:// or https://, or be "{LAB_NAUTOBOT}"')
         return value.rstrip("/")
 
 
@@ -229,6 +234,16 @@ class Settings(BaseSettings):
     git: GitSettings = GitSettings()
     notify: NotifySettings = NotifySettings()
     leases: LeaseSettings = LeaseSettings()
+
+    @model_validator(mode="after")
+    def _lab_nautobot(self) -> Settings:
+        """Resolve ``nautobot.url = "lab"``, so one setting moves the lab's Nautobot port."""
+        if self.nautobot.url == LAB_NAUTOBOT:
+            host = f"[{self.lab.host}]" if ":" in self.lab.host else self.lab.host
+            url = f"http://{host}:{self.lab.nautobot_port}" if self.lab.enabled else ""
+            # The settings are frozen once built; this is still building them.
+            object.__setattr__(self, "nautobot", self.nautobot.model_copy(update={"url": url}))
+        return self
 
     @classmethod
     def settings_customise_sources(
