@@ -163,6 +163,15 @@ class RunReporter:
             )
         await self._publish("target_started", {"key": key})
 
+    async def target_result(self, key: str, result: dict[str, Any]) -> None:
+        """Keep what a still-running target found so far (no event: it has not finished)."""
+        async with single_statement(self._sessions) as conn:
+            await conn.execute(
+                update(JobRunTarget)
+                .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
+                .values(result=result)
+            )
+
     async def target_finished(
         self,
         key: str,
