@@ -76,22 +76,24 @@ async def bench_stores() -> AsyncIterator[BenchStores]:
     """A freshly migrated bench database and an empty bench Redis database."""
     settings = bench_settings()
     await asyncio.to_thread(KeyRing.load, settings.secrets.key_file, create=True)
-    await ensure_database(settings.database.url)
-    engine = create_engine(settings.database)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await migrate(engine)
     redis = await open_redis(settings.redis.url, settings.redis.prefix)
-    # The bench empties its database: only if nothing else keeps keys there.
-    await refuse_foreign_keys(redis, redis.keyspace, settings.redis.url)
-    await redis.flushdb()
     try:
-        yield BenchStores(settings, create_session_factory(engine), redis)
-    finally:
+        # The bench empties its database: only if nothing else keeps keys there.
+        await refuse_foreign_keys(redis, redis.keyspace, settings.redis.url)
         await redis.flushdb()
+        await ensure_database(settings.database.url)
+        engine = create_engine(settings.database)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+            await migrate(engine)
+            yield BenchStores(settings, create_session_factory(engine), redis)
+        finally:
+            await engine.dispose()
+        await redis.flushdb()
+    finally:
         await redis.aclose()
-        await engine.dispose()
 
 
 async def run_child(args: list[str], env: dict[str, str]) -> float:
