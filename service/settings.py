@@ -127,15 +127,22 @@ class ApiSettings(BaseModel):
     metrics_open: bool = True
     # A comment line on an idle run-event stream keeps proxies from closing it.
     events_heartbeat: Seconds = 15
-    # Where people reach the console: alert messages link to runs under it.
-    public_url: str = "http://127.0.0.1:8000"
+    # Where people reach the console: alert messages link to runs under it. Empty: the
+    # API's own address (http://<host>:<port>, loopback when it listens on every address).
+    public_url: str = ""
 
     @field_validator("public_url")
     @classmethod
     def _public_http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    def own_url(self) -> str:
+        """``http://<host>:<port>`` of the API as this host reaches it."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
 
 
 class NotifySettings(BaseModel):
@@ -236,12 +243,16 @@ class Settings(BaseSettings):
     leases: LeaseSettings = LeaseSettings()
 
     @model_validator(mode="after")
-    def _lab_nautobot(self) -> Settings:
-        """Resolve ``nautobot.url = "lab"``, so one setting moves the lab's Nautobot port."""
+    def _derived_urls(self) -> Settings:
+        """Resolve ``nautobot.url = "lab"`` and an empty ``api.public_url`` from the ports
+        they follow, so one setting moves a port everywhere it is used."""
+        # The settings are frozen once built; this is still building them.
+        if not self.api.public_url:
+            api = self.api.model_copy(update={"public_url": self.api.own_url()})
+            object.__setattr__(self, "api", api)
         if self.nautobot.url == LAB_NAUTOBOT:
             host = f"[{self.lab.host}]" if ":" in self.lab.host else self.lab.host
             url = f"http://{host}:{self.lab.nautobot_port}" if self.lab.enabled else ""
-            # The settings are frozen once built; this is still building them.
             object.__setattr__(self, "nautobot", self.nautobot.model_copy(update={"url": url}))
         return self
 

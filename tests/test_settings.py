@@ -76,3 +76,13 @@ def test_the_redis_prefix_defaults_to_opsjobs(
     assert Settings().redis.prefix == "opsjobs:"
     monkeypatch.setenv("OPSJOBS_REDIS__PREFIX", "site-b:")
     assert Settings().redis.prefix == "site-b:"
+
+
+def test_alert_links_follow_the_api_port_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSJOBS_SETTINGS_FILE", str(Path(__file__).parent.parent / "settings.toml"))
+    monkeypatch.setenv("OPSJOBS_API__PORT", "8010")
+    assert Settings().api.public_url == "http://127.0.0.1:8010"
+    monkeypatch.setenv("OPSJOBS_API__HOST", "0.0.0.0")
+    assert Settings().api.public_url == "http://127.0.0.1:8010"
+    monkeypatch.setenv("OPSJOBS_API__PUBLIC_URL", "https://ops.example.net/")
+    assert Settings().api.public_url == "https://ops.example.net"
