@@ -26,6 +26,7 @@ from service.runs.requests import adhoc_request
 from service.settings import RedisSettings, Settings
 from service.worker.app import build_worker
 from tests.conftest import TEST_REDIS_PREFIX, TEST_REDIS_URL, make_settings
+from tests.workers import running_worker
 
 RUNS_EACH = 4
 
@@ -168,3 +169,28 @@ async def test_a_database_with_keys_of_someone_else_is_not_emptied(services: Ser
     finally:
         await services.redis.delete(foreign)
     await refuse_foreign_keys(services.redis, services.keyspace, TEST_REDIS_URL)
+
+
+async def test_both_installations_run_their_own_crons_each_tick(
+    services: Services, two_clients: tuple[KeyedRedis, KeyedRedis]
+) -> None:
+    """arq keeps one execution per cron job id; the ids carry the prefix, so a tick of one
+    installation never stands in for the other's."""
+    redis_a, redis_b = two_clients
+    a, b = installation("a"), installation("b")
+    async with (
+        running_worker(a, a.queues.scheduler),
+        running_worker(b, b.queues.scheduler),
+        asyncio.timeout(30),
+    ):
+        while True:
+            ticked = [await r.exists(r.keyspace.scheduler_tick()) for r in (redis_a, redis_b)]
+            if all(ticked):
+                break
+            await asyncio.sleep(0.1)
+    cron_jobs = [
+        key.decode()
+        async for key in services.redis.scan_iter(match="arq:in-progress:*cron:scheduler_tick:*")
+    ]
+    assert any(key.startswith(f"arq:in-progress:{redis_a.keyspace.prefix}") for key in cron_jobs)
+    assert any(key.startswith(f"arq:in-progress:{redis_b.keyspace.prefix}") for key in cron_jobs)
