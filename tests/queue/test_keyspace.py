@@ -4,7 +4,10 @@ jobs, and a database holding someone else's keys is never emptied."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -25,7 +28,8 @@ from service.runs import lifecycle
 from service.runs.requests import adhoc_request
 from service.settings import RedisSettings, Settings
 from service.worker.app import build_worker
-from tests.conftest import TEST_REDIS_PREFIX, TEST_REDIS_URL, make_settings
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_PREFIX, TEST_REDIS_URL, make_settings
+from tests.console.stack import REPO, private_redis
 from tests.workers import running_worker
 
 RUNS_EACH = 4
@@ -194,3 +198,40 @@ async def test_both_installations_run_their_own_crons_each_tick(
     ]
     assert any(key.startswith(f"arq:in-progress:{redis_a.keyspace.prefix}") for key in cron_jobs)
     assert any(key.startswith(f"arq:in-progress:{redis_b.keyspace.prefix}") for key in cron_jobs)
+
+
+async def test_the_test_suite_refuses_a_redis_database_holding_keys_of_someone_else(
+    tmp_path: Path,
+) -> None:
+    """The suite's own fixtures, in a pytest of their own, on a private Redis holding one
+    key of another application: one line naming the database and the key, nothing emptied."""
+    async with private_redis(tmp_path) as redis_url:
+        other = await open_redis(redis_url, "someone-else:")
+        try:
+            await other.set("someone-else:settings", "kept")
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/queue/test_transport.py",
+                cwd=REPO,
+                env={
+                    **os.environ,
+                    "OPSJOBS_TEST_REDIS_URL": redis_url,
+                    "OPSJOBS_TEST_DATABASE_URL": f"{TEST_DATABASE_URL}_foreign",
+                },
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            out, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+            assert await other.get("someone-else:settings") == b"kept"
+        finally:
+            await other.aclose()
+    assert process.returncode == 3, out.decode()
+    assert (
+        f"Redis database {redis_url} holds keys outside the prefix 'opsjobs-test:' "
+        "(e.g. 'someone-else:settings'); refusing to empty it"
+    ) in out.decode()
