@@ -15,8 +15,8 @@ arq binds a default queue name to its pool: whoever holds the client asks
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from arq.connections import ArqRedis, create_pool
 from arq.connections import RedisSettings as ArqRedisSettings
@@ -125,23 +125,34 @@ def keyspace_of(redis: Redis) -> KeySpace:
     raise TypeError("an opsjobs Redis client is opened with service.keyspace.open_redis")
 
 
-async def foreign_keys(redis: Redis, keyspace: KeySpace) -> AsyncIterator[str]:
-    """Keys of the database that ``keyspace`` does not own (another installation's, or
-    another application's)."""
+async def first_foreign_key(redis: Redis, keyspace: KeySpace) -> str | None:
+    """A key of the database that ``keyspace`` does not own (another installation's, or
+    another application's), or None."""
     async for raw in redis.scan_iter(count=1000):
         key = raw.decode() if isinstance(raw, bytes) else str(raw)
         if not keyspace.owns(key):
-            yield key
+            return key
+    return None
 
 
-async def refuse_foreign_keys(redis: Redis, keyspace: KeySpace, where: str) -> None:
-    """Raise :class:`ForeignKeysError` when the database holds a key outside ``keyspace``
-    (called before a test or bench fixture empties the database)."""
-    async for key in foreign_keys(redis, keyspace):
+async def refuse_foreign_keys(redis: Redis, keyspace: KeySpace, url: str) -> None:
+    """Raise :class:`ForeignKeysError` when the database at ``url`` holds a key outside
+    ``keyspace`` (called before a test or bench fixture empties the database)."""
+    key = await first_foreign_key(redis, keyspace)
+    if key is not None:
         raise ForeignKeysError(
-            f"Redis database {where} holds keys outside the prefix {keyspace.prefix!r} "
-            f"(e.g. {key!r}); refusing to empty it — use a database of its own"
+            f"Redis database {_without_password(url)} holds keys outside the prefix "
+            f"{keyspace.prefix!r} (e.g. {key!r}); refusing to empty it — use a database of "
+            "its own"
         )
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class ForeignKeysError(RuntimeError):

@@ -235,3 +235,16 @@ async def test_the_test_suite_refuses_a_redis_database_holding_keys_of_someone_e
         f"Redis database {redis_url} holds keys outside the prefix 'opsjobs-test:' "
         "(e.g. 'someone-else:settings'); refusing to empty it"
     ) in out.decode()
+
+
+async def test_the_refusal_names_the_database_without_its_password(services: Services) -> None:
+    await services.redis.set("other-app:job", "theirs")
+    try:
+        with pytest.raises(ForeignKeysError) as refused:
+            await refuse_foreign_keys(
+                services.redis, services.keyspace, "redis://:s3cret@127.0.0.1:6379/3"
+            )
+    finally:
+        await services.redis.delete("other-app:job")
+    assert "redis://:***@127.0.0.1:6379/3" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
