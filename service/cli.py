@@ -159,7 +159,10 @@ async def _serve_api(settings: Settings) -> None:
     from service.api.app import create_app
     from service.backends import check_database, check_redis
     from service.console.app import install_console
+    from service.supervisor import api_port, bind
 
+    # Bound here, not by uvicorn: a busy port is then one line naming its setting.
+    sock = bind(api_port(settings))
     await check_database(settings)
     await check_redis(settings)
     config = uvicorn.Config(
@@ -172,7 +175,7 @@ async def _serve_api(settings: Settings) -> None:
     server = uvicorn.Server(config)
     config.load()
     _freeze_startup_objects()
-    await server.serve()
+    await server.serve(sockets=[sock])
 
 
 async def _run_worker(settings: Settings, queue: str, burst: bool) -> None:
@@ -191,8 +194,18 @@ async def _run_worker(settings: Settings, queue: str, burst: bool) -> None:
 
 async def _up(settings: Settings) -> None:
     from service.backends import check_redis
-    from service.supervisor import LAB_CHILD, ChildSpec, prepare_lab, supervise
+    from service.supervisor import (
+        LAB_CHILD,
+        ChildSpec,
+        api_port,
+        check_ports_free,
+        lab_ports,
+        prepare_lab,
+        supervise,
+    )
 
+    # Before anything starts: a busy port would otherwise surface as a child failing.
+    check_ports_free([api_port(settings), *(lab_ports(settings) if settings.lab.enabled else [])])
     await _migrate(settings)
     await check_redis(settings)
     children = [ChildSpec("api", ("api",))]
@@ -278,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from service.settings import load_settings
+    from service.supervisor import EXIT_SETTINGS, ChildRefused
 
     try:
         settings = load_settings()
@@ -285,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"])
             print(f"opsjobs: invalid setting {where}: {error['msg']}", file=sys.stderr)
-        return 2
+        return EXIT_SETTINGS
     try:
         if args.command == "api":
             asyncio.run(_serve_api(settings))
@@ -313,7 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if isinstance(item, dict) and "loc" in item:
                     loc = ".".join(str(part) for part in item["loc"])
                     print(f"  {loc}: {item.get('msg')}", file=sys.stderr)
-        return 2
+        return EXIT_SETTINGS
+    except ChildRefused:
+        # The child printed why; every other child has been stopped.
+        return EXIT_SETTINGS
     except KeyboardInterrupt:
         return 130
     return 0

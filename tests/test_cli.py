@@ -35,6 +35,7 @@ def cli_env(services: Services) -> dict[str, str]:
     return {
         "OPSJOBS_DATABASE__URL": TEST_DATABASE_URL,
         "OPSJOBS_REDIS__URL": TEST_REDIS_URL,
+        "OPSJOBS_REDIS__PREFIX": services.settings.redis.prefix,
         "OPSJOBS_SECRETS__KEY_FILE": str(TEST_KEY_FILE),
         "OPSJOBS_QUEUES__DEFAULT": services.settings.queues.default,
     }

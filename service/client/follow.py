@@ -15,14 +15,13 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from arq.connections import RedisSettings, create_pool
-
 from executors import get_executor
 from service.access.audit import AuditEntry
 from service.access.principals import principal_named
 from service.client.watch import exit_code
 from service.db.engine import create_engine, create_session_factory
 from service.db.models import TERMINAL_STATUSES, JobRun, TriggeredBy
+from service.keyspace import open_redis
 from service.runs import lifecycle
 from service.runs.authorization import authorize_request
 from service.runs.reporting import Progress
@@ -57,7 +56,7 @@ async def queue_adhoc_run(
         timeout_seconds=timeout_seconds,
     )
     engine = create_engine(settings.database)
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis.url))
+    redis = await open_redis(settings.redis.url, settings.redis.prefix)
     try:
         sessions = create_session_factory(engine)
         async with sessions() as session:

@@ -63,6 +63,8 @@ class TriggeredBy(enum.StrEnum):
     MANUAL = "manual"
     SYSTEM = "system"
     API = "api"
+    # A new run made by retrying a finished one (``retry_of_id`` names it).
+    RETRY = "retry"
 
 
 class TargetStatus(enum.StrEnum):

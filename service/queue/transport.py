@@ -1,6 +1,9 @@
-"""arq as transport: one job per run, id ``run:<id>``, the single function ``dispatch_job``.
+"""arq as transport: one job per run, id ``<prefix>run:<id>``, the single function
+``dispatch_job``.
 
-PostgreSQL is the record of truth; these helpers only move run ids through Redis.
+PostgreSQL is the record of truth; these functions only move run ids through Redis. A
+queue is named by its configured name (what run rows record); the Redis key of the queue
+and the job ids come from the client's key space (:mod:`service.keyspace`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from arq.constants import (
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 
+from service.keyspace import keyspace_of
 from service.queue.scripts import Arg, LuaScript
 
 logger = logging.getLogger(__name__)
@@ -28,10 +32,6 @@ DISPATCH_FUNCTION = "dispatch_job"
 # A queued job key outliving a long backlog; the reconciler covers anything older.
 JOB_EXPIRY = timedelta(days=7)
 _EXPIRY_MS = int(JOB_EXPIRY.total_seconds() * 1000)
-
-
-def job_id(run_id: int) -> str:
-    return f"run:{run_id}"
 
 
 # arq's enqueue_job in one round trip: refused while the job (or its result) exists,
@@ -49,12 +49,13 @@ ENQUEUE_BATCH = 500
 
 
 def _enqueue_call(redis: ArqRedis, run_id: int, queue: str) -> tuple[list[str], list[Arg]]:
-    jid = job_id(run_id)
+    space = keyspace_of(redis)
+    jid = space.job_id(run_id)
     now = timestamp_ms()
     job = serialize_job(
         DISPATCH_FUNCTION, (run_id,), {}, None, now, serializer=redis.job_serializer
     )
-    keys = [job_key_prefix + jid, result_key_prefix + jid, queue]
+    keys = [job_key_prefix + jid, result_key_prefix + jid, space.queue(queue)]
     return keys, [_EXPIRY_MS, job, now, jid]
 
 
@@ -76,11 +77,12 @@ async def enqueue_deferred_dispatch(
 ) -> bool:
     """Queue ``dispatch_job(run_id)`` to start no earlier than ``due`` (arq's
     ``_defer_until``); False when a job for this run is already queued."""
+    space = keyspace_of(redis)
     job = await redis.enqueue_job(
         DISPATCH_FUNCTION,
         run_id,
-        _job_id=job_id(run_id),
-        _queue_name=queue,
+        _job_id=space.job_id(run_id),
+        _queue_name=space.queue(queue),
         _defer_until=due,
     )
     return _queued(run_id, queue, 1 if job is not None else 0)
@@ -109,14 +111,15 @@ async def enqueue_dispatches(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -
 
 async def is_queued(redis: ArqRedis, run_id: int) -> bool:
     """True while Redis still holds the job for this run (queued or running)."""
-    return bool(await redis.exists(job_key_prefix + job_id(run_id)))
+    return bool(await redis.exists(job_key_prefix + keyspace_of(redis).job_id(run_id)))
 
 
 async def discard_job(redis: ArqRedis, run_id: int, queue: str) -> None:
     """Remove every trace of a run's job so it will not start (or can be queued afresh)."""
-    jid = job_id(run_id)
+    space = keyspace_of(redis)
+    jid = space.job_id(run_id)
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.zrem(queue, jid)
+        pipe.zrem(space.queue(queue), jid)
         pipe.delete(
             job_key_prefix + jid,
             in_progress_key_prefix + jid,
@@ -130,4 +133,4 @@ async def discard_job(redis: ArqRedis, run_id: int, queue: str) -> None:
 async def abort_running_job(redis: ArqRedis, run_id: int) -> None:
     """Ask the worker running this run to cancel its task (arq ``allow_abort_jobs``)."""
     # Job.abort() would then wait for a result, which runs never keep in Redis.
-    await redis.zadd(abort_jobs_ss, {job_id(run_id): timestamp_ms()})
+    await redis.zadd(abort_jobs_ss, {keyspace_of(redis).job_id(run_id): timestamp_ms()})

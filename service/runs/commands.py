@@ -127,7 +127,7 @@ async def retry_run(
         job_name=original.job_name,
         queue=original.queue,
         parameters=original.parameters,
-        triggered_by=TriggeredBy.MANUAL,
+        triggered_by=TriggeredBy.RETRY,
         executed_by=caller.username,
         template_id=original.template_id,
         retry_of_id=original.id,

@@ -1,6 +1,6 @@
 """Progress, per-target results and log lines of a running run.
 
-Every event goes to a Redis stream per run (``opsjobs:run-events:<id>``) that live
+Every event goes to a Redis stream per run (``<prefix>run-events:<id>``) that live
 watchers read and resume by id; progress also lands on the run row (throttled, plus a
 final flush) and target results on their rows, so PostgreSQL keeps what matters.
 """
@@ -19,6 +19,7 @@ from sqlalchemy import func, update
 
 from service.db.engine import SessionFactory, single_statement
 from service.db.models import JobRun, JobRunTarget, TargetStatus
+from service.keyspace import keyspace_of
 from service.settings import EventSettings
 
 if TYPE_CHECKING:
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_LOG_LINE = 4000
-
-
-def event_stream_key(run_id: int) -> str:
-    return f"opsjobs:run-events:{run_id}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +55,7 @@ class EventPublisher:
 
     def __init__(self, redis: Redis, settings: EventSettings) -> None:
         self._redis = redis
+        self._space = keyspace_of(redis)
         self._settings = settings
         self._pending: list[tuple[str, dict[str, str], asyncio.Future[None]]] = []
         self._sending: set[asyncio.Task[None]] = set()
@@ -66,7 +64,7 @@ class EventPublisher:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         fields = {"type": kind, "data": json.dumps(data, default=str)}
-        self._pending.append((event_stream_key(run_id), fields, done))
+        self._pending.append((self._space.run_events(run_id), fields, done))
         if len(self._pending) == 1:
             # Runs after every callback already due in this turn: their events join.
             loop.call_soon(self._flush)
@@ -167,6 +165,15 @@ class RunReporter:
                 .values(status=TargetStatus.RUNNING.value, started_at=func.now())
             )
         await self._publish("target_started", {"key": key})
+
+    async def target_result(self, key: str, result: dict[str, Any]) -> None:
+        """Keep what a still-running target found so far (no event: it has not finished)."""
+        async with single_statement(self._sessions) as conn:
+            await conn.execute(
+                update(JobRunTarget)
+                .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
+                .values(result=result)
+            )
 
     async def target_finished(
         self,

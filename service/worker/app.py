@@ -13,7 +13,7 @@ import socket
 import uuid
 from typing import Any, cast
 
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Function, Worker, func
@@ -22,6 +22,7 @@ from executors.services import Services
 from service.db.engine import create_engine, create_session_factory
 from service.devices.clients import load_known_hosts, make_nautobot_client, make_ssh_runner
 from service.gitstore.locks import RepositoryLocks
+from service.keyspace import KeySpace, open_redis
 from service.nifi.pool import NifiClientPool
 from service.queue.leases import Leases
 from service.queue.scripts import LuaScript
@@ -58,7 +59,18 @@ return score
 
 
 class OpsjobsWorker(Worker):
-    """arq's worker, taking each job in one Redis round trip instead of four."""
+    """arq's worker, taking each job in one Redis round trip instead of four, on a Redis
+    client that names keys under the installation's prefix."""
+
+    def __init__(self, *args: Any, redis_url: str, redis_prefix: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._redis_url = redis_url
+        self._redis_prefix = redis_prefix
+
+    async def main(self) -> None:
+        if self._pool is None:
+            self._pool = await open_redis(self._redis_url, self._redis_prefix)
+        await super().main()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         # Same bookkeeping as arq 0.28's start_jobs (pinned in pyproject.toml).
@@ -157,14 +169,17 @@ def build_worker(
 ) -> Worker:
     """An arq worker for ``queue``; workers of the scheduler queue also run the crons.
 
-    ``redis_pool`` gives it an existing pool instead of one of its own.
+    ``redis_pool`` gives it an existing client (opened by :func:`~service.keyspace.open_redis`)
+    instead of one of its own.
     """
     worker_settings = settings.worker
+    keyspace = KeySpace(settings.redis.prefix)
     return OpsjobsWorker(
         functions=job_functions(settings),
-        queue_name=queue,
+        queue_name=keyspace.queue(queue),
         cron_jobs=cron_jobs(settings) if queue == settings.queues.scheduler else None,
-        redis_settings=RedisSettings.from_dsn(settings.redis.url),
+        redis_url=settings.redis.url,
+        redis_prefix=settings.redis.prefix,
         redis_pool=redis_pool,
         burst=burst,
         handle_signals=handle_signals,

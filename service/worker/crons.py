@@ -13,6 +13,7 @@ from typing import Any
 from arq.cron import CronJob, cron
 from arq.typing import WorkerCoroutine
 
+from service.keyspace import KeySpace
 from service.notify.cycle import notification_pass
 from service.scheduling.claims import tick
 from service.settings import Settings
@@ -41,26 +42,31 @@ def cron_seconds(interval: float) -> set[int]:
 def cron_jobs(settings: Settings) -> list[CronJob]:
     """The maintenance crons; arq's unique per-fire job ids keep one execution per tick."""
     reaper_at = cron_seconds(settings.reaper.interval)
+    # Prefixed names make arq's per-fire job ids (``<name>:<ms>``) the installation's own.
+    name = KeySpace(settings.redis.prefix).cron
     jobs = [
         cron(
             _as_cron(scheduler_cron),
-            name="scheduler_tick",
+            name=name("scheduler_tick"),
             second=cron_seconds(settings.scheduler.tick_seconds),
             timeout=60,
         ),
-        cron(_as_cron(reaper_cron), name="reap_lost_runs", second=reaper_at, timeout=120),
+        cron(_as_cron(reaper_cron), name=name("reap_lost_runs"), second=reaper_at, timeout=120),
         cron(
-            _as_cron(reconciler_cron), name="reconcile_pending_runs", second=reaper_at, timeout=120
+            _as_cron(reconciler_cron),
+            name=name("reconcile_pending_runs"),
+            second=reaper_at,
+            timeout=120,
         ),
         cron(
             _as_cron(notify_cron),
-            name="notify",
+            name=name("notify"),
             second=cron_seconds(settings.notify.interval),
             timeout=120,
         ),
         cron(
             _as_cron(retention_cron),
-            name="purge_finished_runs",
+            name=name("purge_finished_runs"),
             minute=retention_minutes(settings.retention.interval),
             second=0,
             timeout=600,
@@ -71,7 +77,7 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
         jobs.append(
             cron(
                 _as_cron(cache_devices_cron),
-                name="cache_devices",
+                name=name("cache_devices"),
                 timeout=60,
                 **interval_fields(nautobot.cache_interval),
             )

@@ -1,6 +1,6 @@
 """Worker health: every worker process keeps a heartbeat key in Redis that expires with it.
 
-Each worker writes ``opsjobs:worker:<worker_id>`` (host, pid, queue, the runs it is
+Each worker writes ``<prefix>worker:<worker_id>`` (host, pid, queue, the runs it is
 running, version, when it started, when it last beat) every ``worker_health.interval``
 seconds with a TTL of ``worker_health.ttl``; a worker that dies simply stops being listed.
 """
@@ -24,10 +24,10 @@ from sqlalchemy import select
 from executors.services import Services
 from service import service_version
 from service.db.models import JobRun, RunStatus
+from service.keyspace import keyspace_of
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "opsjobs:worker:"
 # Keys fetched per MGET while listing workers.
 LIST_CHUNK = 200
 
@@ -75,7 +75,10 @@ async def beat(services: Services, queue: str, started_at: datetime) -> WorkerBe
     payload = json.dumps(asdict(record), default=datetime.isoformat)
     ttl_ms = int(services.settings.worker_health.ttl * 1000)
     await cast(
-        Awaitable[Any], services.redis.set(KEY_PREFIX + services.worker_id, payload, px=ttl_ms)
+        Awaitable[Any],
+        services.redis.set(
+            keyspace_of(services.redis).worker(services.worker_id), payload, px=ttl_ms
+        ),
     )
     return record
 
@@ -104,12 +107,14 @@ async def stop_heartbeat(services: Services, task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    await services.redis.delete(KEY_PREFIX + services.worker_id)
+    await services.redis.delete(keyspace_of(services.redis).worker(services.worker_id))
 
 
 async def live_workers(redis: ArqRedis) -> list[WorkerBeat]:
     """Every worker whose heartbeat has not expired, by queue then id."""
-    keys = [key async for key in redis.scan_iter(match=KEY_PREFIX + "*", count=500)]
+    keys = [
+        key async for key in redis.scan_iter(match=keyspace_of(redis).workers_pattern(), count=500)
+    ]
     workers: list[WorkerBeat] = []
     for start in range(0, len(keys), LIST_CHUNK):
         values = await redis.mget(keys[start : start + LIST_CHUNK])

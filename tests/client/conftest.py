@@ -96,7 +96,7 @@ async def _token(stack: Stack, name: str, role: str) -> str:
 @pytest.fixture(scope="package")
 async def cli(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CliStack]:
     directory = tmp_path_factory.mktemp("cli-stack")
-    async with opsjobs_up(directory, name="cli") as stack:
+    async with opsjobs_up(directory, database="cli") as stack:
         tokens = {"admin": stack.admin_token}
         for user, role in (("alice", "operator"), ("bob", "operator"), ("victor", "viewer")):
             tokens[user] = await _token(stack, user, role)

@@ -20,7 +20,7 @@ from service.db.models import Base
 from service.settings import DatabaseSettings, Settings
 
 # The newest revision: every later migration moves it.
-HEAD = "0010"
+HEAD = "0011"
 SEEDED_TABLES = ("job_templates", "job_runs", "credentials", "nifi_clusters", "inventories")
 
 
@@ -119,6 +119,28 @@ async def test_a_database_on_both_old_heads_moves_to_the_one_head(
         version = await conn.execute(text("SELECT version_num FROM alembic_version"))
         assert version.scalars().all() == [HEAD]
         assert await conn.run_sync(_schema_differences) == []
+
+
+async def test_retries_recorded_as_manual_become_retry_and_back(
+    scratch_engine: AsyncEngine,
+) -> None:
+    async with scratch_engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0008"))
+        for run_id, retry_of in ((1, None), (2, 1)):
+            await conn.execute(
+                text(
+                    "INSERT INTO job_runs (id, job_name, job_type, queue, status, triggered_by,"
+                    " retry_of_id, parameters) VALUES (:id, 'r', 'diag.echo', 'default',"
+                    " 'completed', 'manual', :retry_of, '{}')"
+                ),
+                {"id": run_id, "retry_of": retry_of},
+            )
+    await migrate(scratch_engine)
+    query = text("SELECT id, triggered_by FROM job_runs ORDER BY id")
+    async with scratch_engine.begin() as conn:
+        assert (await conn.execute(query)).all() == [(1, "manual"), (2, "retry")]
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0008"))
+        assert (await conn.execute(query)).all() == [(1, "manual"), (2, "manual")]
 
 
 async def test_runs_recorded_before_0008_are_marked_from_what_they_name(

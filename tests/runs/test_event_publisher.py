@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from executors.services import Services
-from service.runs.reporting import EventPublisher, event_stream_key
+from service.keyspace import KeyedRedis
+from service.runs.reporting import EventPublisher
 from tests.conftest import free_port
 
 
@@ -22,16 +22,17 @@ async def test_concurrent_runs_each_keep_every_event_in_order(services: Services
 
     await asyncio.gather(*(run(run_id) for run_id in range(1, 21)))
     for run_id in range(1, 21):
-        entries = await services.redis.xrange(event_stream_key(run_id))
+        entries = await services.redis.xrange(services.keyspace.run_events(run_id))
         assert [entry[b"data"] for _, entry in entries] == [
             f'{{"current": {step}}}'.encode() for step in range(5)
         ]
-        ttl = await services.redis.ttl(event_stream_key(run_id))
+        ttl = await services.redis.ttl(services.keyspace.run_events(run_id))
         assert 0 < ttl <= services.settings.events.stream_ttl
 
 
 async def test_every_publisher_of_a_failed_batch_sees_the_error(services: Services) -> None:
-    unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    unreachable = KeyedRedis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    unreachable.keyspace = services.keyspace
     publisher = EventPublisher(unreachable, services.settings.events)
     try:
         results = await asyncio.gather(
