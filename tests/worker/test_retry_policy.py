@@ -18,7 +18,6 @@ from service.db.models import JobRun, JobRunAttempt, JobRunTarget, RunStatus, Tr
 from service.queue import transport
 from service.runs import lifecycle
 from service.runs.lifecycle import RunRequest
-from service.runs.reporting import event_stream_key
 from service.runs.retries import AttemptEnd, RetryOn, RetryPolicy, backoff_delay, schedule_retry
 from service.worker.maintenance import reap_lost_runs, reconcile_pending_runs
 from tests.worker.test_loss import worker_process
@@ -144,7 +143,7 @@ async def test_a_run_failing_twice_completes_at_its_third_attempt_after_backoff(
         assert delay <= gap < delay + 15, (before, after)
 
     # Watchers saw each failed attempt and when the next one was due.
-    events = await services.redis.xrange(event_stream_key(run_id))
+    events = await services.redis.xrange(services.keyspace.run_events(run_id))
     kinds = [fields[b"type"].decode() for _, fields in events]
     assert kinds.count("retry_scheduled") == 2
     scheduled = [
@@ -245,7 +244,9 @@ async def test_cancelling_during_backoff_ends_the_run_and_its_deferred_job(
         due = waiting.retry_at.timestamp() - 1
         async with asyncio.timeout(10):
             while True:
-                score = await services.redis.zscore(queue, transport.job_id(run_id))
+                score = await services.redis.zscore(
+                    services.keyspace.queue(queue), services.keyspace.job_id(run_id)
+                )
                 if score is not None and score / 1000 >= due:
                     break
                 await asyncio.sleep(0.02)
@@ -254,7 +255,12 @@ async def test_cancelling_during_backoff_ends_the_run_and_its_deferred_job(
         assert response.status_code == 202
         assert response.json()["status"] == "cancelled"
         assert not await transport.is_queued(services.redis, run_id)
-        assert await services.redis.zscore(queue, transport.job_id(run_id)) is None
+        assert (
+            await services.redis.zscore(
+                services.keyspace.queue(queue), services.keyspace.job_id(run_id)
+            )
+            is None
+        )
         # Even a delivery now (a stray job) starts no attempt.
         await transport.enqueue_dispatch(services.redis, run_id, queue)
         await asyncio.sleep(1.0)
@@ -306,7 +312,9 @@ async def test_reconciler_waits_for_retry_at_and_then_requeues_a_dropped_retry(
     report = await reap_lost_runs(services)
     assert report.retried == [run_id]
     # Deferred to retry_at (arq's _defer_until): queued, but not due.
-    score = await services.redis.zscore(request.queue, transport.job_id(run_id))
+    score = await services.redis.zscore(
+        services.keyspace.queue(request.queue), services.keyspace.job_id(run_id)
+    )
     assert score is not None
     async with services.sessions() as session:
         run = await session.get_one(JobRun, run_id)
@@ -345,7 +353,9 @@ async def test_lost_worker_with_the_default_policy_is_retried_at_once(
     run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
     await _lose(services, run_id)
     assert (await reap_lost_runs(services)).retried == [run_id]
-    score = await services.redis.zscore(request.queue, transport.job_id(run_id))
+    score = await services.redis.zscore(
+        services.keyspace.queue(request.queue), services.keyspace.job_id(run_id)
+    )
     assert score is not None
     assert score / 1000 <= datetime.now().timestamp() + 1  # due now
 
