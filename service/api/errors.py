@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.db.engine import DatabaseUnavailable, is_lost_connection
+from service.db.engine import is_lost_connection
 from service.errors import OpsjobsError, http_status
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for exc_type in (
-        DatabaseUnavailable,
         OperationalError,
         InterfaceError,
         RedisConnectionError,

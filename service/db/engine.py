@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
+from service.errors import ServiceUnavailable
 from service.settings import DatabaseSettings
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -58,22 +59,22 @@ _NOT_LOST = (
 
 
 def is_lost_connection(error: BaseException) -> bool:
-    """True when ``error`` (or what it wraps) means the database connection is gone.
+    """True when ``error`` (or the driver error it wraps) means the database connection is
+    gone.
 
     A lost connection is any of: a connection SQLAlchemy already invalidated; asyncpg's
     connection-state errors (``InterfaceError`` such as "connection is closed",
     ``InternalClientError`` such as "cannot switch to state …; another operation is in
     progress", which leaves the protocol unusable); a server error of SQLSTATE class 08
     or 57P01–57P03 (terminated backend, server shutting down or starting); and socket
-    errors (``OSError``, including refused and reset connections and timeouts).
+    errors (``OSError``: refused, reset, timed out) raised by the driver or connecting.
+    Only SQLAlchemy's and asyncpg's wrappers are looked into: a Redis or HTTP error caused
+    by a socket error is not a lost database connection.
     """
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
+    current: BaseException | None = error
+    for _ in range(8):
+        if current is None:
+            return False
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(
@@ -82,11 +83,13 @@ def is_lost_connection(error: BaseException) -> bool:
             return True
         if isinstance(current, PostgresError):
             sqlstate = str(getattr(current, "sqlstate", "") or "")
-            if sqlstate.startswith(_LOST_SQLSTATE_PREFIXES):
-                return True
+            return sqlstate.startswith(_LOST_SQLSTATE_PREFIXES)
         if isinstance(current, StatementError):
-            pending.append(current.orig)
-        pending.extend((current.__cause__, current.__context__))
+            current = current.orig
+        elif type(current).__module__.startswith(("sqlalchemy.", "asyncpg.")):
+            current = current.__cause__
+        else:
+            return False
     return False
 
 
@@ -124,13 +127,12 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     return engine
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(ServiceUnavailable):
     """PostgreSQL could not be reached after the bounded retries of :func:`retry_lost`."""
 
     def __init__(self, what: str, error: BaseException) -> None:
-        super().__init__(
-            f"database unavailable ({what}): {type(error).__name__}: {error}".rstrip(": ")
-        )
+        cause = f"{type(error).__name__}: {error}".rstrip(": ")
+        super().__init__(f"database unavailable during {what} ({cause})")
 
 
 #: Waits between the attempts of :func:`retry_lost`: about 30 s in all, so a PostgreSQL
@@ -142,7 +144,7 @@ async def retry_lost(
     what: str,
     operation: Callable[[], Awaitable[T]],
     *,
-    delays: Collection[float] = RETRY_DELAYS_S,
+    delays: Collection[float] | None = None,
 ) -> T:
     """Run ``operation`` again after a lost connection, with growing waits, then raise
     :class:`DatabaseUnavailable` naming ``what``.
@@ -150,7 +152,7 @@ async def retry_lost(
     Only for operations that are safe to repeat: one idempotent statement, or one
     transaction (a transaction cut by a lost connection did not commit).
     """
-    for delay in (*delays, None):
+    for delay in (*(RETRY_DELAYS_S if delays is None else delays), None):
         try:
             return await operation()
         except Exception as error:

@@ -37,7 +37,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from service.access.audit import AuditEntry
-from service.db.engine import DriverStatement, SessionFactory, single_statement
+from service.db.engine import (
+    DriverStatement,
+    SessionFactory,
+    is_lost_connection,
+    retry_lost,
+    single_statement,
+)
 from service.db.models import (
     TERMINAL_STATUSES,
     JobRun,
@@ -399,16 +405,39 @@ async def finish_run(
         "p_progress_total": progress.total if progress else None,
         "p_progress_message": progress.message if progress else None,
     }
+    lost = False
+
+    async def record() -> bool:
+        nonlocal lost
+        try:
+            return await _record_end(sessions, run_id, end.status, params, has_targets)
+        except Exception as error:
+            lost = lost or is_lost_connection(error)
+            raise
+
+    if await retry_lost(f"finish of run {run_id}", record):
+        return True
+    async with sessions() as session:
+        current = await _current_status(session, run_id)
+    if lost and current == end.status.value:
+        # The try cut off by the lost connection had committed.
+        return True
+    _refused(run_id, end.status, current)
+    return False
+
+
+async def _record_end(
+    sessions: SessionFactory,
+    run_id: int,
+    status: RunStatus,
+    params: dict[str, Any],
+    has_targets: bool,
+) -> bool:
     if not has_targets:
-        recorded = await _FINISH_ALONE[end.status].fetchrow(sessions, **params) is not None
-        if not recorded:
-            async with sessions() as session:
-                _refused(run_id, end.status, await _current_status(session, run_id))
-        return recorded
+        return await _FINISH_ALONE[status].fetchrow(sessions, **params) is not None
     async with sessions.begin() as session:
         conn = await session.connection()
-        if (await conn.execute(_FINISH[end.status], params)).first() is None:
-            _refused(run_id, end.status, await _current_status(session, run_id))
+        if (await conn.execute(_FINISH[status], params)).first() is None:
             return False
         await close_open_targets(session, run_id)
     return True
@@ -430,6 +459,15 @@ async def return_to_pending(
     sessions: SessionFactory, run_id: int, attempt: int, reason: str
 ) -> bool:
     """Give a running run back to the queue (worker shutdown, or lost with retries left)."""
+    return await retry_lost(
+        f"return of run {run_id} to the queue",
+        lambda: _return_to_pending(sessions, run_id, attempt, reason),
+    )
+
+
+async def _return_to_pending(
+    sessions: SessionFactory, run_id: int, attempt: int, reason: str
+) -> bool:
     async with sessions.begin() as session:
         result = await session.execute(
             update(JobRun)
@@ -480,9 +518,11 @@ _UNTAKE = DriverStatement(
 async def untake(sessions: SessionFactory, run_id: int, attempt: int, reason: str) -> bool:
     """Give back a run taken but never started (its template's slots are all held): pending
     again under its previous attempt, as if never taken."""
-    return (
-        await _UNTAKE.fetchrow(sessions, run_id=run_id, attempt=attempt, reason=reason) is not None
+    row = await retry_lost(
+        f"return of run {run_id} to the queue",
+        lambda: _UNTAKE.fetchrow(sessions, run_id=run_id, attempt=attempt, reason=reason),
     )
+    return row is not None
 
 
 @dataclass(frozen=True)
@@ -512,11 +552,14 @@ async def record_heartbeat(sessions: SessionFactory, run_id: int, attempt: int) 
 
 
 async def cancel_requested(sessions: SessionFactory, run_id: int) -> bool:
-    async with sessions() as session:
-        requested = await session.scalar(
-            select(JobRun.cancel_requested_at).where(JobRun.id == run_id)
-        )
-    return requested is not None
+    async def read() -> datetime | None:
+        async with sessions() as session:
+            requested: datetime | None = await session.scalar(
+                select(JobRun.cancel_requested_at).where(JobRun.id == run_id)
+            )
+        return requested
+
+    return await retry_lost(f"cancel check of run {run_id}", read) is not None
 
 
 async def request_cancel(
@@ -572,6 +615,14 @@ async def replace_targets(
 
     A later attempt resolves afresh, so rows of an earlier attempt are replaced.
     """
+    await retry_lost(
+        f"target write of run {run_id}", lambda: _replace_targets(sessions, run_id, targets)
+    )
+
+
+async def _replace_targets(
+    sessions: SessionFactory, run_id: int, targets: Sequence[tuple[str, str]]
+) -> None:
     async with sessions.begin() as session:
         await session.execute(
             update(JobRun)

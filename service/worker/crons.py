@@ -19,6 +19,7 @@ from service.settings import Settings
 from service.worker.context import WorkerContext
 from service.worker.device_cache import cache_devices_cron, interval_fields
 from service.worker.maintenance import reaper_cron, reconciler_cron
+from service.worker.outages import Outage, database_outage
 from service.worker.retention import retention_cron, retention_minutes
 
 
@@ -82,8 +83,12 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
 def _as_cron(
     function: Callable[[WorkerContext], Coroutine[Any, Any, int]],
 ) -> WorkerCoroutine:
+    """The arq coroutine of a cron; a tick that cannot reach PostgreSQL does nothing and
+    reports to the worker's outage (one WARNING, then one INFO when it is back)."""
+
     async def run(ctx: dict[Any, Any], *_: Any, **__: Any) -> int:
-        return await function(ctx)  # type: ignore[arg-type]
+        outage: Outage = ctx.setdefault("database_outage", database_outage())
+        return await outage.guard(lambda: function(ctx), 0)  # type: ignore[arg-type]
 
     run.__qualname__ = function.__qualname__
     return run
