@@ -42,7 +42,7 @@ async def run_template_now(
     caller: Principal,
     client_ip: str | None,
     gate: ManualRunGate,
-) -> JobRun:
+) -> lifecycle.Accepted:
     """Queue a run of a template with parameter overrides validated against its Config,
     once ``gate`` lets it through."""
     async with sessions() as session:
@@ -59,7 +59,8 @@ async def run_template_now(
     )
     run_request = await authorize_request(sessions, caller, run_request, job_types)
     passed = gate(run_request)
-    run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
+    accepted = await lifecycle.accept_run(sessions, redis, run_request)
+    run_id = accepted.run.id
     async with sessions.begin() as session:
         record_audit(
             session,
@@ -70,7 +71,8 @@ async def run_template_now(
             client_ip=client_ip,
             details={"run_id": run_id, **passed},
         )
-        return await session.get_one(JobRun, run_id)
+        run = await session.get_one(JobRun, run_id)
+    return lifecycle.Accepted(run, accepted.queued)
 
 
 async def cancel_run(
@@ -106,7 +108,7 @@ async def retry_run(
     caller: Principal,
     failed_targets_only: bool,
     client_ip: str | None,
-) -> JobRun:
+) -> lifecycle.Accepted:
     """A new run with the same inputs, linked to the original (``retry_of_id``), if the
     caller may use everything they name.
 
@@ -137,7 +139,8 @@ async def retry_run(
         targets=targets,
     )
     retry = await authorize_request(sessions, caller, retry, job_types)
-    new_id = await lifecycle.enqueue_run(sessions, redis, retry)
+    accepted = await lifecycle.accept_run(sessions, redis, retry)
+    new_id = accepted.run.id
     async with sessions.begin() as session:
         record_audit(
             session,
@@ -148,4 +151,5 @@ async def retry_run(
             client_ip=client_ip,
             details={"new_run_id": new_id, "failed_targets_only": failed_targets_only},
         )
-        return await session.get_one(JobRun, new_id)
+        run = await session.get_one(JobRun, new_id)
+    return lifecycle.Accepted(run, accepted.queued)

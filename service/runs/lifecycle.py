@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 from sqlalchemy import (
     BindParameter,
     Select,
@@ -205,11 +206,13 @@ async def enqueue_runs(
 
 async def enqueue_run(sessions: SessionFactory, redis: ArqRedis, request: RunRequest) -> int:
     """Create one pending run and queue it; returns the run id."""
-    run_id = (await enqueue_run_row(sessions, redis, request)).id
-    logger.info(
-        "run queued", extra={"run_id": run_id, "job_type": request.job_type, "queue": request.queue}
-    )
-    return run_id
+    accepted = await accept_run(sessions, redis, request)
+    if accepted.queued:
+        logger.info(
+            "run queued",
+            extra={"run_id": accepted.run.id, "job_type": request.job_type, "queue": request.queue},
+        )
+    return accepted.run.id
 
 
 async def enqueue_run_row(
@@ -220,6 +223,46 @@ async def enqueue_run_row(
     audit: AuditEntry | None = None,
 ) -> JobRun:
     """``enqueue_run`` returning the new row; ``audit`` is written by the same statement."""
+    return (await accept_run(sessions, redis, request, audit=audit)).run
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A run committed as pending; ``queued`` is False when Redis could not take its job
+    (the reconciler queues it once Redis answers again)."""
+
+    run: JobRun
+    queued: bool
+
+
+async def accept_run(
+    sessions: SessionFactory,
+    redis: ArqRedis,
+    request: RunRequest,
+    *,
+    audit: AuditEntry | None = None,
+) -> Accepted:
+    """Commit one pending run (``audit`` written by the same statement), then queue it.
+
+    Once the row is committed the run is accepted whatever Redis does: a failed enqueue
+    is logged and reported as ``queued=False``, never raised (invariant 2).
+    """
+    run = await _insert_run_row(sessions, request, audit)
+    try:
+        await transport.enqueue_dispatch(redis, run.id, request.queue)
+    except (RedisError, OSError) as error:
+        logger.warning(
+            "run accepted but not queued (%s); the reconciler queues it when Redis is back",
+            type(error).__name__,
+            extra={"run_id": run.id, "queue": request.queue},
+        )
+        return Accepted(run, queued=False)
+    return Accepted(run, queued=True)
+
+
+async def _insert_run_row(
+    sessions: SessionFactory, request: RunRequest, audit: AuditEntry | None
+) -> JobRun:
     values = row_values(request)
     if audit is None:
         record = await _INSERT_RUN.fetchrow(sessions, **values)
@@ -230,9 +273,7 @@ async def enqueue_run_row(
         audit_values = {f"audit_{name}": value for name, value in columns.items()}
         record = await _INSERT_AUDITED_RUN.fetchrow(sessions, **values, **audit_values)
     assert record is not None  # an INSERT … RETURNING returns its row
-    run = JobRun(**dict(record))
-    await transport.enqueue_dispatch(redis, run.id, request.queue)
-    return run
+    return JobRun(**dict(record))
 
 
 def _refused(run_id: int, to: RunStatus, current: str | None) -> None:

@@ -320,7 +320,7 @@ async def run_schedule_now(
     caller: Principal,
     client_ip: str | None,
     gate: ManualRunGate,
-) -> JobRun:
+) -> lifecycle.Accepted:
     """Queue a run of the schedule now (``triggered_by=manual``) with optional overrides,
     once ``gate`` lets it through (maintenance windows)."""
     async with sessions() as session:
@@ -338,10 +338,12 @@ async def run_schedule_now(
     )
     run_request = await authorize_request(sessions, caller, run_request, job_types)
     passed = gate(run_request)
-    run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
+    accepted = await lifecycle.accept_run(sessions, redis, run_request)
+    run_id = accepted.run.id
     async with sessions.begin() as session:
         _audit(session, caller, "run", schedule, client_ip, details={"run_id": run_id, **passed})
-        return await session.get_one(JobRun, run_id)
+        run = await session.get_one(JobRun, run_id)
+    return lifecycle.Accepted(run, accepted.queued)
 
 
 async def list_schedules(

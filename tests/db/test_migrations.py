@@ -20,7 +20,7 @@ from service.db.models import Base
 from service.settings import DatabaseSettings, Settings
 
 # The newest revision: every later migration moves it.
-HEAD = "0008"
+HEAD = "0009"
 SEEDED_TABLES = ("job_templates", "job_runs", "credentials", "nifi_clusters", "inventories")
 
 

@@ -1,0 +1,202 @@
+"""``Idempotency-Key`` on the endpoints that create runs.
+
+The same key from the same principal (a token; a console user) within
+``IDEMPOTENCY_WINDOW`` gets the first answer again — same status, same body — and creates
+nothing; the same key with another request (method, path, query or body) is a 422 naming
+the header. A row is reserved before the run is created and filled in with the answer
+after, so of two concurrent requests with one key only one creates a run (the primary
+key decides); the other waits for the answer and replays it. A request that fails before
+answering releases its key, so a retry runs afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from service.access.principals import Principal
+from service.db.engine import SessionFactory, retry_lost
+from service.db.security_models import IDEMPOTENCY_WINDOW, IdempotencyKey
+from service.errors import Conflict, InvalidInput
+from service.runs.lifecycle import Accepted
+from service.runs.views import RunOut
+
+logger = logging.getLogger(__name__)
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+# A reservation whose request never answered (its process died) is taken over after this.
+ABANDONED_AFTER_S = 60
+# How long a request waits for a concurrent one with the same key to answer.
+WAIT_FOR_FIRST_S = 10.0
+_POLL_S = 0.05
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        description=(
+            "Makes the request safe to repeat: the same key from the same token within 24 h "
+            "returns the first answer (same status and body) and creates nothing; the same "
+            "key with a different request is a 422."
+        ),
+    ),
+]
+
+
+class AcceptedRunOut(RunOut):
+    """A run accepted as pending: its row is committed."""
+
+    queued: bool = Field(
+        description=(
+            "true: its job is in Redis; false: Redis was unavailable and the reconciler "
+            "queues the run when Redis is back"
+        )
+    )
+
+    @classmethod
+    def accepted(cls, accepted: Accepted) -> AcceptedRunOut:
+        run = RunOut.of(accepted.run)
+        return cls.model_validate({**run.__dict__, "queued": accepted.queued})
+
+
+def principal_key(caller: Principal) -> str:
+    if caller.token_id is not None:
+        return f"token:{caller.token_id}"
+    return f"user:{caller.username}"
+
+
+async def request_digest(request: Request) -> str:
+    digest = hashlib.sha256()
+    for part in (request.method, request.url.path, request.url.query):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    digest.update(await request.body())
+    return digest.hexdigest()
+
+
+def _mismatch() -> InvalidInput:
+    return InvalidInput(
+        f"{HEADER} was already used for a different request",
+        details=[
+            {
+                "loc": ["header", HEADER],
+                "msg": "this key was sent with another method, path, query or body; "
+                "use a new key for a new request",
+            }
+        ],
+    )
+
+
+async def create_once(
+    request: Request,
+    sessions: SessionFactory,
+    caller: Principal,
+    key: str | None,
+    create: Callable[[], Awaitable[AcceptedRunOut]],
+) -> AcceptedRunOut | JSONResponse:
+    """Run ``create`` once per key (see the module); without a key, every time."""
+    if key is None:
+        return await create()
+    principal = principal_key(caller)
+    digest = await request_digest(request)
+    deadline = time.monotonic() + WAIT_FOR_FIRST_S
+    while True:
+        if await _reserve(sessions, principal, key, digest):
+            break
+        stored = await _stored(sessions, principal, key)
+        if stored is None:
+            continue  # the first request failed and released the key: try again
+        if stored.request_hash != digest:
+            raise _mismatch()
+        if stored.status_code is not None:
+            return JSONResponse(stored.response, status_code=stored.status_code)
+        if time.monotonic() > deadline:
+            raise Conflict(f"a request with this {HEADER} is still being processed; retry later")
+        await asyncio.sleep(_POLL_S)
+    try:
+        answer = await create()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await _release(sessions, principal, key)
+        raise
+    await retry_lost(
+        f"recording the answer to {HEADER}", lambda: _record(sessions, principal, key, answer)
+    )
+    return answer
+
+
+async def _reserve(sessions: SessionFactory, principal: str, key: str, digest: str) -> bool:
+    """Take the key; an expired row (or one abandoned mid-request) is taken over."""
+    now = func.now()
+    statement = (
+        insert(IdempotencyKey)
+        .values(principal=principal, key=key, request_hash=digest)
+        .on_conflict_do_update(
+            index_elements=[IdempotencyKey.principal, IdempotencyKey.key],
+            set_={
+                "request_hash": digest,
+                "status_code": None,
+                "response": None,
+                "run_id": None,
+                "created_at": now,
+            },
+            where=or_(
+                IdempotencyKey.created_at < now - IDEMPOTENCY_WINDOW,
+                (IdempotencyKey.status_code.is_(None))
+                & (IdempotencyKey.created_at < now - timedelta(seconds=ABANDONED_AFTER_S)),
+            ),
+        )
+        .returning(IdempotencyKey.key)
+    )
+    async with sessions.begin() as session:
+        return (await session.execute(statement)).first() is not None
+
+
+async def _stored(sessions: SessionFactory, principal: str, key: str) -> Any:
+    async with sessions() as session:
+        return (
+            await session.execute(
+                select(
+                    IdempotencyKey.request_hash,
+                    IdempotencyKey.status_code,
+                    IdempotencyKey.response,
+                ).where(IdempotencyKey.principal == principal, IdempotencyKey.key == key)
+            )
+        ).one_or_none()
+
+
+async def _record(
+    sessions: SessionFactory, principal: str, key: str, answer: AcceptedRunOut
+) -> None:
+    async with sessions.begin() as session:
+        await session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.principal == principal, IdempotencyKey.key == key)
+            .values(status_code=202, response=answer.model_dump(mode="json"), run_id=answer.id)
+        )
+
+
+async def _release(sessions: SessionFactory, principal: str, key: str) -> None:
+    async with sessions.begin() as session:
+        await session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.principal == principal,
+                IdempotencyKey.key == key,
+                IdempotencyKey.status_code.is_(None),
+            )
+        )
