@@ -32,6 +32,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -300,7 +301,9 @@ def _one_of(values: Iterable[str]) -> list[BindParameter[str]]:
 # Hot-path statements are built once (they are plain expressions, not resources) so each
 # execution skips statement construction.
 _BLOCKING = aliased(JobRun, name="blocking")
-_MARK_RUNNING = DriverStatement(
+_WAITING = aliased(JobRun, name="waiting")
+_ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+_TAKEN = (
     update(JobRun)
     .where(
         JobRun.id == bindparam("run_id"),
@@ -308,7 +311,7 @@ _MARK_RUNNING = DriverStatement(
         JobRun.cancel_requested_at.is_(None),
         ~exists().where(
             _BLOCKING.id == JobRun.wait_for_run_id,
-            _BLOCKING.status.in_(_one_of([RunStatus.PENDING.value, RunStatus.RUNNING.value])),
+            _BLOCKING.status.in_(_one_of(_ACTIVE)),
         ),
     )
     .values(
@@ -336,14 +339,39 @@ _MARK_RUNNING = DriverStatement(
         JobRun.executed_by,
         JobRun.private_to,
     )
+    .cte("taken")
 )
+_ONE_ROW = select(literal(1).label("one")).subquery("one_row")
+# One statement takes the run and, when it cannot, says why from the same snapshot: the
+# run's status and that of the run it waits for. Two statements would leave a window in
+# which the run waited for ends after the take was refused and before the second look.
+_MARK_RUNNING = DriverStatement(
+    select(
+        *_TAKEN.c,
+        _WAITING.status.label("current_status"),
+        _WAITING.wait_for_run_id.label("waits_for"),
+        _BLOCKING.status.label("blocking_status"),
+    ).select_from(
+        _ONE_ROW.outerjoin(_TAKEN, true())
+        .outerjoin(_WAITING, _WAITING.id == bindparam("run_id"))
+        .outerjoin(_BLOCKING, _BLOCKING.id == _WAITING.wait_for_run_id)
+    )
+)
+# Refused although the snapshot says the run was free to start: a concurrent change to
+# the run itself (taken, cancelled) decided; the next look sees it.
+_MAX_LOOKS = 3
 
 
 class RunMustWait(Exception):
-    """The run queues behind another run of its schedule that has not ended yet."""
+    """The run cannot start yet: it queues behind another run of its schedule that has not
+    ended (``blocking_run_id``), or — None — each try to take it raced a change to it."""
 
-    def __init__(self, blocking_run_id: int) -> None:
-        super().__init__(f"waiting for run {blocking_run_id}")
+    def __init__(self, blocking_run_id: int | None) -> None:
+        super().__init__(
+            f"waiting for run {blocking_run_id}"
+            if blocking_run_id is not None
+            else "changed while being taken"
+        )
         self.blocking_run_id = blocking_run_id
 
 
@@ -351,24 +379,24 @@ async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) ->
     """Take a pending run (attempt + 1); None when it is not pending (duplicate delivery).
 
     Raises :class:`RunMustWait` while the run it waits for is still pending or running.
+    A run that is pending is never answered None.
     """
-    row = await _MARK_RUNNING.fetchrow(sessions, run_id=run_id, worker_id=worker_id)
-    if row is None:
-        async with sessions() as session:
-            current = (
-                await session.execute(
-                    select(JobRun.status, JobRun.wait_for_run_id).where(JobRun.id == run_id)
-                )
-            ).one_or_none()
-            if current is not None and current.status == RunStatus.PENDING.value:
-                blocking = current.wait_for_run_id
-                if blocking is not None and await _current_status(session, blocking) in (
-                    RunStatus.PENDING.value,
-                    RunStatus.RUNNING.value,
-                ):
-                    raise RunMustWait(blocking)
-            _refused(run_id, RunStatus.RUNNING, current.status if current else None)
-        return None
+    for _ in range(_MAX_LOOKS):
+        row = await _MARK_RUNNING.fetchrow(sessions, run_id=run_id, worker_id=worker_id)
+        assert row is not None  # the statement always returns its one row
+        if row["attempt"] is not None:
+            return _run_start(run_id, row)
+        current = row["current_status"]
+        if current != RunStatus.PENDING.value:
+            _refused(run_id, RunStatus.RUNNING, current)
+            return None
+        if row["waits_for"] is not None and row["blocking_status"] in _ACTIVE:
+            raise RunMustWait(row["waits_for"])
+    # Still pending after every look (a change raced each one): deliver it again later.
+    raise RunMustWait(None)
+
+
+def _run_start(run_id: int, row: Mapping[str, Any]) -> RunStart:
     return RunStart(
         run_id=run_id,
         attempt=row["attempt"],

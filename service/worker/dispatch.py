@@ -49,7 +49,7 @@ async def dispatch_job(ctx: WorkerContext, run_id: int) -> str:
         start = await lifecycle.mark_running(services.sessions, run_id, services.worker_id)
     except lifecycle.RunMustWait as wait:
         # Overlap policy "queue": try again later, still pending and cancellable meanwhile.
-        logger.info("run waits for run %s", wait.blocking_run_id, extra={"run_id": run_id})
+        logger.info("run cannot start yet: %s", wait, extra={"run_id": run_id})
         raise Retry(defer=WAIT_RETRY_S) from None
     except Exception as error:
         if not is_lost_connection(error):
