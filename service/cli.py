@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from service import service_version
 from service.db.security_models import Role
 from service.errors import InvalidInput, OpsjobsError, ServiceUnavailable
-from service.logging_config import configure_logging
+from service.logging_config import configure_logging, verbose_migrations
 from service.secrets import KeyRing
 from service.settings import Settings, load_settings
 
@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--queue", required=True, help="queue name, e.g. default or devices")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     commands.add_parser("up", help="migrate, then run the API and one worker per queue")
-    commands.add_parser("migrate", help="create the database if missing and migrate it")
+    migrate = commands.add_parser("migrate", help="create the database if missing and migrate it")
+    migrate.add_argument(
+        "-v", "--verbose", action="store_true", help="log every migration step (alembic INFO)"
+    )
     commands.add_parser("lab", help="run the simulators (NiFi, Nautobot, SSH devices), seeded")
     run = commands.add_parser("run", help="queue a run, follow its progress, print its result")
     run.add_argument("job_type", help="job type, e.g. diag.echo")
@@ -234,6 +237,8 @@ async def _run_job(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level.upper())
+    if args.command == "migrate" and args.verbose:
+        verbose_migrations()
     try:
         settings = load_settings()
     except ValidationError as exc:

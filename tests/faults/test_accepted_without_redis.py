@@ -116,12 +116,18 @@ async def test_a_run_requested_while_redis_is_down_is_accepted_and_runs(
         accepted = await http.post("/api/job-runs", json=body)
         took = time.monotonic() - started
         repeated = await http.post("/api/job-runs", json=body)
+        not_ready = await http.get("/readyz")
         private_redis.start()
         assert accepted.status_code == 202, f"answer with Redis down: {accepted.text}"
         run = accepted.json()
         assert run["status"] == RunStatus.PENDING.value
         assert run["queued"] is False
         assert took < 10, f"the answer took {took:.1f} s"
+        assert not_ready.status_code == 503
+        error = not_ready.json()["error"]
+        assert error["code"] == "service_unavailable"
+        assert error["message"] == "not ready: redis unavailable"
+        assert error["details"]["checks"]["database"] == "ok"
         # The client's retry with the same key is the same answer, not a second run.
         assert (repeated.status_code, repeated.json()) == (202, run)
 
