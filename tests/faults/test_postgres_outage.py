@@ -4,7 +4,6 @@ nothing fails because of it, and the worker says so once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -23,9 +22,9 @@ from service.runs import lifecycle
 from service.runs.reporting import EventPublisher, RunReporter
 from service.runs.requests import adhoc_request
 from service.settings import DatabaseSettings, QueueSettings, WorkerSettings
-from service.worker.app import build_worker
 from tests.conftest import TEST_REDIS_URL, free_port, make_settings
 from tests.faults.postgres_instance import PostgresInstance, postgres_instance
+from tests.workers import running_worker
 
 OUTAGE_S = 10.0
 RUNS = 30
@@ -79,9 +78,7 @@ async def test_a_postgres_outage_loses_and_fails_no_run(
     await engine.dispose()
 
     caplog.set_level(logging.INFO)
-    worker = build_worker(settings, "f-runs", handle_signals=False)
-    serving = asyncio.create_task(worker.main())
-    try:
+    async with running_worker(settings, "f-runs"):
         await asyncio.sleep(2.5)  # runs under way, crons ticking
         await asyncio.to_thread(private_pg.stop)
         await asyncio.sleep(OUTAGE_S)
@@ -102,13 +99,10 @@ async def test_a_postgres_outage_loses_and_fails_no_run(
                 break
             await asyncio.sleep(0.5)
         await engine.dispose()
-        alive = not serving.done()
-    finally:
-        worker.allow_pick_jobs = False
-        serving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await serving
-        await worker.close()
+        worker_tasks = [
+            task for task in asyncio.all_tasks() if "Worker.main" in repr(task.get_coro())
+        ]
+        alive = bool(worker_tasks) and not any(task.done() for task in worker_tasks)
 
     lost = [row.id for row in rows if row.status not in terminal]
     failed = [(row.id, row.error) for row in rows if row.status != RunStatus.COMPLETED.value]
