@@ -12,14 +12,17 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import func, select
+from sqlalchemy.exc import InternalError
 
 from service.access.tokens import create_token
 from service.api.app import create_app
-from service.db.engine import create_engine, create_session_factory
+from service.db.engine import create_engine, create_session_factory, is_lost_connection
 from service.db.migrate import ensure_database, migrate
 from service.db.models import JobRun
 from service.db.security_models import Role
@@ -133,3 +136,36 @@ async def test_terminated_connections_never_answer_500(private_pg: PostgresInsta
         await engine.dispose()
     assert stored is not None
     assert stored >= created, f"runs answered 202 but not stored: {created - stored}"
+
+
+def _caused(outer: BaseException, inner: BaseException) -> BaseException:
+    try:
+        try:
+            raise inner
+        except BaseException as error:
+            raise outer from error
+    except BaseException as chained:
+        return chained
+
+
+@pytest.mark.parametrize(
+    ("error", "lost"),
+    [
+        (asyncpg.exceptions.AdminShutdownError("terminating connection"), True),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("closed mid-operation"), True),
+        (asyncpg.exceptions.CannotConnectNowError("starting up"), True),
+        (asyncpg.exceptions.InternalClientError("cannot switch to state 12"), True),
+        (asyncpg.InterfaceError("connection is closed"), True),
+        (ConnectionRefusedError(111, "refused"), True),
+        (InternalError("SELECT 1", None, ConnectionResetError()), True),
+        (asyncpg.exceptions.UniqueViolationError("duplicate key"), False),
+        (asyncpg.exceptions.DataError("out of range"), False),
+        (asyncpg.exceptions._base.DataError("invalid input for $1"), False),
+        (_caused(RedisConnectionError("redis down"), ConnectionRefusedError()), False),
+        (_caused(httpx.ConnectError("nifi down"), OSError()), False),
+        (ValueError("nothing to do with it"), False),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
+)
+def test_what_counts_as_a_lost_connection(error: BaseException, lost: bool) -> None:
+    assert is_lost_connection(error) is lost
