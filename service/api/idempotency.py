@@ -5,8 +5,11 @@ The same key from the same principal (a token; a console user) within
 nothing; the same key with another request (method, path, query or body) is a 422 naming
 the header. A row is reserved before the run is created and filled in with the answer
 after, so of two concurrent requests with one key only one creates a run (the primary
-key decides); the other waits for the answer and replays it. A request that fails before
-answering releases its key, so a retry runs afresh.
+key decides); the other waits for the answer and replays it. The run's INSERT records its
+id on the reservation in the same statement: a request that fails before that releases
+its key (a retry runs afresh), one that fails after answers with its run, and a
+reservation whose process died is taken over after ``ABANDONED_AFTER`` — answered with its
+run if it has one, else run afresh.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from sqlalchemy.dialects.postgresql import insert
 
 from service.access.principals import Principal
 from service.db.engine import SessionFactory, retry_lost
+from service.db.models import JobRun
 from service.db.security_models import IDEMPOTENCY_WINDOW, IdempotencyKey
 from service.errors import Conflict, InvalidInput
-from service.runs.lifecycle import Accepted
+from service.runs.lifecycle import IDEMPOTENCY_RESERVATION, Accepted
 from service.runs.views import RunOut
 
 logger = logging.getLogger(__name__)
@@ -38,7 +42,7 @@ logger = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 # A reservation whose request never answered (its process died) is taken over after this.
-ABANDONED_AFTER_S = 60
+ABANDONED_AFTER = timedelta(seconds=60)
 # How long a request waits for a concurrent one with the same key to answer.
 WAIT_FOR_FIRST_S = 10.0
 _POLL_S = 0.05
@@ -125,18 +129,52 @@ async def create_once(
             raise _mismatch()
         if stored.status_code is not None:
             return JSONResponse(stored.response, status_code=stored.status_code)
+        if stored.abandoned and stored.run_id is not None:
+            # Its request died after committing the run: that run is the answer.
+            return await _answer_with_run(sessions, principal, key, stored.run_id)
         if time.monotonic() > deadline:
             raise Conflict(f"a request with this {HEADER} is still being processed; retry later")
         await asyncio.sleep(_POLL_S)
+    reserved = IDEMPOTENCY_RESERVATION.set((principal, key))
     try:
         answer = await create()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await _release(sessions, principal, key)
-        raise
+    except Exception:
+        # Failed — before the run was committed (nothing to keep: release the key), or
+        # after (the run's INSERT recorded its id on the key: it is the answer).
+        # (Should this read fail too, the key stays reserved until abandoned.)
+        run_id = await _reserved_run(sessions, principal, key)
+        if run_id is None:
+            with contextlib.suppress(Exception):
+                await _release(sessions, principal, key)
+            raise
+        logger.warning(
+            "run-creating request failed after its run was committed; answering with the run",
+            extra={"run_id": run_id},
+        )
+        return await _answer_with_run(sessions, principal, key, run_id)
+    finally:
+        IDEMPOTENCY_RESERVATION.reset(reserved)
+    await _record_answer(sessions, principal, key, answer)
+    return answer
+
+
+async def _record_answer(
+    sessions: SessionFactory, principal: str, key: str, answer: AcceptedRunOut
+) -> None:
     await retry_lost(
         f"recording the answer to {HEADER}", lambda: _record(sessions, principal, key, answer)
     )
+
+
+async def _answer_with_run(
+    sessions: SessionFactory, principal: str, key: str, run_id: int
+) -> AcceptedRunOut:
+    """The answer for a committed run whose request did not answer: whether its job reached
+    Redis is not known (``queued: false``; the reconciler queues it if not)."""
+    async with sessions() as session:
+        run = await session.get_one(JobRun, run_id)
+    answer = AcceptedRunOut.accepted(Accepted(run, queued=False))
+    await _record_answer(sessions, principal, key, answer)
     return answer
 
 
@@ -157,8 +195,9 @@ async def _reserve(sessions: SessionFactory, principal: str, key: str, digest: s
             },
             where=or_(
                 IdempotencyKey.created_at < now - IDEMPOTENCY_WINDOW,
-                (IdempotencyKey.status_code.is_(None))
-                & (IdempotencyKey.created_at < now - timedelta(seconds=ABANDONED_AFTER_S)),
+                IdempotencyKey.status_code.is_(None)
+                & IdempotencyKey.run_id.is_(None)
+                & (IdempotencyKey.created_at < now - ABANDONED_AFTER),
             ),
         )
         .returning(IdempotencyKey.key)
@@ -175,6 +214,8 @@ async def _stored(sessions: SessionFactory, principal: str, key: str) -> Any:
                     IdempotencyKey.request_hash,
                     IdempotencyKey.status_code,
                     IdempotencyKey.response,
+                    IdempotencyKey.run_id,
+                    (IdempotencyKey.created_at < func.now() - ABANDONED_AFTER).label("abandoned"),
                 ).where(IdempotencyKey.principal == principal, IdempotencyKey.key == key)
             )
         ).one_or_none()
@@ -189,6 +230,16 @@ async def _record(
             .where(IdempotencyKey.principal == principal, IdempotencyKey.key == key)
             .values(status_code=202, response=answer.model_dump(mode="json"), run_id=answer.id)
         )
+
+
+async def _reserved_run(sessions: SessionFactory, principal: str, key: str) -> int | None:
+    async with sessions() as session:
+        run_id: int | None = await session.scalar(
+            select(IdempotencyKey.run_id).where(
+                IdempotencyKey.principal == principal, IdempotencyKey.key == key
+            )
+        )
+    return run_id
 
 
 async def _release(sessions: SessionFactory, principal: str, key: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.expression import ClauseElement
 
 from service.access.audit import AuditEntry
 from service.db.engine import (
@@ -55,7 +57,7 @@ from service.db.models import (
     TargetStatus,
     TriggeredBy,
 )
-from service.db.security_models import AuditEvent
+from service.db.security_models import AuditEvent, IdempotencyKey
 from service.errors import Conflict, NotFound
 from service.notify import outbox
 from service.queue import transport
@@ -128,8 +130,24 @@ class RunEnd:
     progress: Progress | None = None
 
 
-def _insert_run_statements() -> tuple[DriverStatement, DriverStatement]:
-    """INSERT of one pending run, alone and with its audit row (one statement each)."""
+def _insert_run_statements(*, keyed: bool) -> tuple[DriverStatement, DriverStatement]:
+    """INSERT of one pending run, alone and with its audit row (one statement each).
+
+    ``keyed``: the same statement also records the run's id on the reservation of the
+    request's ``Idempotency-Key`` (:data:`IDEMPOTENCY_RESERVATION`), so whether the run
+    was committed is known even when the answer to the request was lost.
+    """
+    json_params = {"parameters", "targets"}
+    return (
+        DriverStatement(_insert_run(audited=False, keyed=keyed), json_params=json_params),
+        DriverStatement(
+            _insert_run(audited=True, keyed=keyed), json_params=json_params | {"audit_details"}
+        ),
+    )
+
+
+def _insert_run(*, audited: bool, keyed: bool) -> ClauseElement:
+    """One statement, built afresh (its parts are not shared between statements)."""
     columns = JobRun.__table__.c
     names = list(row_values(RunRequest("", "", "", {}, TriggeredBy.API)))  # the columns it sets
     insert_run = (
@@ -137,24 +155,41 @@ def _insert_run_statements() -> tuple[DriverStatement, DriverStatement]:
         .values({name: bindparam(name, type_=columns[name].type) for name in names})
         .returning(*columns)
     )
+    if not audited and not keyed:
+        return insert_run
     new_run = insert_run.cte("new_run")
-    audit_row = insert(AuditEvent).from_select(
-        ["actor", "action", "resource_type", "resource_id", "source_ip", "details"],
-        select(
-            bindparam("audit_actor", type_=String),
-            bindparam("audit_action", type_=String),
-            bindparam("audit_resource_type", type_=String),
-            cast(new_run.c.id, String),
-            bindparam("audit_source_ip", type_=String),
-            bindparam("audit_details", type_=AuditEvent.__table__.c.details.type),
-        ).select_from(new_run),
-    )
-    audited = select(new_run).add_cte(audit_row.cte("audit_row"))
-    json_params = {"parameters", "targets"}
-    return (
-        DriverStatement(insert_run, json_params=json_params),
-        DriverStatement(audited, json_params=json_params | {"audit_details"}),
-    )
+    statement = select(new_run)
+    if audited:
+        audit_row = insert(AuditEvent).from_select(
+            ["actor", "action", "resource_type", "resource_id", "source_ip", "details"],
+            select(
+                bindparam("audit_actor", type_=String),
+                bindparam("audit_action", type_=String),
+                bindparam("audit_resource_type", type_=String),
+                cast(new_run.c.id, String),
+                bindparam("audit_source_ip", type_=String),
+                bindparam("audit_details", type_=AuditEvent.__table__.c.details.type),
+            ).select_from(new_run),
+        )
+        statement = statement.add_cte(audit_row.cte("audit_row"))
+    if keyed:
+        key_row = (
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.principal == bindparam("key_principal"),
+                IdempotencyKey.key == bindparam("key_key"),
+            )
+            .values(run_id=select(new_run.c.id).scalar_subquery())
+        )
+        statement = statement.add_cte(key_row.cte("key_row"))
+    return statement
+
+
+#: ``(principal, key)`` of the ``Idempotency-Key`` reservation of the request being
+#: served, set by the API around the work of a run-creating request.
+IDEMPOTENCY_RESERVATION: ContextVar[tuple[str, str] | None] = ContextVar(
+    "idempotency_reservation", default=None
+)
 
 
 def row_values(request: RunRequest) -> dict[str, Any]:
@@ -176,10 +211,14 @@ def row_values(request: RunRequest) -> dict[str, Any]:
         "max_attempts": request.max_attempts,
         "targets": list(request.targets) if request.targets is not None else None,
         "status": RunStatus.PENDING.value,
+        # Set here, not left to the column's Python default: a statement with several
+        # data-modifying CTEs does not carry SQLAlchemy's defaults to the driver.
+        "attempt": 0,
     }
 
 
-_INSERT_RUN, _INSERT_AUDITED_RUN = _insert_run_statements()
+_INSERT_RUN, _INSERT_AUDITED_RUN = _insert_run_statements(keyed=False)
+_INSERT_KEYED_RUN, _INSERT_KEYED_AUDITED_RUN = _insert_run_statements(keyed=True)
 
 
 async def insert_runs(session: AsyncSession, requests: Sequence[RunRequest]) -> list[int]:
@@ -265,14 +304,19 @@ async def _insert_run_row(
     sessions: SessionFactory, request: RunRequest, audit: AuditEntry | None
 ) -> JobRun:
     values = row_values(request)
+    reservation = IDEMPOTENCY_RESERVATION.get()
+    if reservation is not None:
+        values.update(key_principal=reservation[0], key_key=reservation[1])
     if audit is None:
-        record = await _INSERT_RUN.fetchrow(sessions, **values)
+        statement = _INSERT_RUN if reservation is None else _INSERT_KEYED_RUN
+        record = await statement.fetchrow(sessions, **values)
     else:
         # The statement fills in resource_id: the new run's id.
         columns = audit.columns()
         del columns["resource_id"]
         audit_values = {f"audit_{name}": value for name, value in columns.items()}
-        record = await _INSERT_AUDITED_RUN.fetchrow(sessions, **values, **audit_values)
+        statement = _INSERT_AUDITED_RUN if reservation is None else _INSERT_KEYED_AUDITED_RUN
+        record = await statement.fetchrow(sessions, **values, **audit_values)
     assert record is not None  # an INSERT … RETURNING returns its row
     return JobRun(**dict(record))
 

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from asyncpg.exceptions import ConnectionDoesNotExistError
 from sqlalchemy import func, select, update
 
 from executors.services import Services
 from service.db.models import JobRun, RunStatus
 from service.db.security_models import IdempotencyKey, Role
+from service.queue import transport
 from service.worker.retention import purge_idempotency_keys
 from tests.scheduling.factories import make_template
 from tests.workers import drain
@@ -155,3 +157,38 @@ async def test_a_bad_key_is_a_422(client: httpx.AsyncClient, key: str) -> None:
     refused = await client.post("/api/job-runs", json=ECHO, headers={"Idempotency-Key": key})
     assert refused.status_code == 422, refused.text
     assert "Idempotency-Key" in refused.json()["error"]["message"]
+
+
+async def test_a_request_cut_off_after_its_run_was_committed_answers_with_that_run(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops between the run's commit and the answer: the run's id is on the
+    key (same statement as the INSERT), so the request answers 202 with it and a retry
+    replays that — one run, not two."""
+
+    async def connection_lost(*args: object, **kwargs: object) -> bool:
+        raise ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+    monkeypatch.setattr(transport, "enqueue_dispatch", connection_lost)
+    headers = {"Idempotency-Key": "cut-off"}
+    first = await client.post("/api/job-runs", json=ECHO, headers=headers)
+    monkeypatch.undo()
+    again = await client.post("/api/job-runs", json=ECHO, headers=headers)
+    assert first.status_code == 202, first.text
+    assert first.json()["queued"] is False
+    assert (again.status_code, again.json()) == (202, first.json())
+    created = await _runs(services)
+    assert created == 1, f"runs created: {created}"
+
+
+async def test_a_request_that_fails_before_its_run_frees_its_key(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    headers = {"Idempotency-Key": "refused-first"}
+    unknown = await client.post("/api/job-runs", json={"job_type": "nope"}, headers=headers)
+    assert unknown.status_code == 422
+    async with services.sessions() as session:
+        kept = await session.scalar(select(func.count()).select_from(IdempotencyKey))
+    assert kept == 0, f"keys kept by a refused request: {kept}"
+    other = await client.post("/api/job-runs", json=ECHO, headers=headers)
+    assert other.status_code == 202, other.text
