@@ -34,6 +34,7 @@ from service.db.engine import SessionFactory, retry_lost
 from service.db.models import JobRun
 from service.db.security_models import IDEMPOTENCY_WINDOW, IdempotencyKey
 from service.errors import Conflict, InvalidInput
+from service.runs.commands import AFTER_ACCEPT_RETRY_DELAYS_S
 from service.runs.lifecycle import IDEMPOTENCY_RESERVATION, Accepted
 from service.runs.views import RunOut
 
@@ -162,7 +163,9 @@ async def _record_answer(
     sessions: SessionFactory, principal: str, key: str, answer: AcceptedRunOut
 ) -> None:
     await retry_lost(
-        f"recording the answer to {HEADER}", lambda: _record(sessions, principal, key, answer)
+        f"recording the answer to {HEADER}",
+        lambda: _record(sessions, principal, key, answer),
+        delays=AFTER_ACCEPT_RETRY_DELAYS_S,
     )
 
 
@@ -172,7 +175,9 @@ async def _answer_with_run(
     """The answer for a committed run whose request did not answer: whether its job reached
     Redis is not known (``queued: false``; the reconciler queues it if not)."""
     async with sessions() as session:
-        run = await session.get_one(JobRun, run_id)
+        run = await session.get(JobRun, run_id)
+    if run is None:
+        raise Conflict(f"run {run_id}, created for this {HEADER}, has been deleted since")
     answer = AcceptedRunOut.accepted(Accepted(run, queued=False))
     await _record_answer(sessions, principal, key, answer)
     return answer

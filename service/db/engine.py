@@ -77,6 +77,8 @@ def is_lost_connection(error: BaseException) -> bool:
             return False
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
+        if isinstance(current, DatabaseUnavailable):
+            return True  # what retry_lost raises once it gave up
         if isinstance(
             current, asyncpg.InterfaceError | InternalClientError | OSError
         ) and not isinstance(current, _NOT_LOST):
@@ -150,7 +152,8 @@ async def retry_lost(
     :class:`DatabaseUnavailable` naming ``what``.
 
     Only for operations that are safe to repeat: one idempotent statement, or one
-    transaction (a transaction cut by a lost connection did not commit).
+    guarded transaction (cut before its COMMIT it did not commit; cut during it, the
+    repeat is refused by its guard and the caller checks what the first try left).
     """
     for delay in (*(RETRY_DELAYS_S if delays is None else delays), None):
         try:
