@@ -27,6 +27,16 @@ async def scheduler_cron(ctx: WorkerContext) -> int:
     return (await tick(ctx["services"])).queued
 
 
+async def lost_runs_cron(ctx: WorkerContext) -> int:
+    """The reaper, except within ``reaper.lost_after`` of a PostgreSQL outage: the
+    heartbeats live workers could not write meanwhile are not signs of lost workers."""
+    outage = ctx.get("database_outage")
+    lost_after = ctx["services"].settings.reaper.lost_after
+    if outage is not None and outage.answered_for() < lost_after:
+        return 0
+    return await reaper_cron(ctx)
+
+
 async def notify_cron(ctx: WorkerContext) -> int:
     return (await notification_pass(ctx["services"])).delivered
 
@@ -49,7 +59,7 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
             second=cron_seconds(settings.scheduler.tick_seconds),
             timeout=60,
         ),
-        cron(_as_cron(reaper_cron), name="reap_lost_runs", second=reaper_at, timeout=120),
+        cron(_as_cron(lost_runs_cron), name="reap_lost_runs", second=reaper_at, timeout=120),
         cron(
             _as_cron(reconciler_cron), name="reconcile_pending_runs", second=reaper_at, timeout=120
         ),

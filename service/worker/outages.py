@@ -24,6 +24,17 @@ class Outage:
         self.store = store
         self.since: float | None = None
         self.failures = 0
+        # When the last outage ended (monotonic seconds), None before any.
+        self.ended_at: float | None = None
+
+    def answered_for(self) -> float:
+        """Seconds the store has answered since the last outage (infinite without one; 0
+        during one)."""
+        if self.since is not None:
+            return 0.0
+        if self.ended_at is None:
+            return float("inf")
+        return time.monotonic() - self.ended_at
 
     @property
     def ongoing(self) -> bool:
@@ -53,6 +64,7 @@ class Outage:
         )
         self.since = None
         self.failures = 0
+        self.ended_at = time.monotonic()
 
     async def guard(self, operation: Callable[[], Awaitable[T]], otherwise: T) -> T:
         """``operation``'s result; ``otherwise`` when it lost its database connection."""

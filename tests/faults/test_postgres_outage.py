@@ -7,12 +7,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from executors import get_executor
+from executors.services import Services
 from service.db import engine as engine_module
 from service.db.engine import DatabaseUnavailable, create_engine, create_session_factory
 from service.db.migrate import ensure_database, migrate
@@ -22,6 +24,9 @@ from service.runs import lifecycle
 from service.runs.reporting import EventPublisher, RunReporter
 from service.runs.requests import adhoc_request
 from service.settings import DatabaseSettings, QueueSettings, WorkerSettings
+from service.worker.context import WorkerContext
+from service.worker.crons import lost_runs_cron
+from service.worker.outages import database_outage
 from tests.conftest import TEST_REDIS_URL, free_port, make_settings
 from tests.faults.postgres_instance import PostgresInstance, postgres_instance
 from tests.workers import running_worker
@@ -150,3 +155,41 @@ async def test_a_progress_write_gives_up_naming_the_database(
     assert "database unavailable during progress write of run 7" in str(raised.value)
     assert "database unavailable during target write of run 7" in str(raised_target.value)
     assert isinstance(raised.value, OpsjobsError)
+
+
+async def test_the_reaper_waits_lost_after_once_postgres_is_back(services: Services) -> None:
+    """Runs whose heartbeats could not be written during an outage are not reaped as lost
+    until live workers had ``reaper.lost_after`` to beat again."""
+    sessions = services.sessions
+    run_id = await lifecycle.enqueue_run(
+        sessions,
+        services.redis,
+        adhoc_request(
+            services.settings,
+            get_executor,
+            job_type="diag.echo",
+            parameters={},
+            triggered_by=TriggeredBy.API,
+            executed_by="admin",
+        ),
+    )
+    assert await lifecycle.mark_running(sessions, run_id, "a-live-worker") is not None
+    async with sessions.begin() as session:
+        await session.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id)
+            .values(heartbeat_at=func.now() - timedelta(minutes=5))
+        )
+    outage = database_outage()
+    outage.failed(ConnectionRefusedError())
+    outage.recovered()
+    ctx: WorkerContext = {"services": services, "database_outage": outage}
+
+    assert await lost_runs_cron(ctx) == 0
+    async with sessions() as session:
+        assert (await session.get_one(JobRun, run_id)).status == RunStatus.RUNNING.value
+    assert outage.ended_at is not None
+    outage.ended_at -= services.settings.reaper.lost_after + 1
+    assert await lost_runs_cron(ctx) == 1
+    async with sessions() as session:
+        assert (await session.get_one(JobRun, run_id)).status == RunStatus.FAILED.value
