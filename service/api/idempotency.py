@@ -75,8 +75,7 @@ class AcceptedRunOut(RunOut):
 
     @classmethod
     def accepted(cls, accepted: Accepted) -> AcceptedRunOut:
-        run = RunOut.of(accepted.run)
-        return cls.model_validate({**run.__dict__, "queued": accepted.queued})
+        return cls.of(accepted.run, queued=accepted.queued)
 
 
 def principal_key(caller: Principal) -> str:

@@ -7,7 +7,7 @@ duration, percentage and statuses.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
@@ -62,7 +62,8 @@ class RunOut(BaseModel):
     reason: str | None
 
     @classmethod
-    def of(cls, run: JobRun | Row[Any]) -> RunOut:
+    def of(cls, run: JobRun | Row[Any], **extra: Any) -> Self:
+        """The run as answered; ``extra`` fills the fields a subclass adds."""
         duration = None
         if run.started_at is not None and run.finished_at is not None:
             duration = round((run.finished_at - run.started_at).total_seconds(), 3)
@@ -82,7 +83,7 @@ class RunOut(BaseModel):
         values = {
             name: loaded[name] if name in loaded else getattr(run, name) for name in _RUN_COLUMNS
         }
-        values.update(duration_seconds=duration, progress=progress)
+        values.update(duration_seconds=duration, progress=progress, **extra)
         return cls.model_validate(values)
 
 
