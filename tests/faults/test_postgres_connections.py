@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import httpx
@@ -26,6 +27,7 @@ from service.db.engine import create_engine, create_session_factory, is_lost_con
 from service.db.migrate import ensure_database, migrate
 from service.db.models import JobRun
 from service.db.security_models import Role
+from service.runs import lifecycle, queries
 from service.settings import DatabaseSettings, Settings
 from tests.conftest import free_port, make_settings
 from tests.faults.postgres_instance import PostgresInstance, postgres_instance
@@ -169,3 +171,36 @@ def _caused(outer: BaseException, inner: BaseException) -> BaseException:
 )
 def test_what_counts_as_a_lost_connection(error: BaseException, lost: bool) -> None:
     assert is_lost_connection(error) is lost
+
+
+async def test_a_read_that_lost_its_connection_is_answered_on_a_fresh_one(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GET whose statement met a dropped connection runs once more (200); a write is
+    answered 503 in the error shape, never 500."""
+    calls: list[str] = []
+    list_runs = queries.list_runs
+
+    async def first_call_loses_its_connection(*args: Any, **kwargs: Any) -> Any:
+        calls.append("list")
+        if len(calls) == 1:
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+        return await list_runs(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "list_runs", first_call_loses_its_connection)
+    answer = await client.get("/api/job-runs")
+    assert answer.status_code == 200, answer.text
+    assert calls == ["list", "list"]
+
+    async def always_lost(*args: Any, **kwargs: Any) -> Any:
+        raise asyncpg.exceptions.InternalClientError("cannot switch to state 12")
+
+    monkeypatch.setattr(queries, "list_runs", always_lost)
+    refused = await client.get("/api/job-runs")
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "service_unavailable"
+
+    monkeypatch.setattr(lifecycle, "accept_run", always_lost)
+    write = await client.post("/api/job-runs", json={"job_type": "diag.echo"})
+    assert write.status_code == 503, write.text
+    assert write.json()["error"]["code"] == "service_unavailable"
