@@ -21,7 +21,7 @@ from service.client.commands import CLIENT_VERBS, add_client_commands, run_clien
 from service.client.errors import CliError, ExitCode
 from service.client.help import GroupedHelpParser, OperatorParser
 from service.errors import InvalidInput, OpsjobsError, ServiceUnavailable
-from service.logging_config import configure_logging
+from service.logging_config import configure_logging, verbose_migrations
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -64,7 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--queue", required=True, help="queue name, e.g. default or devices")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     commands.add_parser("up", help="migrate, then run the API and one worker per queue")
-    commands.add_parser("migrate", help="create the database if missing and migrate it")
+    migrate = commands.add_parser("migrate", help="create the database if missing and migrate it")
+    migrate.add_argument(
+        "-v",
+        "--verbose",
+        dest="migrate_verbose",
+        action="store_true",
+        help="log every migration step (alembic INFO)",
+    )
     commands.add_parser("lab", help="run the simulators (NiFi, Nautobot, SSH devices), seeded")
     token = commands.add_parser("token", help="API tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
@@ -286,6 +293,8 @@ def _client(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(_log_level(args))
+    if args.command == "migrate" and (args.migrate_verbose or args.verbose):
+        verbose_migrations()
     if args.command in CLIENT_VERBS and not getattr(args, "direct", False):
         return _client(args)
     from pydantic import ValidationError

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from service.api.docs import install_offline_docs
 from service.api.error_schema import ERROR_RESPONSES
 from service.api.errors import install_error_handlers
+from service.api.retry import RetryLostConnection
 from service.api.routes import (
     audit,
     command_templates,
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(RetryLostConnection)
     install_offline_docs(app)
     app.include_router(health.router)
     app.include_router(runs.router)

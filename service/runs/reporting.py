@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
-from sqlalchemy import func, update
+from sqlalchemy import Executable, func, update
 
-from service.db.engine import SessionFactory, single_statement
+from service.db.engine import SessionFactory, retry_lost, single_statement
 from service.db.models import JobRun, JobRunTarget, TargetStatus
 from service.keyspace import keyspace_of
 from service.settings import EventSettings
@@ -140,16 +140,26 @@ class RunReporter:
         progress = self.last_progress
         if progress is None:
             return
-        async with single_statement(self._sessions) as conn:
-            await conn.execute(
-                update(JobRun)
-                .where(JobRun.id == self.run_id, JobRun.attempt == self.attempt)
-                .values(
-                    progress_current=progress.current,
-                    progress_total=progress.total,
-                    progress_message=progress.message,
-                )
+        statement = (
+            update(JobRun)
+            .where(JobRun.id == self.run_id, JobRun.attempt == self.attempt)
+            .values(
+                progress_current=progress.current,
+                progress_total=progress.total,
+                progress_message=progress.message,
             )
+        )
+        await self._write("progress write", statement)
+
+    async def _write(self, what: str, statement: Executable) -> None:
+        """One idempotent statement, repeated after a lost database connection (bounded:
+        then the run fails with an error naming the database)."""
+
+        async def execute() -> None:
+            async with single_statement(self._sessions) as conn:
+                await conn.execute(statement)
+
+        await retry_lost(f"{what} of run {self.run_id}", execute)
 
     async def log(self, message: str, *, level: str = "info", target: str | None = None) -> None:
         """A log line for watchers of this run."""
@@ -158,12 +168,12 @@ class RunReporter:
         )
 
     async def target_started(self, key: str) -> None:
-        async with single_statement(self._sessions) as conn:
-            await conn.execute(
-                update(JobRunTarget)
-                .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
-                .values(status=TargetStatus.RUNNING.value, started_at=func.now())
-            )
+        await self._write(
+            "target write",
+            update(JobRunTarget)
+            .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
+            .values(status=TargetStatus.RUNNING.value, started_at=func.now()),
+        )
         await self._publish("target_started", {"key": key})
 
     async def target_result(self, key: str, result: dict[str, Any]) -> None:
@@ -184,18 +194,18 @@ class RunReporter:
         result: dict[str, Any] | None,
         error: str | None,
     ) -> None:
-        async with single_statement(self._sessions) as conn:
-            await conn.execute(
-                update(JobRunTarget)
-                .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
-                .values(
-                    status=status.value,
-                    outcome=outcome,
-                    result=result,
-                    error=error,
-                    finished_at=func.now(),
-                )
-            )
+        await self._write(
+            "target write",
+            update(JobRunTarget)
+            .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
+            .values(
+                status=status.value,
+                outcome=outcome,
+                result=result,
+                error=error,
+                finished_at=func.now(),
+            ),
+        )
         await self._publish(
             "target_finished",
             {"key": key, "status": status.value, "outcome": outcome, "error": error},

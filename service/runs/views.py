@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
@@ -68,7 +68,8 @@ class RunOut(BaseModel):
     reason: str | None
 
     @classmethod
-    def of(cls, run: JobRun | Row[Any]) -> RunOut:
+    def of(cls, run: JobRun | Row[Any], **extra: Any) -> Self:
+        """The run as answered; ``extra`` fills the fields a subclass adds."""
         duration = None
         if run.started_at is not None and run.finished_at is not None:
             duration = round((run.finished_at - run.started_at).total_seconds(), 3)
@@ -93,6 +94,7 @@ class RunOut(BaseModel):
             duration_seconds=duration,
             progress=progress,
             retry=_policy(values["max_attempts"], stored),
+            **extra,
         )
         if values["status"] != RunStatus.PENDING.value:
             values["retry_at"] = None  # the attempt it waited for has started

@@ -33,6 +33,7 @@ from service.settings import Settings
 from service.worker.crons import cron_jobs
 from service.worker.dispatch import dispatch_job
 from service.worker.health import start_heartbeat, stop_heartbeat
+from service.worker.outages import database_outage
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +141,9 @@ async def on_startup(ctx: dict[Any, Any]) -> None:
         events=EventPublisher(ctx["redis"], settings.events),
         leases=leases,
     )
+    outage = ctx.setdefault("database_outage", database_outage())
     # Every worker (not only the scheduler's) reports itself alive for GET /api/workers.
-    ctx["heartbeat"] = start_heartbeat(ctx["services"], ctx["queue"])
+    ctx["heartbeat"] = start_heartbeat(ctx["services"], ctx["queue"], outage)
     logger.info("worker started", extra={"queue": ctx["queue"], "worker_id": ctx["worker_id"]})
 
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from executors import get_executor
 from executors.base import JobContext, JobResult, ResolveContext, Target
 from executors.services import Services
+from service.db.engine import is_lost_connection
 from service.db.models import Outcome, RunStatus
 from service.errors import OpsjobsError, TargetResolutionError, UnknownJobType
 from service.queue.leases import Slot, SlotsBusy
@@ -37,17 +38,30 @@ WORKER_SHUTDOWN_REASON = "worker shut down; run returned to the queue"
 WAIT_RETRY_S = 5
 # How often a run whose template's concurrency slots are all held looks again.
 SLOT_RETRY_S = 1
+# When a run's job comes back after PostgreSQL could not be reached to take it.
+DATABASE_RETRY_S = 2
 
 
 async def dispatch_job(ctx: WorkerContext, run_id: int) -> str:
     """Execute one run; returns the status it ended with (for arq's logs only)."""
     services = ctx["services"]
+    outage = ctx.get("database_outage")
     try:
         start = await lifecycle.mark_running(services.sessions, run_id, services.worker_id)
     except lifecycle.RunMustWait as wait:
         # Overlap policy "queue": try again later, still pending and cancellable meanwhile.
-        logger.info("run waits for run %s", wait.blocking_run_id, extra={"run_id": run_id})
+        logger.info("run cannot start yet: %s", wait, extra={"run_id": run_id})
         raise Retry(defer=WAIT_RETRY_S) from None
+    except Exception as error:
+        if not is_lost_connection(error):
+            raise
+        # The run is still pending in the record (or the reaper will find it): the job
+        # comes back once PostgreSQL answers again.
+        if outage is not None:
+            outage.failed(error)
+        raise Retry(defer=DATABASE_RETRY_S) from None
+    if outage is not None:
+        outage.recovered()
     if start is None:
         logger.info("delivery of a run that is not pending ignored", extra={"run_id": run_id})
         return "ignored"
@@ -290,9 +304,17 @@ class _Heartbeat:
         """Beat; stop the work when a cancel is requested or the run is lost."""
         start = self._start
         while not self._work.done():
-            beat = await lifecycle.record_heartbeat(
-                self._services.sessions, start.run_id, start.attempt
-            )
+            try:
+                beat = await lifecycle.record_heartbeat(
+                    self._services.sessions, start.run_id, start.attempt
+                )
+            except Exception as error:
+                if not is_lost_connection(error):
+                    raise
+                # PostgreSQL is away: beat again next interval (the reaper allows
+                # ``reaper.lost_after`` without a beat).
+                await asyncio.sleep(self._interval)
+                continue
             if beat.cancel_requested or not beat.still_ours:
                 logger.info(
                     "stopping run: %s",

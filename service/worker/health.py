@@ -25,6 +25,7 @@ from executors.services import Services
 from service import service_version
 from service.db.models import JobRun, RunStatus
 from service.keyspace import keyspace_of
+from service.worker.outages import Outage, database_outage
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +84,15 @@ async def beat(services: Services, queue: str, started_at: datetime) -> WorkerBe
     return record
 
 
-async def keep_beating(services: Services, queue: str) -> None:
-    """Beat until cancelled; a failed beat is logged and retried at the next interval."""
+async def keep_beating(services: Services, queue: str, outage: Outage | None = None) -> None:
+    """Beat until cancelled; a failed beat is logged and retried at the next interval (a
+    lost database connection only reported to ``outage``, which logs it once)."""
     started_at = datetime.now(UTC)
     interval = services.settings.worker_health.interval
+    outage = outage or database_outage()
     while True:
         try:
-            await beat(services, queue, started_at)
+            await outage.guard(lambda: beat(services, queue, started_at), None)
         except Exception:  # a heartbeat must never kill the worker
             logger.warning(
                 "worker heartbeat failed", exc_info=True, extra={"worker_id": services.worker_id}
@@ -97,9 +100,11 @@ async def keep_beating(services: Services, queue: str) -> None:
         await asyncio.sleep(interval)
 
 
-def start_heartbeat(services: Services, queue: str) -> asyncio.Task[None]:
+def start_heartbeat(
+    services: Services, queue: str, outage: Outage | None = None
+) -> asyncio.Task[None]:
     """Start the heartbeat task of a worker (called from ``on_startup``)."""
-    return asyncio.create_task(keep_beating(services, queue), name="worker-heartbeat")
+    return asyncio.create_task(keep_beating(services, queue, outage), name="worker-heartbeat")
 
 
 async def stop_heartbeat(services: Services, task: asyncio.Task[None]) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,7 @@ from service.api.auth import (
     TemplatesWriter,
 )
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep, WindowsDep
+from service.api.idempotency import AcceptedRunOut, IdempotencyKeyHeader, create_once
 from service.api.pagination import PageQuery, PageSizeQuery
 from service.db.models import JobSchedule, JobTemplate
 from service.db.paging import Page, paginate
@@ -30,7 +32,6 @@ from service.errors import Conflict, InvalidInput
 from service.runs.commands import run_template_now
 from service.runs.requests import JobType, queue_for, validated_config
 from service.runs.retries import MAX_ATTEMPTS, RetryPolicy, resolve_policy
-from service.runs.views import RunOut
 from service.scheduling.windows import maintenance_gate
 
 router = APIRouter(prefix="/api/job-templates", tags=["job-templates"])
@@ -291,7 +292,7 @@ async def delete_template(
     return Response(status_code=204)
 
 
-@router.post("/{template_id}/run", status_code=202, response_model=RunOut)
+@router.post("/{template_id}/run", status_code=202, response_model=AcceptedRunOut)
 async def run_template(
     template_id: int,
     body: RunTemplateIn,
@@ -301,18 +302,24 @@ async def run_template(
     sessions: SessionsDep,
     redis: RedisDep,
     windows: WindowsDep,
-) -> RunOut:
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> AcceptedRunOut | JSONResponse:
     """Run a template now, with parameter overrides validated against its Config (409
-    inside a maintenance window unless ``override_maintenance``)."""
-    run = await run_template_now(
-        settings,
-        get_executor,
-        sessions,
-        redis,
-        template_id=template_id,
-        overrides=body.parameters,
-        caller=caller,
-        client_ip=source_ip(request),
-        gate=maintenance_gate(await windows.current(), override=body.override_maintenance),
-    )
-    return RunOut.of(run)
+    inside a maintenance window unless ``override_maintenance``); 202 once the run is
+    committed (``queued: false`` while Redis is unavailable)."""
+
+    async def run() -> AcceptedRunOut:
+        accepted = await run_template_now(
+            settings,
+            get_executor,
+            sessions,
+            redis,
+            template_id=template_id,
+            overrides=body.parameters,
+            caller=caller,
+            client_ip=source_ip(request),
+            gate=maintenance_gate(await windows.current(), override=body.override_maintenance),
+        )
+        return AcceptedRunOut.accepted(accepted)
+
+    return await create_once(request, sessions, caller, idempotency_key, run)

@@ -120,7 +120,7 @@ async def run_now(
             request, viewer, stores, template_id, texts=texts, errors=errors
         )
     try:
-        run = await run_template_now(
+        accepted = await run_template_now(
             stores.settings,
             get_executor,
             stores.sessions,
@@ -141,4 +141,4 @@ async def run_now(
             errors=field_errors(exc.details),
             message=exc.message,
         )
-    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+    return RedirectResponse(f"/runs/{accepted.run.id}", status_code=303)

@@ -1,7 +1,7 @@
 """retry policy: job_templates/job_runs.retry_policy, job_runs.retry_at, job_run_attempts
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-05 12:00:00.000000
 
 A template's (and an ad-hoc run's) retry policy beyond ``max_attempts``: backoff and
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
