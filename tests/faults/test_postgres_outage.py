@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis
 from sqlalchemy import func, select, update
 
 from executors import get_executor
@@ -20,6 +20,7 @@ from service.db.engine import DatabaseUnavailable, create_engine, create_session
 from service.db.migrate import ensure_database, migrate
 from service.db.models import TERMINAL_STATUSES, JobRun, RunStatus, TriggeredBy
 from service.errors import OpsjobsError
+from service.keyspace import open_redis, refuse_foreign_keys
 from service.runs import lifecycle
 from service.runs.reporting import EventPublisher, RunReporter
 from service.runs.requests import adhoc_request
@@ -27,7 +28,7 @@ from service.settings import DatabaseSettings, QueueSettings, WorkerSettings
 from service.worker.context import WorkerContext
 from service.worker.crons import lost_runs_cron
 from service.worker.outages import database_outage
-from tests.conftest import TEST_REDIS_URL, free_port, make_settings
+from tests.conftest import TEST_REDIS_PREFIX, TEST_REDIS_URL, free_port, make_settings
 from tests.faults.postgres_instance import PostgresInstance, postgres_instance
 from tests.workers import running_worker
 
@@ -43,7 +44,8 @@ async def private_pg() -> AsyncIterator[PostgresInstance]:
 
 @pytest.fixture
 async def redis() -> AsyncIterator[ArqRedis]:
-    pool = await create_pool(RedisSettings.from_dsn(TEST_REDIS_URL))
+    pool = await open_redis(TEST_REDIS_URL, TEST_REDIS_PREFIX)
+    await refuse_foreign_keys(pool, pool.keyspace, TEST_REDIS_URL)
     await pool.flushdb()
     yield pool
     await pool.aclose()

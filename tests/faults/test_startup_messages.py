@@ -38,7 +38,7 @@ def test_an_unreachable_database_is_at_most_three_lines(tmp_path: Path, command:
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere"
     result = _opsjobs(tmp_path, url, *command)
     lines = (result.stdout + result.stderr).strip().splitlines()
-    assert result.returncode == 2, result
+    assert result.returncode == 3, result
     assert len(lines) <= 3, f"{len(lines)} lines: {lines}"
     assert "alembic" not in result.stderr
     assert "PostgreSQL" in result.stderr or "database" in result.stderr
