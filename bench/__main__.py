@@ -8,10 +8,19 @@ import sys
 
 from bench import alerts, api, devices, nifi, pipeline, redis_restart, scheduler
 from bench.harness import bench_stores
+from service.keyspace import ForeignKeysError
 
 
 async def main() -> int:
     logging.basicConfig(level=logging.WARNING)
+    try:
+        return await run_all()
+    except ForeignKeysError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+
+
+async def run_all() -> int:
     results: dict[str, bool] = {}
     async with bench_stores() as stores:
         results["run pipeline"] = await pipeline.run(stores)

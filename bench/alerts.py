@@ -72,9 +72,15 @@ async def run(stores: BenchStores) -> bool:
         # The runs fail on purpose: their tracebacks (logged as errors) are not news here.
         default = ["service.cli", "--log-level", "CRITICAL", "worker", "--queue"]
         async with (
-            polling_worker(stores, settings.queues.default, [*default, settings.queues.default]),
             polling_worker(
-                stores, settings.queues.scheduler, [*default, settings.queues.scheduler]
+                stores,
+                stores.redis.keyspace.queue(settings.queues.default),
+                [*default, settings.queues.default],
+            ),
+            polling_worker(
+                stores,
+                stores.redis.keyspace.queue(settings.queues.scheduler),
+                [*default, settings.queues.scheduler],
             ),
         ):
             request = RunRequest(

@@ -12,11 +12,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import text
 
 from service.db.engine import SessionFactory, create_engine, create_session_factory
 from service.db.migrate import ensure_database, migrate
+from service.keyspace import KeyedRedis, open_redis, refuse_foreign_keys
 from service.secrets import KeyRing
 from service.settings import (
     DatabaseSettings,
@@ -56,6 +56,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         **os.environ,
         "OPSJOBS_DATABASE__URL": settings.database.url,
         "OPSJOBS_REDIS__URL": settings.redis.url,
+        "OPSJOBS_REDIS__PREFIX": settings.redis.prefix,
         "OPSJOBS_QUEUES__DEFAULT": settings.queues.default,
         "OPSJOBS_QUEUES__DEVICES": settings.queues.devices,
         "OPSJOBS_QUEUES__SCHEDULER": settings.queues.scheduler,
@@ -67,7 +68,7 @@ def child_env(settings: Settings) -> dict[str, str]:
 class BenchStores:
     settings: Settings
     sessions: SessionFactory
-    redis: ArqRedis
+    redis: KeyedRedis
 
 
 @asynccontextmanager
@@ -75,20 +76,24 @@ async def bench_stores() -> AsyncIterator[BenchStores]:
     """A freshly migrated bench database and an empty bench Redis database."""
     settings = bench_settings()
     await asyncio.to_thread(KeyRing.load, settings.secrets.key_file, create=True)
-    await ensure_database(settings.database.url)
-    engine = create_engine(settings.database)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await migrate(engine)
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis.url))
-    await redis.flushdb()
+    redis = await open_redis(settings.redis.url, settings.redis.prefix)
     try:
-        yield BenchStores(settings, create_session_factory(engine), redis)
-    finally:
+        # The bench empties its database: only if nothing else keeps keys there.
+        await refuse_foreign_keys(redis, redis.keyspace, settings.redis.url)
         await redis.flushdb()
+        await ensure_database(settings.database.url)
+        engine = create_engine(settings.database)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+            await migrate(engine)
+            yield BenchStores(settings, create_session_factory(engine), redis)
+        finally:
+            await engine.dispose()
+        await redis.flushdb()
+    finally:
         await redis.aclose()
-        await engine.dispose()
 
 
 async def run_child(args: list[str], env: dict[str, str]) -> float:

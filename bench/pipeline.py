@@ -30,7 +30,8 @@ POLL_S = 0.05
 
 @contextlib.asynccontextmanager
 async def polling_worker(stores: BenchStores, queue: str, args: list[str]) -> AsyncIterator[None]:
-    """A worker child process for ``queue``, yielded once it polls; stopped with SIGTERM."""
+    """A worker child process for the arq queue (Redis key) ``queue``, yielded once it
+    polls; stopped with SIGTERM."""
     await stores.redis.delete(queue + health_check_key_suffix)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", *args, env=child_env(stores.settings)
@@ -58,11 +59,16 @@ async def _until(done: Callable[[], Awaitable[bool]]) -> None:
 
 
 async def raw_arq_throughput(stores: BenchStores) -> float:
-    queue = "bench-raw"
+    queue = stores.redis.keyspace.queue("bench-raw")
     async with polling_worker(stores, queue, ["bench.raw_arq_worker", queue]):
         started = time.perf_counter()
         for value in range(RUNS):
-            await stores.redis.enqueue_job("noop", value, _queue_name=queue)
+            await stores.redis.enqueue_job(
+                "noop",
+                value,
+                _queue_name=queue,
+                _job_id=stores.redis.keyspace.key("raw", str(value)),
+            )
 
         async def drained() -> bool:
             return await stores.redis.zcard(queue) == 0
@@ -85,7 +91,7 @@ async def pipeline_throughput(stores: BenchStores) -> float:
         for i in range(RUNS)
     ]
     args = ["service.cli", "--log-level", "WARNING", "worker", "--queue", queue]
-    async with polling_worker(stores, queue, args):
+    async with polling_worker(stores, stores.redis.keyspace.queue(queue), args):
         started = time.perf_counter()
         await lifecycle.enqueue_runs(stores.sessions, stores.redis, requests)
 

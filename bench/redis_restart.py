@@ -15,14 +15,14 @@ import sys
 import time
 from collections.abc import AsyncIterator
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis
 from sqlalchemy import func, select
 
 from bench.harness import BenchStores, bench_stores, child_env, report
 from service.db.models import JobRun, RunStatus, TriggeredBy
+from service.keyspace import keyspace_of, open_redis
 from service.runs import lifecycle
 from service.runs.lifecycle import RunRequest
-from service.worker.health import KEY_PREFIX as HEALTH_KEY_PREFIX
 from tests.faults.redis_instance import RedisInstance
 
 RUNS = 2000
@@ -53,7 +53,15 @@ async def workers_on(stores: BenchStores, redis: ArqRedis, url: str) -> AsyncIte
     ]
     try:
         async with asyncio.timeout(120):
-            while len([key async for key in redis.scan_iter(match=HEALTH_KEY_PREFIX + "*")]) < 2:
+            while (
+                len(
+                    [
+                        key
+                        async for key in redis.scan_iter(match=keyspace_of(redis).workers_pattern())
+                    ]
+                )
+                < 2
+            ):
                 for process in processes:
                     if process.returncode is not None:
                         raise RuntimeError(f"a worker exited with {process.returncode}")
@@ -106,7 +114,7 @@ async def throughput(
 async def run(stores: BenchStores) -> bool:
     instance = RedisInstance()
     await asyncio.to_thread(instance.start)
-    redis = await create_pool(RedisSettings.from_dsn(instance.url()), retry=5)
+    redis = await open_redis(instance.url(), retry=5)
     try:
         async with workers_on(stores, redis, instance.url()):
             steady = await throughput(stores, redis, instance, restart=False)

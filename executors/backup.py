@@ -199,7 +199,10 @@ async def execute(job: JobContext[Config]) -> JobResult:
 
     concurrency = job.config.concurrency or services.settings.ssh.max_sessions
     order = interleave_by_site(job.targets, lambda target: target.data["device"].location)
-    outcomes = await job.fan_out(fetch, concurrency=concurrency, targets=order)
+    # A fetched device is finished (once) by _report_devices, after the commit.
+    outcomes = await job.fan_out(
+        fetch, concurrency=concurrency, targets=order, finish_succeeded=False
+    )
     total = len(outcomes)
     writes = [file for item in fetched.values() for file in item.files]
     await job.reporter.progress(total, total, "committing to git")

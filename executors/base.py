@@ -94,6 +94,7 @@ class JobContext(Generic[ConfigT]):
         concurrency: int,
         targets: Sequence[Target] | None = None,
         slots: Callable[[Target], Sequence[Slot]] | None = None,
+        finish_succeeded: bool = True,
     ) -> list[TargetOutcome]:
         """Run ``action`` once per target, at most ``concurrency`` at a time.
 
@@ -102,6 +103,10 @@ class JobContext(Generic[ConfigT]):
         fails that target only. Progress counts finished targets. ``slots`` names the
         concurrency slots (across all workers) a target's action holds; a target in
         ``skipped`` is recorded as skipped with its reason and not acted on.
+
+        ``finish_succeeded=False`` leaves a target whose action succeeded running (its row
+        keeps the action's data) for the caller to finish once the rest of its work is done
+        (a backup's commit), so each target is announced finished once.
         """
         chosen = list(self.targets if targets is None else targets)
         limit = asyncio.Semaphore(max(1, concurrency))
@@ -139,16 +144,21 @@ class JobContext(Generic[ConfigT]):
                     result = TargetResult(outcome=Outcome.UNKNOWN, error=_describe(exc))
             # Recorded after the slot is free: the next target's work need not wait for it.
             status = TargetStatus.FAILED if result.error else TargetStatus.SUCCEEDED
-            await self.reporter.target_finished(
-                target.key,
-                status=status,
-                outcome=result.outcome.value,
-                result=result.data,
-                error=result.error,
-            )
+            finished = status is TargetStatus.FAILED or finish_succeeded
+            if not finished:
+                await self.reporter.target_result(target.key, result.data)
+            else:
+                await self.reporter.target_finished(
+                    target.key,
+                    status=status,
+                    outcome=result.outcome.value,
+                    result=result.data,
+                    error=result.error,
+                )
             outcomes[index] = TargetOutcome(target=target, status=status, result=result)
             done += 1
-            await self.reporter.progress(done, total, f"{target.name} finished")
+            step = "finished" if finished else "ready"
+            await self.reporter.progress(done, total, f"{target.name} {step}")
 
         async with asyncio.TaskGroup() as group:
             for index, target in enumerate(chosen):

@@ -11,6 +11,7 @@ from service.devices.runner import SshRunner
 from service.devices.targeting import DeviceResolver
 from service.gitstore.locks import RepositoryLocks
 from service.inventory.nautobot import NautobotClient
+from service.keyspace import KeySpace, keyspace_of
 from service.nifi.pool import NifiClientPool
 from service.queue.leases import Leases
 from service.runs.reporting import EventPublisher
@@ -33,6 +34,11 @@ class Services:
     git_locks: RepositoryLocks
     events: EventPublisher
     leases: Leases
+
+    @property
+    def keyspace(self) -> KeySpace:
+        """The names of this installation's Redis keys."""
+        return keyspace_of(self.redis)
 
     def device_resolver(self) -> DeviceResolver:
         """Resolves device target specs through Nautobot and the device cache."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import signal
 import sys
 from collections.abc import Sequence
@@ -19,13 +20,20 @@ from pydantic import ValidationError
 from lab.stack import prepare_lab_files, serve_lab
 from service.backends import check_database
 from service.db.engine import create_engine, create_session_factory
-from service.errors import OpsjobsError
+from service.errors import InvalidInput, OpsjobsError, ServiceUnavailable
 from service.logging_config import configure_logging
 from service.secrets import KeyRing, KeyStore
 from service.settings import Settings, load_settings
+from service.supervisor import (
+    EXIT_SETTINGS,
+    EXIT_UNREACHABLE,
+    check_ports_free,
+    lab_ports,
+)
 
 
 async def _serve(settings: Settings) -> None:
+    check_ports_free(lab_ports(settings))
     await check_database(settings)
     ring = await asyncio.to_thread(KeyRing.load, settings.secrets.key_file)
     stop = asyncio.Event()
@@ -56,10 +64,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.action == "prepare":
             prepare_lab_files(settings)
         else:
-            asyncio.run(_serve(settings))
+            try:
+                asyncio.run(_serve(settings))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                # Taken between the check and the start: which simulator does not say.
+                settings_named = ", ".join(port.setting for port in lab_ports(settings))
+                raise InvalidInput(f"a lab port is in use ({settings_named}): {exc}") from None
     except OpsjobsError as exc:
         print(f"lab: {exc.message}", file=sys.stderr)
-        return 2
+        return EXIT_UNREACHABLE if isinstance(exc, ServiceUnavailable) else EXIT_SETTINGS
     except KeyboardInterrupt:
         return 130
     return 0

@@ -1,7 +1,9 @@
 """``opsjobs lab``: the simulated outside world on fixed loopback ports, seeded into the
 database, so a fresh ``make run`` has real NiFi clusters and network devices to work on.
 
-Seeding is idempotent: rows are looked up by name and only created when missing.
+Seeding is idempotent and reconciles: rows are looked up by name and created when missing,
+and the addresses in rows that exist (NiFi instance URLs, the alert channels' ports) follow
+the lab's settings; every change is logged as ``updated <what> <field> <old> → <new>``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ DEVICE_CREDENTIAL = "lab-devices"
 LAB_NAUTOBOT_TOKEN = "lab-token"
 BACKUP_TEMPLATE = "lab: config backup"
 ALERT_RULE = "lab: backlog alerts"
+WEBHOOK_CHANNEL = "lab: webhook receiver"
+MAIL_CHANNEL = "lab: mail sink"
 LAB_HOOK = "lab"
 LAB_WEBHOOK_SECRET = "lab-webhook-secret-0123456789"
 
@@ -194,60 +198,102 @@ async def _scheduled_template(session: AsyncSession, seeded: SeededTemplate) -> 
     )
 
 
+def _reconcile(row: Any, what: str, field: str, wanted: object) -> bool:
+    """Set ``row.<field>`` to ``wanted`` and log it when it differs; True when changed."""
+    current = getattr(row, field)
+    if current == wanted:
+        return False
+    setattr(row, field, wanted)
+    logger.info("updated %s %s %s → %s", what, field, current, wanted)
+    return True
+
+
 async def seed_nifi(sessions: SessionFactory, keys: KeyStore, clusters: list[LabCluster]) -> None:
-    """NiFi clusters, instances, and the NiFi templates with their schedules."""
+    """NiFi clusters, instances, and the NiFi templates with their schedules; the instance
+    URLs of clusters seeded before follow the simulator's port."""
     credential_id = await _credential(
         sessions, keys, NIFI_CREDENTIAL, CredentialType.USERNAME_PASSWORD, NIFI_PASSWORD
     )
+    seeded = updated = 0
     async with sessions.begin() as session:
         for cluster in clusters:
             row = await session.scalar(
                 select(NifiClusterRow).where(NifiClusterRow.name == cluster.name)
             )
-            if row is not None:
-                continue
-            row = NifiClusterRow(name=cluster.name, description="lab simulator")
-            session.add(row)
-            await session.flush()
+            if row is None:
+                row = NifiClusterRow(name=cluster.name, description="lab simulator")
+                session.add(row)
+                await session.flush()
+                seeded += 1
             for index, url in enumerate(cluster.member_urls):
-                session.add(
-                    NifiInstanceRow(
-                        name=f"{cluster.name}-{index + 1}",
-                        url=url,
-                        auth_mode="username_password",
-                        credential_id=credential_id,
-                        cluster_id=row.id,
-                        is_primary=index == 0,
-                        description="lab simulator",
-                    )
+                name = f"{cluster.name}-{index + 1}"
+                instance = await session.scalar(
+                    select(NifiInstanceRow).where(NifiInstanceRow.name == name)
                 )
-        for seeded in NIFI_TEMPLATES:
-            await _scheduled_template(session, seeded)
-    logger.info("lab NiFi clusters seeded", extra={"clusters": len(clusters)})
+                if instance is None:
+                    session.add(
+                        NifiInstanceRow(
+                            name=name,
+                            url=url,
+                            auth_mode="username_password",
+                            credential_id=credential_id,
+                            cluster_id=row.id,
+                            is_primary=index == 0,
+                            description="lab simulator",
+                        )
+                    )
+                elif _reconcile(instance, f"NiFi instance {name}", "url", url):
+                    updated += 1
+        for template in NIFI_TEMPLATES:
+            await _scheduled_template(session, template)
+    if seeded:
+        logger.info("lab NiFi clusters seeded: %s", seeded)
+    if not seeded and not updated:
+        logger.info("lab NiFi clusters up to date")
+
+
+async def _reconcile_channel(session: AsyncSession, name: str, wanted: dict[str, object]) -> None:
+    channel = await session.scalar(
+        select(NotificationChannel).where(NotificationChannel.name == name)
+    )
+    if channel is None:
+        return
+    config = dict(channel.config)
+    for key, value in wanted.items():
+        if config.get(key) != value:
+            logger.info("updated channel %s %s %s → %s", name, key, config.get(key), value)
+            config[key] = value
+    # A new dict, so the JSON column is seen as changed.
+    channel.config = config
 
 
 async def seed_alerts(
     sessions: SessionFactory, keys: KeyStore, sink: AlertSink, settings: LabSettings
 ) -> None:
     """Channels to the lab's webhook receiver and SMTP sink, and a rule sending the backlog
-    check's verdicts (and failures) to both."""
+    check's verdicts (and failures) to both; channels seeded before follow the ports."""
     sink.secrets[LAB_HOOK] = LAB_WEBHOOK_SECRET
+    hook_url = f"http://{settings.host}:{settings.alerts_port}/hooks/{LAB_HOOK}"
     async with sessions.begin() as session:
         if await session.scalar(
             select(NotificationRule.id).where(NotificationRule.name == ALERT_RULE)
         ):
+            await _reconcile_channel(session, WEBHOOK_CHANNEL, {"url": hook_url})
+            await _reconcile_channel(
+                session, MAIL_CHANNEL, {"host": settings.host, "port": settings.smtp_port}
+            )
             return
         template_id = await session.scalar(
             select(JobTemplate.id).where(JobTemplate.name == "lab: queue backlog")
         )
         key_id, ciphertext = seal_secret(keys, LAB_WEBHOOK_SECRET)
         webhook = NotificationChannel(
-            name="lab: webhook receiver",
+            name=WEBHOOK_CHANNEL,
             type=ChannelType.WEBHOOK.value,
             is_global=True,
             owner=LAB_OWNER,
             config={
-                "url": f"http://{settings.host}:{settings.alerts_port}/hooks/{LAB_HOOK}",
+                "url": hook_url,
                 "headers": {},
                 "verify_tls": True,
             },
@@ -255,7 +301,7 @@ async def seed_alerts(
             ciphertext=ciphertext,
         )
         mail = NotificationChannel(
-            name="lab: mail sink",
+            name=MAIL_CHANNEL,
             type=ChannelType.EMAIL.value,
             is_global=True,
             owner=LAB_OWNER,

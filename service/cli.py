@@ -1,4 +1,8 @@
-"""The ``opsjobs`` command: the only place that owns an event loop."""
+"""The ``opsjobs`` command: client verbs that talk to the API, and server verbs.
+
+Client verbs live in ``service.client``; this module registers them beside the server
+verbs and is the only place that owns an event loop.
+"""
 
 from __future__ import annotations
 
@@ -6,63 +10,75 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import getpass
 import importlib.util
-import json
 import sys
 from collections.abc import Sequence
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from service import service_version
-from service.db.security_models import Role
+from service.client.commands import CLIENT_VERBS, add_client_commands, run_client
+from service.client.errors import CliError, ExitCode
+from service.client.help import GroupedHelpParser, OperatorParser
 from service.errors import InvalidInput, OpsjobsError, ServiceUnavailable
-from service.logging_config import configure_logging
-from service.secrets import KeyRing
-from service.settings import Settings, load_settings
+from service.logging_config import configure_logging, verbose_migrations
 
+if TYPE_CHECKING:
+    from service.settings import Settings
 
-def _parse_parameter(raw: str) -> tuple[str, Any]:
-    key, sep, value = raw.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {raw!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+#: ``token create --role``; the values of ``service.db.security_models.Role``, spelled out
+#: so that client verbs start without loading the database models.
+ROLES = ("admin", "operator", "viewer")
+#: Server verbs that log only warnings unless -v: a person runs them and reads their output.
+QUIET_VERBS = ("token", "keys")
+
+DESCRIPTION = (
+    "Run and watch opsjobs jobs. Client verbs talk to the API as the user of your token "
+    "(opsjobs login, or OPSJOBS_URL and OPSJOBS_TOKEN); server verbs run on the server "
+    "and read settings.toml."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="opsjobs", description=__doc__)
+    parser = GroupedHelpParser(prog="opsjobs", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"opsjobs {service_version()}")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log INFO (-vv: DEBUG) on stderr (client verbs, token and keys log only warnings)",
+    )
+    parser.add_argument(
+        "--log-level",
+        help="logging level, instead of -v (default WARNING for client verbs, token and keys)",
+    )
+    commands: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OperatorParser
+    )
+    # --- client verbs (service.client) ---
+    add_client_commands(commands)
+    # --- server verbs ---
     commands.add_parser("api", help="serve the HTTP API and the web console")
     worker = commands.add_parser("worker", help="run an arq worker for one queue")
     worker.add_argument("--queue", required=True, help="queue name, e.g. default or devices")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     commands.add_parser("up", help="migrate, then run the API and one worker per queue")
-    commands.add_parser("migrate", help="create the database if missing and migrate it")
-    commands.add_parser("lab", help="run the simulators (NiFi, Nautobot, SSH devices), seeded")
-    run = commands.add_parser("run", help="queue a run, follow its progress, print its result")
-    run.add_argument("job_type", help="job type, e.g. diag.echo")
-    run.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        type=_parse_parameter,
-        metavar="KEY=VALUE",
-        help="a parameter (VALUE is parsed as JSON when it is valid JSON)",
+    migrate = commands.add_parser("migrate", help="create the database if missing and migrate it")
+    migrate.add_argument(
+        "-v",
+        "--verbose",
+        dest="migrate_verbose",
+        action="store_true",
+        help="log every migration step (alembic INFO)",
     )
-    run.add_argument("--queue", help="queue override")
-    run.add_argument("--no-wait", action="store_true", help="print the run id and return")
+    commands.add_parser("lab", help="run the simulators (NiFi, Nautobot, SSH devices), seeded")
     token = commands.add_parser("token", help="API tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
     )
     create = token.add_parser("create", help="create a token and print it (shown once)")
     create.add_argument("--name", required=True, help="what the token is for")
-    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--user", help="the identity the token acts as (default: --name)")
     keys = commands.add_parser("keys", help="encryption keys of stored secrets").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION"
@@ -75,6 +91,7 @@ async def _create_token(settings: Settings, args: argparse.Namespace) -> None:
     from service.access.tokens import create_token
     from service.backends import check_database
     from service.db.engine import create_engine, create_session_factory
+    from service.db.security_models import Role
 
     await check_database(settings)
     engine = create_engine(settings.database)
@@ -98,7 +115,7 @@ async def _rotate_keys(settings: Settings) -> None:
     from service.access.credentials import reencrypt_all
     from service.backends import check_database
     from service.db.engine import create_engine, create_session_factory
-    from service.secrets import KeyStore
+    from service.secrets import KeyRing, KeyStore
 
     await check_database(settings)
     ring = await asyncio.to_thread(KeyRing.load, settings.secrets.key_file)
@@ -116,6 +133,7 @@ async def _migrate(settings: Settings) -> None:
     from service.backends import check_database
     from service.db.engine import create_engine, redacted_url
     from service.db.migrate import ensure_database, migrate
+    from service.secrets import KeyRing
 
     try:
         await ensure_database(settings.database.url)
@@ -148,7 +166,10 @@ async def _serve_api(settings: Settings) -> None:
     from service.api.app import create_app
     from service.backends import check_database, check_redis
     from service.console.app import install_console
+    from service.supervisor import api_port, bind
 
+    # Bound here, not by uvicorn: a busy port is then one line naming its setting.
+    sock = bind(api_port(settings))
     await check_database(settings)
     await check_redis(settings)
     config = uvicorn.Config(
@@ -161,7 +182,7 @@ async def _serve_api(settings: Settings) -> None:
     server = uvicorn.Server(config)
     config.load()
     _freeze_startup_objects()
-    await server.serve()
+    await server.serve(sockets=[sock])
 
 
 async def _run_worker(settings: Settings, queue: str, burst: bool) -> None:
@@ -180,8 +201,18 @@ async def _run_worker(settings: Settings, queue: str, burst: bool) -> None:
 
 async def _up(settings: Settings) -> None:
     from service.backends import check_redis
-    from service.supervisor import LAB_CHILD, ChildSpec, prepare_lab, supervise
+    from service.supervisor import (
+        LAB_CHILD,
+        ChildSpec,
+        api_port,
+        check_ports_free,
+        lab_ports,
+        prepare_lab,
+        supervise,
+    )
 
+    # Before anything starts: a busy port would otherwise surface as a child failing.
+    check_ports_free([api_port(settings), *(lab_ports(settings) if settings.lab.enabled else [])])
     await _migrate(settings)
     await check_redis(settings)
     children = [ChildSpec("api", ("api",))]
@@ -220,27 +251,64 @@ async def _serve_lab(settings: Settings) -> int:
     return await run_lab()
 
 
-async def _run_job(settings: Settings, args: argparse.Namespace) -> int:
+async def _run_direct(settings: Settings, args: argparse.Namespace) -> int:
+    from service.backends import check_database, check_redis
     from service.client.follow import follow_run, queue_adhoc_run
 
-    run_id, queue = await queue_adhoc_run(settings, args.job_type, dict(args.param), args.queue)
+    await check_database(settings)
+    await check_redis(settings)
+    run_id, queue = await queue_adhoc_run(
+        settings,
+        args.job_type,
+        dict(args.param),
+        args.queue,
+        os_user=getpass.getuser(),
+        timeout_seconds=args.timeout,
+    )
     print(f"run {run_id} queued on {queue}", file=sys.stderr)
     if args.no_wait:
         print(run_id)
         return 0
-    return await follow_run(settings, run_id)
+    return await follow_run(settings, run_id, fail_on=args.fail_on)
+
+
+def _log_level(args: argparse.Namespace) -> str:
+    if args.log_level:
+        return str(args.log_level).upper()
+    if args.verbose:
+        return "DEBUG" if args.verbose > 1 else "INFO"
+    return "WARNING" if args.command in (*QUIET_VERBS, *CLIENT_VERBS) else "INFO"
+
+
+def _client(args: argparse.Namespace) -> int:
+    try:
+        return run_client(args)
+    except CliError as exc:
+        print(f"opsjobs: {exc.message}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level.upper())
+    configure_logging(_log_level(args))
+    if args.command == "migrate" and (args.migrate_verbose or args.verbose):
+        verbose_migrations()
+    if args.command in CLIENT_VERBS and not getattr(args, "direct", False):
+        return _client(args)
+    from pydantic import ValidationError
+
+    from service.settings import load_settings
+    from service.supervisor import EXIT_SETTINGS, ChildRefused
+
     try:
         settings = load_settings()
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"])
             print(f"opsjobs: invalid setting {where}: {error['msg']}", file=sys.stderr)
-        return 2
+        return EXIT_SETTINGS
     try:
         if args.command == "api":
             asyncio.run(_serve_api(settings))
@@ -252,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
             print("database is at the newest schema", file=sys.stderr)
         elif args.command == "run":
-            return asyncio.run(_run_job(settings, args))
+            return asyncio.run(_run_direct(settings, args))
         elif args.command == "lab":
             return asyncio.run(_serve_lab(settings))
         elif args.command == "token":
@@ -261,12 +329,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_rotate_keys(settings))
     except OpsjobsError as exc:
         print(f"opsjobs: {exc.message}", file=sys.stderr)
+        if isinstance(exc, ServiceUnavailable):
+            return ExitCode.UNREACHABLE
         if isinstance(exc.details, list):
             for item in exc.details:
                 if isinstance(item, dict) and "loc" in item:
                     loc = ".".join(str(part) for part in item["loc"])
                     print(f"  {loc}: {item.get('msg')}", file=sys.stderr)
-        return 2
+        return EXIT_SETTINGS
+    except ChildRefused:
+        # The child printed why; every other child has been stopped.
+        return EXIT_SETTINGS
     except KeyboardInterrupt:
         return 130
     return 0

@@ -37,3 +37,10 @@ def configure_logging(level: str = "INFO") -> None:
     # asyncssh logs every connection, channel and auth step at INFO: thousands of lines per
     # device fan-out.
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    # alembic logs its plugins at import and each migration step at INFO; `opsjobs migrate
+    # -v` shows them (``verbose_migrations``).
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def verbose_migrations() -> None:
+    logging.getLogger("alembic").setLevel(logging.INFO)

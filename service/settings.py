@@ -10,13 +10,15 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from service.keyspace import DEFAULT_PREFIX, check_prefix
 
 SETTINGS_FILE_ENV = "OPSJOBS_SETTINGS_FILE"
 DEFAULT_SETTINGS_FILE = Path("settings.toml")
@@ -39,6 +41,14 @@ class DatabaseSettings(BaseModel):
 
 class RedisSettings(BaseModel):
     url: str = "redis://127.0.0.1:6379/0"
+    # Every key opsjobs writes starts with it (arq's own keys after arq's "arq:job:" and
+    # the like), so installations sharing a Redis database never take each other's jobs.
+    prefix: str = DEFAULT_PREFIX
+
+    @field_validator("prefix")
+    @classmethod
+    def _usable_prefix(cls, value: str) -> str:
+        return check_prefix(value)
 
     @field_validator("url")
     @classmethod
@@ -117,15 +127,22 @@ class ApiSettings(BaseModel):
     metrics_open: bool = True
     # A comment line on an idle run-event stream keeps proxies from closing it.
     events_heartbeat: Seconds = 15
-    # Where people reach the console: alert messages link to runs under it.
-    public_url: str = "http://127.0.0.1:8000"
+    # Where people reach the console: alert messages link to runs under it. Empty: the
+    # API's own address (http://<host>:<port>, loopback when it listens on every address).
+    public_url: str = ""
 
     @field_validator("public_url")
     @classmethod
     def _public_http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    def own_url(self) -> str:
+        """``http://<host>:<port>`` of the API as this host reaches it."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
 
 
 class NotifySettings(BaseModel):
@@ -160,8 +177,13 @@ class EventSettings(BaseModel):
     stream_ttl: Seconds = 24 * 3600
 
 
+# ``[nautobot] url`` naming the lab's Nautobot simulator, wherever ``lab.nautobot_port`` puts it.
+LAB_NAUTOBOT = "lab"
+
+
 class NautobotSettings(BaseModel):
-    # Empty: Nautobot is not configured; device jobs fail with that reason.
+    # Empty: Nautobot is not configured; device jobs fail with that reason. "lab": the lab's
+    # simulator (http://<lab.host>:<lab.nautobot_port>) while the lab is on, else empty.
     url: str = ""
     token: str = Field(default="", repr=False)
     timeout: Seconds = 30
@@ -174,8 +196,8 @@ class NautobotSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+        if value and value != LAB_NAUTOBOT and not value.startswith(("http://", "https://")):
+            raise ValueError(f'must start with http:// or https://, or be "{LAB_NAUTOBOT}"')
         return value.rstrip("/")
 
 
@@ -219,6 +241,20 @@ class Settings(BaseSettings):
     git: GitSettings = GitSettings()
     notify: NotifySettings = NotifySettings()
     leases: LeaseSettings = LeaseSettings()
+
+    @model_validator(mode="after")
+    def _derived_urls(self) -> Settings:
+        """Resolve ``nautobot.url = "lab"`` and an empty ``api.public_url`` from the ports
+        they follow, so one setting moves a port everywhere it is used."""
+        # The settings are frozen once built; this is still building them.
+        if not self.api.public_url:
+            api = self.api.model_copy(update={"public_url": self.api.own_url()})
+            object.__setattr__(self, "api", api)
+        if self.nautobot.url == LAB_NAUTOBOT:
+            host = f"[{self.lab.host}]" if ":" in self.lab.host else self.lab.host
+            url = f"http://{host}:{self.lab.nautobot_port}" if self.lab.enabled else ""
+            object.__setattr__(self, "nautobot", self.nautobot.model_copy(update={"url": url}))
+        return self
 
     @classmethod
     def settings_customise_sources(

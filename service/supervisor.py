@@ -1,23 +1,35 @@
 """``opsjobs up``: run the API and one worker per queue as child processes, supervised.
 
-A child that exits on its own is restarted with a growing delay; Ctrl-C or SIGTERM stops
-every child (SIGTERM, then SIGKILL after the grace period) and returns.
+Every port ``up`` will listen on is checked free before anything starts (a busy one is a
+one-line error naming the port and its setting). A child that exits on its own is
+restarted with a growing delay, except one exiting with :data:`EXIT_SETTINGS` (a setting
+it cannot run with, such as a port taken since): restarting cannot help, so every child
+is stopped and ``up`` fails. Ctrl-C or SIGTERM stops every child (SIGTERM, then SIGKILL
+after the grace period) and returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 
-from service.errors import ServiceUnavailable
+from service.errors import InvalidInput, ServiceUnavailable
+from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 RESTART_DELAYS_S = (1, 2, 5, 10, 30)
+# The exit code of every entry point refusing its settings or input (``opsjobs``,
+# ``python -m lab``); a child exiting with it is not restarted.
+EXIT_SETTINGS = 2
+# The exit code when PostgreSQL or Redis cannot be reached: worth another try.
+EXIT_UNREACHABLE = 3
 # A child that stayed up this long is healthy again: its next restart starts from 1 s.
 STABLE_AFTER_S = 60
 
@@ -32,6 +44,72 @@ class ChildSpec:
 
     def command(self) -> tuple[str, ...]:
         return (sys.executable, "-m", self.module, *self.args)
+
+
+@dataclass(frozen=True)
+class ListenPort:
+    """A port a process listens on, and the setting that chooses it."""
+
+    setting: str
+    host: str
+    port: int
+
+    @property
+    def env(self) -> str:
+        """The environment variable overriding the setting."""
+        return "OPSJOBS_" + self.setting.upper().replace(".", "__")
+
+    def in_use(self) -> str:
+        return f"port {self.port} ({self.setting}) is in use; free it or set {self.env}"
+
+
+def api_port(settings: Settings) -> ListenPort:
+    return ListenPort("api.port", settings.api.host, settings.api.port)
+
+
+def lab_ports(settings: Settings) -> list[ListenPort]:
+    """The lab's fixed ports (its SSH devices listen on ports the system picks)."""
+    lab = settings.lab
+    return [
+        ListenPort("lab.nifi_port", lab.host, lab.nifi_port),
+        ListenPort("lab.nautobot_port", lab.host, lab.nautobot_port),
+        ListenPort("lab.alerts_port", lab.host, lab.alerts_port),
+        ListenPort("lab.smtp_port", lab.host, lab.smtp_port),
+    ]
+
+
+def bind(port: ListenPort) -> socket.socket:
+    """A socket bound to ``port`` (as uvicorn and aiohttp bind: ``SO_REUSEADDR``); raises
+    :class:`~service.errors.InvalidInput` with one line naming the port and its setting."""
+    family = socket.AF_INET6 if ":" in port.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((port.host, port.port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidInput(port.in_use()) from None
+        raise InvalidInput(
+            f"cannot listen on {port.host}:{port.port} ({port.setting}): {exc.strerror}; "
+            f"set {port.env}"
+        ) from None
+    return sock
+
+
+def check_ports_free(ports: list[ListenPort]) -> None:
+    """Raise for the first port (of a fixed number) some other process holds."""
+    seen: dict[tuple[str, int], ListenPort] = {}
+    for port in ports:
+        if port.port == 0:
+            continue
+        earlier = seen.setdefault((port.host, port.port), port)
+        if earlier is not port:
+            raise InvalidInput(
+                f"port {port.port} is both {earlier.setting} and {port.setting}; "
+                f"set {port.env} to another port"
+            )
+        bind(port).close()
 
 
 # The simulators run as a module beside the product, which never imports them.
@@ -57,6 +135,14 @@ async def run_lab() -> int:
         raise
 
 
+class ChildRefused(Exception):
+    """A child exited with :data:`EXIT_SETTINGS`: it cannot run with these settings."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} refused its settings")
+        self.name = name
+
+
 async def _run_child(spec: ChildSpec, stopping: asyncio.Event, grace: float) -> None:
     failures = 0
     loop = asyncio.get_running_loop()
@@ -73,6 +159,9 @@ async def _run_child(spec: ChildSpec, stopping: asyncio.Event, grace: float) -> 
             await _stop(process, spec.name, grace)
             return
         wait_stop.cancel()
+        if process.returncode == EXIT_SETTINGS:
+            # It said why on stderr; the same settings would fail the same way again.
+            raise ChildRefused(spec.name)
         failures = 0 if loop.time() - started > STABLE_AFTER_S else failures + 1
         delay = RESTART_DELAYS_S[min(failures, len(RESTART_DELAYS_S) - 1)]
         logger.warning(
@@ -96,13 +185,24 @@ async def _stop(process: asyncio.subprocess.Process, name: str, grace: float) ->
 
 
 async def supervise(children: list[ChildSpec], grace: float) -> None:
-    """Run the children until SIGINT/SIGTERM, then stop them all."""
+    """Run the children until SIGINT/SIGTERM, then stop them all.
+
+    Raises :class:`ChildRefused` (after stopping the others) when a child exits with
+    :data:`EXIT_SETTINGS`.
+    """
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    tasks = [asyncio.create_task(_run_child(child, stopping, grace)) for child in children]
     try:
-        await asyncio.gather(*(_run_child(child, stopping, grace) for child in children))
+        for finished in asyncio.as_completed(tasks):
+            try:
+                await finished
+            except ChildRefused:
+                stopping.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

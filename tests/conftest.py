@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,6 +28,7 @@ from service.db.security_models import Role
 from service.devices.clients import make_nautobot_client, make_ssh_runner
 from service.devices.host_keys import KnownHosts
 from service.gitstore.locks import RepositoryLocks
+from service.keyspace import ForeignKeysError, KeyedRedis, open_redis, refuse_foreign_keys
 from service.nifi.pool import NifiClientPool
 from service.queue.leases import Leases
 from service.runs.reporting import EventPublisher
@@ -49,6 +49,9 @@ TEST_DATABASE_URL = os.environ.get(
     "OPSJOBS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/opsjobs_test"
 )
 TEST_REDIS_URL = os.environ.get("OPSJOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# Every key the tests write starts with it (installations a test makes nest under it), so
+# the per-test flush can tell the test database holds nothing of anyone else.
+TEST_REDIS_PREFIX = "opsjobs-test:"
 # One key file per test process, made before anything loads it.
 TEST_KEY_FILE = Path(tempfile.mkdtemp(prefix="opsjobs-test-keys-")) / "keys.json"
 KeyRing.load(TEST_KEY_FILE, create=True)
@@ -58,7 +61,7 @@ def make_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
         "secrets": SecretsSettings(key_file=TEST_KEY_FILE),
         "database": DatabaseSettings(url=TEST_DATABASE_URL, pool_size=5, max_overflow=20),
-        "redis": OpsRedisSettings(url=TEST_REDIS_URL),
+        "redis": OpsRedisSettings(url=TEST_REDIS_URL, prefix=TEST_REDIS_PREFIX),
         # The maintenance crons run on their own queue so burst workers of the job queues
         # stop as soon as their queue is empty.
         "queues": QueueSettings(default="t-default", devices="t-devices", scheduler="t-sched"),
@@ -100,24 +103,29 @@ def sessions(engine: AsyncEngine) -> SessionFactory:
 
 
 @pytest.fixture(scope="session")
-async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
+async def redis(settings: Settings) -> AsyncIterator[KeyedRedis]:
     try:
-        pool = await create_pool(RedisSettings.from_dsn(settings.redis.url), retry=1)
+        pool = await open_redis(settings.redis.url, settings.redis.prefix, retry=1)
     except Exception as exc:
         pytest.exit(f"Redis is not reachable at {settings.redis.url}: {exc}", returncode=3)
+    try:
+        await refuse_foreign_keys(pool, pool.keyspace, settings.redis.url)
+    except ForeignKeysError as exc:
+        pytest.exit(str(exc), returncode=3)
     yield pool
     await pool.aclose()
 
 
 @pytest.fixture
 async def services(
-    settings: Settings, engine: AsyncEngine, sessions: SessionFactory, redis: ArqRedis
+    settings: Settings, engine: AsyncEngine, sessions: SessionFactory, redis: KeyedRedis
 ) -> AsyncIterator[Services]:
     """A clean database and Redis database, and the services a worker would hold."""
     assert MODEL_MODULES  # every table is known to the metadata
     tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await refuse_foreign_keys(redis, redis.keyspace, settings.redis.url)
     await redis.flushdb()
     leases = Leases(redis, ttl=settings.leases.ttl, poll=settings.leases.poll)
     async with NifiClientPool() as nifi, make_nautobot_client(settings.nautobot) as nautobot:

@@ -1,4 +1,5 @@
-"""The ``opsjobs`` command as an operator uses it: one-line errors, live runs, exit codes."""
+"""The server verbs of ``opsjobs`` and ``run --direct``: one-line errors, live runs, exit
+codes. The client verbs are tested against a running service in ``tests/client``."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def cli_env(services: Services) -> dict[str, str]:
     return {
         "OPSJOBS_DATABASE__URL": TEST_DATABASE_URL,
         "OPSJOBS_REDIS__URL": TEST_REDIS_URL,
+        "OPSJOBS_REDIS__PREFIX": services.settings.redis.prefix,
         "OPSJOBS_SECRETS__KEY_FILE": str(TEST_KEY_FILE),
         "OPSJOBS_QUEUES__DEFAULT": services.settings.queues.default,
     }
@@ -51,7 +53,7 @@ async def test_bad_setting_is_one_line_naming_the_key() -> None:
 async def test_unreachable_database_names_the_url() -> None:
     url = "postgresql+asyncpg://postgres@127.0.0.1:1/opsjobs"
     code, _, err = await opsjobs("migrate", env={"OPSJOBS_DATABASE__URL": url})
-    assert code == 2
+    assert code == 3
     assert "Traceback" not in err
     assert "127.0.0.1:1/opsjobs" in err
     assert "OPSJOBS_DATABASE__URL" in err
@@ -60,7 +62,7 @@ async def test_unreachable_database_names_the_url() -> None:
 async def test_unreachable_redis_names_the_url(services: Services) -> None:
     env = {**cli_env(services), "OPSJOBS_REDIS__URL": "redis://127.0.0.1:1/0"}
     code, _, err = await opsjobs("worker", "--queue", "x", env=env)
-    assert code == 2
+    assert code == 3
     assert "Traceback" not in err
     assert "cannot reach Redis at redis://127.0.0.1:1/0" in err
 
@@ -68,9 +70,17 @@ async def test_unreachable_redis_names_the_url(services: Services) -> None:
 async def test_run_follows_progress_and_prints_result(services: Services) -> None:
     async with running_worker(services.settings):
         code, out, err = await opsjobs(
-            "run", "diag.progress", "-p", "steps=3", "-p", "delay=0.05", env=cli_env(services)
+            "run",
+            "--direct",
+            "diag.progress",
+            "-p",
+            "steps=3",
+            "-p",
+            "delay=0.05",
+            env=cli_env(services),
         )
     assert code == 0, err
+    assert " INFO " not in err
     assert '"steps_done": 3' in out
     assert "completed (ok): 3 steps done" in err
 
@@ -78,7 +88,7 @@ async def test_run_follows_progress_and_prints_result(services: Services) -> Non
 async def test_run_of_failing_job_exits_non_zero(services: Services) -> None:
     async with running_worker(services.settings):
         code, out, err = await opsjobs(
-            "run", "diag.fail", "-p", "message=nope", env=cli_env(services)
+            "run", "--direct", "diag.fail", "-p", "message=nope", env=cli_env(services)
         )
     assert code == 1
     assert "failed" in err
@@ -86,18 +96,21 @@ async def test_run_of_failing_job_exits_non_zero(services: Services) -> None:
 
 
 async def test_run_with_invalid_parameter_names_it(services: Services) -> None:
-    code, _, err = await opsjobs("run", "diag.progress", "-p", "steps=-1", env=cli_env(services))
+    code, _, err = await opsjobs(
+        "run", "--direct", "diag.progress", "-p", "steps=-1", env=cli_env(services)
+    )
     assert code == 2
     assert "parameters.steps" in err
     assert "Traceback" not in err
 
 
 async def test_run_refuses_a_private_resource_of_someone_else(services: Services) -> None:
-    """``opsjobs run`` runs as the user ``cli``: another user's private credential does
-    not exist for it, and nothing is queued."""
+    """``opsjobs run --direct`` runs as the OS user: another user's private credential
+    does not exist for it, and nothing is queued."""
     private = await add_credential(services, owner="alice", is_global=False)
     code, _, err = await opsjobs(
         "run",
+        "--direct",
         "run_commands",
         "-p",
         'targets={"all": true}',
@@ -127,3 +140,10 @@ async def test_lab_refuses_to_start_when_it_is_off() -> None:
     assert err.strip() == (
         "opsjobs: the lab is off; set [lab] enabled = true or OPSJOBS_LAB__ENABLED=true"
     )
+
+
+def test_token_roles_are_the_roles() -> None:
+    from service.cli import ROLES
+    from service.db.security_models import Role
+
+    assert tuple(role.value for role in Role) == ROLES

@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from arq.connections import RedisSettings, create_pool
 from fastapi import FastAPI
 
 from service.api.docs import install_offline_docs
 from service.api.error_schema import ERROR_RESPONSES
 from service.api.errors import install_error_handlers
+from service.api.retry import RetryLostConnection
 from service.api.routes import (
     audit,
     command_templates,
@@ -39,6 +39,7 @@ from service.api.routes import (
 from service.api.state import AppState
 from service.db.engine import create_engine, create_session_factory
 from service.devices.clients import make_nautobot_client
+from service.keyspace import open_redis
 from service.scheduling.windows import WindowCache
 from service.secrets import KeyRing, KeyStore
 from service.settings import Settings
@@ -51,7 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
         ring = await asyncio.to_thread(KeyRing.load, settings.secrets.key_file)
         engine = create_engine(settings.database)
-        redis = await create_pool(RedisSettings.from_dsn(settings.redis.url))
+        redis = await open_redis(settings.redis.url, settings.redis.prefix)
         nautobot = make_nautobot_client(settings.nautobot)
         sessions = create_session_factory(engine)
         try:
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(RetryLostConnection)
     install_offline_docs(app)
     app.include_router(health.router)
     app.include_router(runs.router)

@@ -13,7 +13,7 @@ from arq.connections import ArqRedis
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.db.engine import SessionFactory
+from service.db.engine import SessionFactory, is_lost_connection
 from service.scheduling.windows import WindowCache
 from service.secrets import KeyStore
 from service.settings import Settings
@@ -40,8 +40,17 @@ async def get_windows(request: Request) -> WindowCache:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with (await get_sessions(request))() as session:
+    session = (await get_sessions(request))()
+    try:
         yield session
+    finally:
+        try:
+            await session.close()
+        except Exception as error:
+            # Closing rolls back; on a connection the server dropped after the answer was
+            # made there is nothing to roll back (the connection is already invalidated).
+            if not is_lost_connection(error):
+                raise
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -15,6 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.db.engine import is_lost_connection
 from service.errors import OpsjobsError, http_status
 
 logger = logging.getLogger(__name__)
@@ -55,8 +56,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: Scope key set when the answer is a 503 for a lost database connection:
+#: :class:`service.api.retry.RetryLostConnection` may then run a read once more.
+LOST_CONNECTION_FLAG = "opsjobs.database_connection_lost"
+
+
 async def _backend_unavailable(request: Request, exc: Exception) -> JSONResponse:
     error_id = uuid.uuid4().hex[:12]
+    if is_lost_connection(exc):
+        request.scope[LOST_CONNECTION_FLAG] = True
     logger.error(
         "backing service unavailable: %s", type(exc).__name__, extra={"error_id": error_id}
     )
@@ -69,8 +77,11 @@ async def _backend_unavailable(request: Request, exc: Exception) -> JSONResponse
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    """A value PostgreSQL cannot take (out of range, a NUL character) is the client's 422."""
+    """A value PostgreSQL cannot take (out of range, a NUL character) is the client's 422;
+    a lost connection is a 503."""
     assert isinstance(exc, DBAPIError)
+    if is_lost_connection(exc):
+        return await _backend_unavailable(request, exc)
     cause = exc.orig.__cause__ if exc.orig is not None else None
     if isinstance(cause, PostgresDataError):
         return JSONResponse(
@@ -84,6 +95,9 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if is_lost_connection(exc):
+        # asyncpg's connection-state errors are not all DBAPI errors.
+        return await _backend_unavailable(request, exc)
     error_id = uuid.uuid4().hex[:12]
     logger.error(
         "unexpected error",

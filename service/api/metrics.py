@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 
 from service.access.visibility import runs_visible_to
 from service.db.engine import SessionFactory
-from service.db.models import TERMINAL_STATUSES, JobRun
+from service.db.models import TERMINAL_STATUSES, JobRun, JobRunAttempt
 from service.queue.control import queue_stats
 from service.scheduling.claims import last_tick
 from service.worker.health import live_workers
@@ -140,6 +140,42 @@ async def _run_families(sessions: SessionFactory) -> list[Family]:
     return [started_family, finished, histogram]
 
 
+async def _attempt_families(sessions: SessionFactory) -> list[Family]:
+    """Attempts started, and attempts that ended in a retry by the failure that caused it."""
+    async with sessions() as session:
+        started = (
+            await session.execute(
+                select(JobRun.job_type, func.sum(JobRun.attempt))
+                .group_by(JobRun.job_type)
+                .order_by(JobRun.job_type)
+            )
+        ).all()
+        retried = (
+            await session.execute(
+                select(JobRun.job_type, JobRunAttempt.failure, func.count())
+                .join(JobRun, JobRun.id == JobRunAttempt.run_id)
+                .group_by(JobRun.job_type, JobRunAttempt.failure)
+                .order_by(JobRun.job_type, JobRunAttempt.failure)
+            )
+        ).all()
+    attempts = Family(
+        "opsjobs_run_attempts_total",
+        "counter",
+        "Attempts workers started, retries included, by job type (runs the database holds).",
+    )
+    for job_type, count in started:
+        attempts.add(int(count or 0), job_type=job_type)
+    retries = Family(
+        "opsjobs_run_retries_total",
+        "counter",
+        "Attempts that ended in a retry of their run, by job type and failure "
+        "(failed, lost, timeout).",
+    )
+    for job_type, failure, count in retried:
+        retries.add(count, failure=failure or "unknown", job_type=job_type)
+    return [attempts, retries]
+
+
 async def _queue_families(
     sessions: SessionFactory, redis: ArqRedis, queues: Sequence[str]
 ) -> list[Family]:
@@ -197,6 +233,7 @@ async def _worker_family(redis: ArqRedis, queues: Sequence[str]) -> Family:
 async def collect(sessions: SessionFactory, redis: ArqRedis, queues: Sequence[str]) -> str:
     """Every metric family, rendered."""
     families = await _run_families(sessions)
+    families += await _attempt_families(sessions)
     families += await _queue_families(sessions, redis, queues)
     families += await _scheduler_families(redis)
     families.append(await _worker_family(redis, queues))

@@ -63,6 +63,8 @@ class TriggeredBy(enum.StrEnum):
     MANUAL = "manual"
     SYSTEM = "system"
     API = "api"
+    # A new run made by retrying a finished one (``retry_of_id`` names it).
+    RETRY = "retry"
 
 
 class TargetStatus(enum.StrEnum):
@@ -125,10 +127,17 @@ class JobTemplate(Base):
     queue: Mapped[str | None] = mapped_column(String(64))
     timeout_seconds: Mapped[int | None] = mapped_column(Integer)
     max_attempts: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    # The rest of the retry policy (``service.runs.retries``); NULL: the default, lost only.
+    retry_policy: Mapped[dict[str, Any] | None] = mapped_column()
     # Runs of this template at once across every worker (a Redis lease each); None: no cap.
     max_concurrent_runs: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+    @property
+    def retry(self) -> dict[str, Any]:
+        """The whole retry policy as stored: ``retry_policy`` with ``max_attempts``."""
+        return {**(self.retry_policy or {}), "max_attempts": self.max_attempts}
 
 
 class JobSchedule(Base):
@@ -253,6 +262,10 @@ class JobRun(Base):
     targets: Mapped[list[Any] | None] = mapped_column()
     attempt: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     max_attempts: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    # The rest of the retry policy, copied from the template or the request; NULL: default.
+    retry_policy: Mapped[dict[str, Any] | None] = mapped_column()
+    # When a pending run waiting to be retried may start its next attempt.
+    retry_at: Mapped[datetime | None] = mapped_column()
     timeout_seconds: Mapped[int | None] = mapped_column(Integer)
     worker_id: Mapped[str | None] = mapped_column(String(255))
     queued_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -289,3 +302,42 @@ class JobRunTarget(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
     result: Mapped[dict[str, Any] | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class AttemptStatus(enum.StrEnum):
+    """How a kept attempt ended (the latest attempt's status is the run's)."""
+
+    # It failed and the run's retry policy started another attempt.
+    FAILED = "failed"
+    # Its worker shut down and gave the run back to the queue.
+    INTERRUPTED = "interrupted"
+
+
+class JobRunAttempt(Base):
+    """An attempt of a run that did not end the run, with what it found.
+
+    The run row holds its latest attempt; each earlier one is kept here (a failed one with
+    its result and a snapshot of its target rows: the next attempt resolves them afresh).
+    """
+
+    __tablename__ = "job_run_attempts"
+    __table_args__ = (
+        UniqueConstraint("run_id", "attempt", name="uq_job_run_attempts_run_attempt"),
+        CheckConstraint(f"status IN ({sql_values(AttemptStatus)})", name="status"),
+        CheckConstraint(f"outcome IS NULL OR outcome IN ({sql_values(Outcome)})", name="outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("job_runs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # an AttemptStatus
+    # Which failure ended it: failed, lost or timeout (the retry policy's ``on`` values).
+    failure: Mapped[str | None] = mapped_column(String(16))
+    worker_id: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    summary: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    targets: Mapped[list[Any] | None] = mapped_column()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -106,3 +106,30 @@ class AuditEvent(Base):
     resource_id: Mapped[str | None] = mapped_column(String(255))
     source_ip: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+#: How long the first answer to a request with an ``Idempotency-Key`` is replayed.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+class IdempotencyKey(Base):
+    """The first answer to a run-creating request sent with an ``Idempotency-Key`` header.
+
+    Keyed by who asked (``principal``: a token, or a console user) and the key; the row is
+    written before the run is created (``status_code`` NULL while that request is under
+    way), so the primary key lets one of two concurrent requests through. Retention drops
+    rows older than the replay window.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+
+    principal: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # SHA-256 of the method, path, query and body: the same key with another request is
+    # refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column()
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -18,6 +18,7 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
 from service.errors import Conflict
+from service.keyspace import KeySpace, keyspace_of
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class RepositoryLocks:
         self,
         redis: Redis | None,
         *,
-        prefix: str = "opsjobs:",
+        prefix: str | None = None,
         expire: float = 120.0,
         wait: float = 600.0,
     ) -> None:
@@ -46,8 +47,13 @@ class RepositoryLocks:
         self._local: dict[str, asyncio.Lock] = {}
 
     def redis_key(self, repository: str) -> str:
-        """The Redis key of ``repository``'s lock."""
-        return f"{self._prefix}gitstore:lock:{repository}"
+        """The Redis key of ``repository``'s lock: the client's key space names it unless a
+        ``prefix`` was given."""
+        if self._prefix is not None:
+            return KeySpace(self._prefix).git_lock(repository)
+        if self._redis is None:
+            raise TypeError("a lock without Redis has no key")
+        return keyspace_of(self._redis).git_lock(repository)
 
     @asynccontextmanager
     async def hold(self, repository: str) -> AsyncIterator[None]:

@@ -20,10 +20,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from service.inventory.device import Device
+from service.keyspace import keyspace_of
 
 logger = logging.getLogger(__name__)
-
-CACHE_KEY = "opsjobs:nautobot:devices"
 
 
 def device_record(device: Device) -> dict[str, Any]:
@@ -81,11 +80,12 @@ class DeviceCache:
 
     def __init__(self, redis: Redis, *, ttl: float) -> None:
         self._redis = redis
+        self._key = keyspace_of(redis).device_cache()
         self._ttl = ttl
 
     async def read(self) -> CachedDevices | None:
         """The snapshot while it is fresh, else None."""
-        raw = await self._redis.get(CACHE_KEY)
+        raw = await self._redis.get(self._key)
         if raw is None:
             return None
         try:
@@ -103,8 +103,8 @@ class DeviceCache:
             "fetched_at": (now or datetime.now(UTC)).isoformat(),
             "devices": [device_record(device) for device in devices],
         }
-        await self._redis.set(CACHE_KEY, json.dumps(payload), px=max(1, round(self._ttl * 1000)))
+        await self._redis.set(self._key, json.dumps(payload), px=max(1, round(self._ttl * 1000)))
 
     async def clear(self) -> None:
         """Forget the snapshot (the next resolution asks Nautobot)."""
-        await self._redis.delete(CACHE_KEY)
+        await self._redis.delete(self._key)

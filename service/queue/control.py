@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, func, select, text, true, update
 
 from service.db.engine import SessionFactory
 from service.db.models import JobRun, RunStatus
+from service.keyspace import keyspace_of
 from service.queue import transport
 
 logger = logging.getLogger(__name__)
@@ -77,9 +78,10 @@ async def queue_stats(
         if visible:
             seen.add(queue)
     names = list(dict.fromkeys([*configured, *sorted(seen)]))
+    space = keyspace_of(redis)
     async with redis.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.zcard(name)
+            pipe.zcard(space.queue(name))
         sizes: list[int] = await pipe.execute()
     stats = []
     for name, size in zip(names, sizes, strict=True):

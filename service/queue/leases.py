@@ -1,7 +1,7 @@
 """Concurrency slots shared by every worker process and host: leases in Redis.
 
 A limited thing (a device, a site, a NiFi cluster, a template) is a sorted set
-``opsjobs:lease:<scope>`` whose members are holders and whose scores are their expiry
+``<prefix>lease:<scope>`` whose members are holders and whose scores are their expiry
 (Redis server time, so hosts' clocks never matter). Taking slots of several scopes is one
 script: expired holders are dropped, and the holder is added to every set only if each
 has room. A holder renews its expiry every third of the lease while it works; a worker
@@ -19,18 +19,11 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from service.keyspace import keyspace_of
 from service.queue.outage import REDIS_UNAVAILABLE
 from service.queue.scripts import LuaScript
 
 logger = logging.getLogger(__name__)
-
-LEASE_PREFIX = "opsjobs:lease:"
-
-
-def lease_key(scope: str) -> str:
-    """The Redis key of one limited thing (every lease key is made here)."""
-    return LEASE_PREFIX + scope
-
 
 # KEYS: the slot sets. ARGV: holder, lease ms, then one limit per key. 1 when taken.
 _TAKE = LuaScript(
@@ -101,11 +94,12 @@ class Leases:
 
     def __init__(self, redis: Redis, *, ttl: float, poll: float) -> None:
         self._redis = redis
+        self._space = keyspace_of(redis)
         self._ttl_ms = max(1, int(ttl * 1000))
         self._poll = poll
 
     async def try_take(self, slots: Sequence[Slot], holder: str) -> bool:
-        keys = [lease_key(slot.scope) for slot in slots]
+        keys = [self._space.lease(slot.scope) for slot in slots]
         args: list[str | int] = [holder, self._ttl_ms, *(slot.limit for slot in slots)]
         return bool(await _TAKE(self._redis, keys, args))
 
@@ -118,7 +112,7 @@ class Leases:
             if not wait:
                 raise SlotsBusy(", ".join(slot.scope for slot in slots))
             await asyncio.sleep(self._poll)
-        keys = [lease_key(slot.scope) for slot in slots]
+        keys = [self._space.lease(slot.scope) for slot in slots]
         renewal = asyncio.create_task(self._renew(keys, holder))
         try:
             yield
@@ -154,5 +148,5 @@ class Leases:
 
     async def holders(self, scope: str) -> int:
         """Slots of ``scope`` held now (expired ones not counted)."""
-        count = await _COUNT(self._redis, [lease_key(scope)], [])
+        count = await _COUNT(self._redis, [self._space.lease(scope)], [])
         return int(str(count))

@@ -1,13 +1,16 @@
-"""arq as transport: one job per run, id ``run:<id>``, the single function ``dispatch_job``.
+"""arq as transport: one job per run, id ``<prefix>run:<id>``, the single function
+``dispatch_job``.
 
-PostgreSQL is the record of truth; these helpers only move run ids through Redis.
+PostgreSQL is the record of truth; these functions only move run ids through Redis. A
+queue is named by its configured name (what run rows record); the Redis key of the queue
+and the job ids come from the client's key space (:mod:`service.keyspace`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from arq.connections import ArqRedis
 from arq.constants import (
@@ -21,6 +24,7 @@ from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from redis.asyncio.client import Pipeline
 
+from service.keyspace import KeySpace, keyspace_of
 from service.queue.scripts import Arg, LuaScript
 
 logger = logging.getLogger(__name__)
@@ -29,10 +33,6 @@ DISPATCH_FUNCTION = "dispatch_job"
 # A queued job key outliving a long backlog; the reconciler covers anything older.
 JOB_EXPIRY = timedelta(days=7)
 _EXPIRY_MS = int(JOB_EXPIRY.total_seconds() * 1000)
-
-
-def job_id(run_id: int) -> str:
-    return f"run:{run_id}"
 
 
 # arq's enqueue_job in one round trip: refused while the job (or its result) exists,
@@ -50,12 +50,13 @@ ENQUEUE_BATCH = 500
 
 
 def _enqueue_call(redis: ArqRedis, run_id: int, queue: str) -> tuple[list[str], list[Arg]]:
-    jid = job_id(run_id)
+    space = keyspace_of(redis)
+    jid = space.job_id(run_id)
     now = timestamp_ms()
     job = serialize_job(
         DISPATCH_FUNCTION, (run_id,), {}, None, now, serializer=redis.job_serializer
     )
-    keys = [job_key_prefix + jid, result_key_prefix + jid, queue]
+    keys = [job_key_prefix + jid, result_key_prefix + jid, space.queue(queue)]
     return keys, [_EXPIRY_MS, job, now, jid]
 
 
@@ -70,6 +71,22 @@ async def enqueue_dispatch(redis: ArqRedis, run_id: int, queue: str) -> bool:
     """Queue ``dispatch_job(run_id)``; False when a job for this run is already queued."""
     keys, args = _enqueue_call(redis, run_id, queue)
     return _queued(run_id, queue, await _ENQUEUE(redis, keys, args))
+
+
+async def enqueue_deferred_dispatch(
+    redis: ArqRedis, run_id: int, queue: str, due: datetime
+) -> bool:
+    """Queue ``dispatch_job(run_id)`` to start no earlier than ``due`` (arq's
+    ``_defer_until``); False when a job for this run is already queued."""
+    space = keyspace_of(redis)
+    job = await redis.enqueue_job(
+        DISPATCH_FUNCTION,
+        run_id,
+        _job_id=space.job_id(run_id),
+        _queue_name=space.queue(queue),
+        _defer_until=due,
+    )
+    return _queued(run_id, queue, 1 if job is not None else 0)
 
 
 async def enqueue_dispatches(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -> list[bool]:
@@ -95,12 +112,12 @@ async def enqueue_dispatches(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -
 
 async def is_queued(redis: ArqRedis, run_id: int) -> bool:
     """True while Redis still holds the job for this run (queued or running)."""
-    return bool(await redis.exists(job_key_prefix + job_id(run_id)))
+    return bool(await redis.exists(job_key_prefix + keyspace_of(redis).job_id(run_id)))
 
 
-def _discard(pipe: Pipeline, run_id: int, queue: str) -> None:
-    jid = job_id(run_id)
-    pipe.zrem(queue, jid)
+def _discard(pipe: Pipeline, space: KeySpace, run_id: int, queue: str) -> None:
+    jid = space.job_id(run_id)
+    pipe.zrem(space.queue(queue), jid)
     pipe.delete(
         job_key_prefix + jid,
         in_progress_key_prefix + jid,
@@ -123,9 +140,10 @@ async def discard_jobs(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -> None
     """
     if not jobs:
         return
+    space = keyspace_of(redis)
     async with redis.pipeline(transaction=True) as pipe:
         for run_id, queue in jobs:
-            _discard(pipe, run_id, queue)
+            _discard(pipe, space, run_id, queue)
         await pipe.execute()
 
 
@@ -134,21 +152,17 @@ async def requeue_jobs(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -> None
     if not jobs:
         return
     await _ENQUEUE.load(redis)
+    space = keyspace_of(redis)
     async with redis.pipeline(transaction=True) as pipe:
         for run_id, queue in jobs:
-            _discard(pipe, run_id, queue)
+            _discard(pipe, space, run_id, queue)
             _ENQUEUE.queue(pipe, *_enqueue_call(redis, run_id, queue))
         await pipe.execute()
 
 
-WAKE_PREFIX = "opsjobs:run-wake:"
 # A wake-up outlives the moment it was sent by this much (ms): a worker that was deciding
 # to defer the job as it came still sees it (``defer_job``).
 WAKE_TTL_MS = 10_000
-
-
-def wake_key(run_id: int) -> str:
-    return WAKE_PREFIX + job_id(run_id)
 
 
 # KEYS: queue, wake key. ARGV: job id, now (ms), wake TTL (ms). The job is made due now if
@@ -182,38 +196,30 @@ async def wake_jobs(redis: ArqRedis, jobs: Sequence[tuple[int, str]]) -> None:
     if not jobs:
         return
     await _WAKE.load(redis)
+    space = keyspace_of(redis)
     now = timestamp_ms()
     async with redis.pipeline(transaction=False) as pipe:
         for run_id, queue in jobs:
-            _WAKE.queue(pipe, [queue, wake_key(run_id)], [job_id(run_id), now, WAKE_TTL_MS])
+            jid = space.job_id(run_id)
+            _WAKE.queue(pipe, [space.queue(queue), space.run_wake(jid)], [jid, now, WAKE_TTL_MS])
         await pipe.execute()
 
 
-async def defer_job(redis: ArqRedis, queue: str, job: str, defer_ms: int) -> bool:
-    """Give back a job to run ``defer_ms`` later, or now if it was woken meanwhile;
-    True when deferred."""
-    run_id = run_id_of(job)
-    wake = WAKE_PREFIX + job if run_id is None else wake_key(run_id)
-    keys = [queue, wake, in_progress_key_prefix + job]
+async def defer_job(redis: ArqRedis, queue_key: str, job: str, defer_ms: int) -> bool:
+    """Give back a job of the queue whose Redis key is ``queue_key`` to run ``defer_ms``
+    later, or now if it was woken meanwhile; True when deferred."""
+    keys = [queue_key, keyspace_of(redis).run_wake(job), in_progress_key_prefix + job]
     return bool(await _DEFER(redis, keys, [job, defer_ms, timestamp_ms()]))
-
-
-def run_id_of(job: str | bytes) -> int | None:
-    """The run id of a job id ``run:<id>``; None for any other job (a cron's)."""
-    text = job.decode() if isinstance(job, bytes) else job
-    prefix, _, number = text.partition(":")
-    if prefix != "run" or not number.isdigit():
-        return None
-    return int(number)
 
 
 async def due_run_jobs(redis: ArqRedis, queue: str, limit: int) -> list[int]:
     """Run ids of the first ``limit`` due jobs of ``queue``: the window arq's poll reads."""
-    jobs = await redis.zrangebyscore(queue, "-inf", timestamp_ms(), start=0, num=limit)
-    return [run_id for run_id in map(run_id_of, jobs) if run_id is not None]
+    space = keyspace_of(redis)
+    jobs = await redis.zrangebyscore(space.queue(queue), "-inf", timestamp_ms(), start=0, num=limit)
+    return [run_id for run_id in map(space.run_id_of, jobs) if run_id is not None]
 
 
 async def abort_running_job(redis: ArqRedis, run_id: int) -> None:
     """Ask the worker running this run to cancel its task (arq ``allow_abort_jobs``)."""
     # Job.abort() would then wait for a result, which runs never keep in Redis.
-    await redis.zadd(abort_jobs_ss, {job_id(run_id): timestamp_ms()})
+    await redis.zadd(abort_jobs_ss, {keyspace_of(redis).job_id(run_id): timestamp_ms()})

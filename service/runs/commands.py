@@ -15,8 +15,8 @@ from arq.connections import ArqRedis
 from service.access.audit import record_audit
 from service.access.ownership import get_visible
 from service.access.principals import Principal
-from service.db.engine import SessionFactory
-from service.db.models import TERMINAL_STATUSES, JobRun, JobTemplate, RunStatus, TriggeredBy
+from service.db.engine import SessionFactory, retry_lost
+from service.db.models import TERMINAL_STATUSES, JobTemplate, RunStatus, TriggeredBy
 from service.errors import Conflict
 from service.runs import lifecycle
 from service.runs.authorization import authorize_request
@@ -26,6 +26,9 @@ from service.runs.requests import JobTypes, template_request
 from service.settings import Settings
 
 _FINISHED = frozenset(status.value for status in TERMINAL_STATUSES)
+# The run is committed when its audit row is written: a lost connection then is retried
+# briefly rather than answering 503 for a run that was accepted.
+AFTER_ACCEPT_RETRY_DELAYS_S = (0.1, 0.3, 1.0)
 # Checks a manual run before it is queued (maintenance windows); raises to refuse it and
 # returns what the run's audit row records of the check.
 ManualRunGate = Callable[[RunRequest], Mapping[str, Any]]
@@ -42,7 +45,7 @@ async def run_template_now(
     caller: Principal,
     client_ip: str | None,
     gate: ManualRunGate,
-) -> JobRun:
+) -> lifecycle.Accepted:
     """Queue a run of a template with parameter overrides validated against its Config,
     once ``gate`` lets it through."""
     async with sessions() as session:
@@ -59,18 +62,22 @@ async def run_template_now(
     )
     run_request = await authorize_request(sessions, caller, run_request, job_types)
     passed = gate(run_request)
-    run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
-    async with sessions.begin() as session:
-        record_audit(
-            session,
-            actor=caller.username,
-            action="run",
-            resource_type="job_template",
-            resource_id=template_id,
-            client_ip=client_ip,
-            details={"run_id": run_id, **passed},
-        )
-        return await session.get_one(JobRun, run_id)
+    accepted = await lifecycle.accept_run(sessions, redis, run_request)
+
+    async def audit() -> None:
+        async with sessions.begin() as session:
+            record_audit(
+                session,
+                actor=caller.username,
+                action="run",
+                resource_type="job_template",
+                resource_id=template_id,
+                client_ip=client_ip,
+                details={"run_id": accepted.run.id, **passed},
+            )
+
+    await retry_lost("audit of a run", audit, delays=AFTER_ACCEPT_RETRY_DELAYS_S)
+    return accepted
 
 
 async def cancel_run(
@@ -106,7 +113,7 @@ async def retry_run(
     caller: Principal,
     failed_targets_only: bool,
     client_ip: str | None,
-) -> JobRun:
+) -> lifecycle.Accepted:
     """A new run with the same inputs, linked to the original (``retry_of_id``), if the
     caller may use everything they name.
 
@@ -127,25 +134,33 @@ async def retry_run(
         job_name=original.job_name,
         queue=original.queue,
         parameters=original.parameters,
-        triggered_by=TriggeredBy.MANUAL,
+        triggered_by=TriggeredBy.RETRY,
         executed_by=caller.username,
         template_id=original.template_id,
         retry_of_id=original.id,
         credential_id=original.credential_id,
         timeout_seconds=original.timeout_seconds,
         max_attempts=original.max_attempts,
+        retry_policy=original.retry_policy,
         targets=targets,
     )
     retry = await authorize_request(sessions, caller, retry, job_types)
-    new_id = await lifecycle.enqueue_run(sessions, redis, retry)
-    async with sessions.begin() as session:
-        record_audit(
-            session,
-            actor=caller.username,
-            action="retry",
-            resource_type="job_run",
-            resource_id=run_id,
-            client_ip=client_ip,
-            details={"new_run_id": new_id, "failed_targets_only": failed_targets_only},
-        )
-        return await session.get_one(JobRun, new_id)
+    accepted = await lifecycle.accept_run(sessions, redis, retry)
+
+    async def audit() -> None:
+        async with sessions.begin() as session:
+            record_audit(
+                session,
+                actor=caller.username,
+                action="retry",
+                resource_type="job_run",
+                resource_id=run_id,
+                client_ip=client_ip,
+                details={
+                    "new_run_id": accepted.run.id,
+                    "failed_targets_only": failed_targets_only,
+                },
+            )
+
+    await retry_lost("audit of a run", audit, delays=AFTER_ACCEPT_RETRY_DELAYS_S)
+    return accepted

@@ -1,4 +1,4 @@
-"""Following a run's event stream (``opsjobs:run-events:<id>``) for live watchers.
+"""Following a run's event stream (``<prefix>run-events:<id>``) for live watchers.
 
 Events are read with ``XREAD BLOCK`` on a connection of the watcher's own, so a watcher
 waiting for the next event never holds a connection of the shared pool. A watcher resumes
@@ -21,7 +21,8 @@ import anyio
 from redis.asyncio import Redis
 
 from service.db.models import TERMINAL_STATUSES, JobRun
-from service.runs.reporting import event_stream_key
+from service.keyspace import KeySpace, keyspace_of
+from service.settings import RedisSettings
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ async def last_final_event(redis: Redis, run_id: int, *, look_back: int = 20) ->
     """The run's terminal state event if it is among the newest entries of its stream."""
     entries = await cast(
         Awaitable[list[tuple[bytes | str, dict[Any, Any]]]],
-        redis.xrevrange(event_stream_key(run_id), count=look_back),
+        redis.xrevrange(keyspace_of(redis).run_events(run_id), count=look_back),
     )
     for raw_id, raw_fields in entries:
         fields = {_text(key): _text(value) for key, value in raw_fields.items()}
@@ -104,7 +105,7 @@ async def logged_lines(redis: Redis, run_id: int, *, limit: int = 500) -> list[R
     """The log events among the first ``limit`` entries of the run's stream."""
     entries = await cast(
         Awaitable[list[tuple[bytes | str, dict[Any, Any]]]],
-        redis.xrange(event_stream_key(run_id), count=limit),
+        redis.xrange(keyspace_of(redis).run_events(run_id), count=limit),
     )
     events = (
         _decode(_text(raw_id), {_text(key): _text(value) for key, value in raw_fields.items()})
@@ -118,7 +119,7 @@ def _text(value: bytes | str) -> str:
 
 
 async def follow_run_events(
-    redis_url: str,
+    redis: RedisSettings,
     run_id: int,
     *,
     after: str,
@@ -131,8 +132,8 @@ async def follow_run_events(
     Yields None when a heartbeat is due. ``final_state`` reads the run row; ``known_final``
     is its final state when the run had already ended before following began.
     """
-    key = event_stream_key(run_id)
-    connection = Redis.from_url(redis_url, decode_responses=True, single_connection_client=True)
+    key = KeySpace(redis.prefix).run_events(run_id)
+    connection = Redis.from_url(redis.url, decode_responses=True, single_connection_client=True)
     cursor = after
     final = known_final
     last_write = time.monotonic()

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 from sqlalchemy import (
     BindParameter,
     Select,
@@ -31,13 +33,21 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.expression import ClauseElement
 
 from service.access.audit import AuditEntry
-from service.db.engine import DriverStatement, SessionFactory, single_statement
+from service.db.engine import (
+    DriverStatement,
+    SessionFactory,
+    is_lost_connection,
+    retry_lost,
+    single_statement,
+)
 from service.db.models import (
     TERMINAL_STATUSES,
     JobRun,
@@ -47,7 +57,7 @@ from service.db.models import (
     TargetStatus,
     TriggeredBy,
 )
-from service.db.security_models import AuditEvent
+from service.db.security_models import AuditEvent, IdempotencyKey
 from service.errors import Conflict, NotFound
 from service.notify import outbox
 from service.queue import transport
@@ -87,6 +97,8 @@ class RunRequest:
     timeout_seconds: int | None = None
     max_attempts: int = 1
     targets: Sequence[Mapping[str, Any]] | None = None
+    # The retry policy beyond max_attempts (``RetryPolicy.stored()``); None: the default.
+    retry_policy: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,10 +131,28 @@ class RunEnd:
     error: str | None = None
     reason: str | None = None
     progress: Progress | None = None
+    # For a failed end: which failure it was, as a retry policy names it (failed, timeout).
+    failure: str | None = None
 
 
-def _insert_run_statements() -> tuple[DriverStatement, DriverStatement]:
-    """INSERT of one pending run, alone and with its audit row (one statement each)."""
+def _insert_run_statements(*, keyed: bool) -> tuple[DriverStatement, DriverStatement]:
+    """INSERT of one pending run, alone and with its audit row (one statement each).
+
+    ``keyed``: the same statement also records the run's id on the reservation of the
+    request's ``Idempotency-Key`` (:data:`IDEMPOTENCY_RESERVATION`), so whether the run
+    was committed is known even when the answer to the request was lost.
+    """
+    json_params = {"parameters", "targets", "retry_policy"}
+    return (
+        DriverStatement(_insert_run(audited=False, keyed=keyed), json_params=json_params),
+        DriverStatement(
+            _insert_run(audited=True, keyed=keyed), json_params=json_params | {"audit_details"}
+        ),
+    )
+
+
+def _insert_run(*, audited: bool, keyed: bool) -> ClauseElement:
+    """One statement, built afresh (its parts are not shared between statements)."""
     columns = JobRun.__table__.c
     names = list(row_values(RunRequest("", "", "", {}, TriggeredBy.API)))  # the columns it sets
     insert_run = (
@@ -130,24 +160,41 @@ def _insert_run_statements() -> tuple[DriverStatement, DriverStatement]:
         .values({name: bindparam(name, type_=columns[name].type) for name in names})
         .returning(*columns)
     )
+    if not audited and not keyed:
+        return insert_run
     new_run = insert_run.cte("new_run")
-    audit_row = insert(AuditEvent).from_select(
-        ["actor", "action", "resource_type", "resource_id", "source_ip", "details"],
-        select(
-            bindparam("audit_actor", type_=String),
-            bindparam("audit_action", type_=String),
-            bindparam("audit_resource_type", type_=String),
-            cast(new_run.c.id, String),
-            bindparam("audit_source_ip", type_=String),
-            bindparam("audit_details", type_=AuditEvent.__table__.c.details.type),
-        ).select_from(new_run),
-    )
-    audited = select(new_run).add_cte(audit_row.cte("audit_row"))
-    json_params = {"parameters", "targets"}
-    return (
-        DriverStatement(insert_run, json_params=json_params),
-        DriverStatement(audited, json_params=json_params | {"audit_details"}),
-    )
+    statement = select(new_run)
+    if audited:
+        audit_row = insert(AuditEvent).from_select(
+            ["actor", "action", "resource_type", "resource_id", "source_ip", "details"],
+            select(
+                bindparam("audit_actor", type_=String),
+                bindparam("audit_action", type_=String),
+                bindparam("audit_resource_type", type_=String),
+                cast(new_run.c.id, String),
+                bindparam("audit_source_ip", type_=String),
+                bindparam("audit_details", type_=AuditEvent.__table__.c.details.type),
+            ).select_from(new_run),
+        )
+        statement = statement.add_cte(audit_row.cte("audit_row"))
+    if keyed:
+        key_row = (
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.principal == bindparam("key_principal"),
+                IdempotencyKey.key == bindparam("key_key"),
+            )
+            .values(run_id=select(new_run.c.id).scalar_subquery())
+        )
+        statement = statement.add_cte(key_row.cte("key_row"))
+    return statement
+
+
+#: ``(principal, key)`` of the ``Idempotency-Key`` reservation of the request being
+#: served, set by the API around the work of a run-creating request.
+IDEMPOTENCY_RESERVATION: ContextVar[tuple[str, str] | None] = ContextVar(
+    "idempotency_reservation", default=None
+)
 
 
 def row_values(request: RunRequest) -> dict[str, Any]:
@@ -168,11 +215,16 @@ def row_values(request: RunRequest) -> dict[str, Any]:
         "timeout_seconds": request.timeout_seconds,
         "max_attempts": request.max_attempts,
         "targets": list(request.targets) if request.targets is not None else None,
+        "retry_policy": dict(request.retry_policy) if request.retry_policy is not None else None,
         "status": RunStatus.PENDING.value,
+        # Set here, not left to the column's Python default: a statement with several
+        # data-modifying CTEs does not carry SQLAlchemy's defaults to the driver.
+        "attempt": 0,
     }
 
 
-_INSERT_RUN, _INSERT_AUDITED_RUN = _insert_run_statements()
+_INSERT_RUN, _INSERT_AUDITED_RUN = _insert_run_statements(keyed=False)
+_INSERT_KEYED_RUN, _INSERT_KEYED_AUDITED_RUN = _insert_run_statements(keyed=True)
 
 
 async def insert_runs(session: AsyncSession, requests: Sequence[RunRequest]) -> list[int]:
@@ -200,11 +252,13 @@ async def enqueue_runs(
 
 async def enqueue_run(sessions: SessionFactory, redis: ArqRedis, request: RunRequest) -> int:
     """Create one pending run and queue it; returns the run id."""
-    run_id = (await enqueue_run_row(sessions, redis, request)).id
-    logger.info(
-        "run queued", extra={"run_id": run_id, "job_type": request.job_type, "queue": request.queue}
-    )
-    return run_id
+    accepted = await accept_run(sessions, redis, request)
+    if accepted.queued:
+        logger.info(
+            "run queued",
+            extra={"run_id": accepted.run.id, "job_type": request.job_type, "queue": request.queue},
+        )
+    return accepted.run.id
 
 
 async def enqueue_run_row(
@@ -215,19 +269,62 @@ async def enqueue_run_row(
     audit: AuditEntry | None = None,
 ) -> JobRun:
     """``enqueue_run`` returning the new row; ``audit`` is written by the same statement."""
+    return (await accept_run(sessions, redis, request, audit=audit)).run
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A run committed as pending; ``queued`` is False when Redis could not take its job
+    (the reconciler queues it once Redis answers again)."""
+
+    run: JobRun
+    queued: bool
+
+
+async def accept_run(
+    sessions: SessionFactory,
+    redis: ArqRedis,
+    request: RunRequest,
+    *,
+    audit: AuditEntry | None = None,
+) -> Accepted:
+    """Commit one pending run (``audit`` written by the same statement), then queue it.
+
+    Once the row is committed the run is accepted whatever Redis does: a failed enqueue
+    is logged and reported as ``queued=False``, never raised (invariant 2).
+    """
+    run = await _insert_run_row(sessions, request, audit)
+    try:
+        await transport.enqueue_dispatch(redis, run.id, request.queue)
+    except (RedisError, OSError) as error:
+        logger.warning(
+            "run accepted but not queued (%s); the reconciler queues it when Redis is back",
+            type(error).__name__,
+            extra={"run_id": run.id, "queue": request.queue},
+        )
+        return Accepted(run, queued=False)
+    return Accepted(run, queued=True)
+
+
+async def _insert_run_row(
+    sessions: SessionFactory, request: RunRequest, audit: AuditEntry | None
+) -> JobRun:
     values = row_values(request)
+    reservation = IDEMPOTENCY_RESERVATION.get()
+    if reservation is not None:
+        values.update(key_principal=reservation[0], key_key=reservation[1])
     if audit is None:
-        record = await _INSERT_RUN.fetchrow(sessions, **values)
+        statement = _INSERT_RUN if reservation is None else _INSERT_KEYED_RUN
+        record = await statement.fetchrow(sessions, **values)
     else:
         # The statement fills in resource_id: the new run's id.
         columns = audit.columns()
         del columns["resource_id"]
         audit_values = {f"audit_{name}": value for name, value in columns.items()}
-        record = await _INSERT_AUDITED_RUN.fetchrow(sessions, **values, **audit_values)
+        statement = _INSERT_AUDITED_RUN if reservation is None else _INSERT_KEYED_AUDITED_RUN
+        record = await statement.fetchrow(sessions, **values, **audit_values)
     assert record is not None  # an INSERT … RETURNING returns its row
-    run = JobRun(**dict(record))
-    await transport.enqueue_dispatch(redis, run.id, request.queue)
-    return run
+    return JobRun(**dict(record))
 
 
 def _refused(run_id: int, to: RunStatus, current: str | None) -> None:
@@ -254,7 +351,9 @@ def _one_of(values: Iterable[str]) -> list[BindParameter[str]]:
 # Hot-path statements are built once (they are plain expressions, not resources) so each
 # execution skips statement construction.
 _BLOCKING = aliased(JobRun, name="blocking")
-_MARK_RUNNING = DriverStatement(
+_WAITING = aliased(JobRun, name="waiting")
+_ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+_TAKEN = (
     update(JobRun)
     .where(
         JobRun.id == bindparam("run_id"),
@@ -262,7 +361,7 @@ _MARK_RUNNING = DriverStatement(
         JobRun.cancel_requested_at.is_(None),
         ~exists().where(
             _BLOCKING.id == JobRun.wait_for_run_id,
-            _BLOCKING.status.in_(_one_of([RunStatus.PENDING.value, RunStatus.RUNNING.value])),
+            _BLOCKING.status.in_(_one_of(_ACTIVE)),
         ),
     )
     .values(
@@ -290,14 +389,39 @@ _MARK_RUNNING = DriverStatement(
         JobRun.executed_by,
         JobRun.private_to,
     )
+    .cte("taken")
 )
+_ONE_ROW = select(literal(1).label("one")).subquery("one_row")
+# One statement takes the run and, when it cannot, says why from the same snapshot: the
+# run's status and that of the run it waits for. Two statements would leave a window in
+# which the run waited for ends after the take was refused and before the second look.
+_MARK_RUNNING = DriverStatement(
+    select(
+        *_TAKEN.c,
+        _WAITING.status.label("current_status"),
+        _WAITING.wait_for_run_id.label("waits_for"),
+        _BLOCKING.status.label("blocking_status"),
+    ).select_from(
+        _ONE_ROW.outerjoin(_TAKEN, true())
+        .outerjoin(_WAITING, _WAITING.id == bindparam("run_id"))
+        .outerjoin(_BLOCKING, _BLOCKING.id == _WAITING.wait_for_run_id)
+    )
+)
+# Refused although the snapshot says the run was free to start: a concurrent change to
+# the run itself (taken, cancelled) decided; the next look sees it.
+_MAX_LOOKS = 3
 
 
 class RunMustWait(Exception):
-    """The run queues behind another run of its schedule that has not ended yet."""
+    """The run cannot start yet: it queues behind another run of its schedule that has not
+    ended (``blocking_run_id``), or — None — each try to take it raced a change to it."""
 
-    def __init__(self, blocking_run_id: int) -> None:
-        super().__init__(f"waiting for run {blocking_run_id}")
+    def __init__(self, blocking_run_id: int | None) -> None:
+        super().__init__(
+            f"waiting for run {blocking_run_id}"
+            if blocking_run_id is not None
+            else "changed while being taken"
+        )
         self.blocking_run_id = blocking_run_id
 
 
@@ -305,24 +429,24 @@ async def mark_running(sessions: SessionFactory, run_id: int, worker_id: str) ->
     """Take a pending run (attempt + 1); None when it is not pending (duplicate delivery).
 
     Raises :class:`RunMustWait` while the run it waits for is still pending or running.
+    A run that is pending is never answered None.
     """
-    row = await _MARK_RUNNING.fetchrow(sessions, run_id=run_id, worker_id=worker_id)
-    if row is None:
-        async with sessions() as session:
-            current = (
-                await session.execute(
-                    select(JobRun.status, JobRun.wait_for_run_id).where(JobRun.id == run_id)
-                )
-            ).one_or_none()
-            if current is not None and current.status == RunStatus.PENDING.value:
-                blocking = current.wait_for_run_id
-                if blocking is not None and await _current_status(session, blocking) in (
-                    RunStatus.PENDING.value,
-                    RunStatus.RUNNING.value,
-                ):
-                    raise RunMustWait(blocking)
-            _refused(run_id, RunStatus.RUNNING, current.status if current else None)
-        return None
+    for _ in range(_MAX_LOOKS):
+        row = await _MARK_RUNNING.fetchrow(sessions, run_id=run_id, worker_id=worker_id)
+        assert row is not None  # the statement always returns its one row
+        if row["attempt"] is not None:
+            return _run_start(run_id, row)
+        current = row["current_status"]
+        if current != RunStatus.PENDING.value:
+            _refused(run_id, RunStatus.RUNNING, current)
+            return None
+        if row["waits_for"] is not None and row["blocking_status"] in _ACTIVE:
+            raise RunMustWait(row["waits_for"])
+    # Still pending after every look (a change raced each one): deliver it again later.
+    raise RunMustWait(None)
+
+
+def _run_start(run_id: int, row: Mapping[str, Any]) -> RunStart:
     return RunStart(
         run_id=run_id,
         attempt=row["attempt"],
@@ -400,16 +524,39 @@ async def finish_run(
         "p_progress_total": progress.total if progress else None,
         "p_progress_message": progress.message if progress else None,
     }
+    lost = False
+
+    async def record() -> bool:
+        nonlocal lost
+        try:
+            return await _record_end(sessions, run_id, end.status, params, has_targets)
+        except Exception as error:
+            lost = lost or is_lost_connection(error)
+            raise
+
+    if await retry_lost(f"finish of run {run_id}", record):
+        return True
+    async with sessions() as session:
+        current = await _current_status(session, run_id)
+    if lost and current == end.status.value:
+        # The try cut off by the lost connection had committed.
+        return True
+    _refused(run_id, end.status, current)
+    return False
+
+
+async def _record_end(
+    sessions: SessionFactory,
+    run_id: int,
+    status: RunStatus,
+    params: dict[str, Any],
+    has_targets: bool,
+) -> bool:
     if not has_targets:
-        recorded = await _FINISH_ALONE[end.status].fetchrow(sessions, **params) is not None
-        if not recorded:
-            async with sessions() as session:
-                _refused(run_id, end.status, await _current_status(session, run_id))
-        return recorded
+        return await _FINISH_ALONE[status].fetchrow(sessions, **params) is not None
     async with sessions.begin() as session:
         conn = await session.connection()
-        if (await conn.execute(_FINISH[end.status], params)).first() is None:
-            _refused(run_id, end.status, await _current_status(session, run_id))
+        if (await conn.execute(_FINISH[status], params)).first() is None:
             return False
         await close_open_targets(session, run_id)
     return True
@@ -431,6 +578,15 @@ async def return_to_pending(
     sessions: SessionFactory, run_id: int, attempt: int, reason: str
 ) -> bool:
     """Give a running run back to the queue (worker shutdown, or lost with retries left)."""
+    return await retry_lost(
+        f"return of run {run_id} to the queue",
+        lambda: _return_to_pending(sessions, run_id, attempt, reason),
+    )
+
+
+async def _return_to_pending(
+    sessions: SessionFactory, run_id: int, attempt: int, reason: str
+) -> bool:
     async with sessions.begin() as session:
         result = await session.execute(
             update(JobRun)
@@ -481,9 +637,11 @@ _UNTAKE = DriverStatement(
 async def untake(sessions: SessionFactory, run_id: int, attempt: int, reason: str) -> bool:
     """Give back a run taken but never started (its template's slots are all held): pending
     again under its previous attempt, as if never taken."""
-    return (
-        await _UNTAKE.fetchrow(sessions, run_id=run_id, attempt=attempt, reason=reason) is not None
+    row = await retry_lost(
+        f"return of run {run_id} to the queue",
+        lambda: _UNTAKE.fetchrow(sessions, run_id=run_id, attempt=attempt, reason=reason),
     )
+    return row is not None
 
 
 @dataclass(frozen=True)
@@ -513,11 +671,14 @@ async def record_heartbeat(sessions: SessionFactory, run_id: int, attempt: int) 
 
 
 async def cancel_requested(sessions: SessionFactory, run_id: int) -> bool:
-    async with sessions() as session:
-        requested = await session.scalar(
-            select(JobRun.cancel_requested_at).where(JobRun.id == run_id)
-        )
-    return requested is not None
+    async def read() -> datetime | None:
+        async with sessions() as session:
+            requested: datetime | None = await session.scalar(
+                select(JobRun.cancel_requested_at).where(JobRun.id == run_id)
+            )
+        return requested
+
+    return await retry_lost(f"cancel check of run {run_id}", read) is not None
 
 
 async def request_cancel(
@@ -531,7 +692,9 @@ async def request_cancel(
     async with sessions.begin() as session:
         row = (
             await session.execute(
-                select(JobRun.status, JobRun.queue).where(JobRun.id == run_id).with_for_update()
+                select(JobRun.status, JobRun.queue, JobRun.attempt)
+                .where(JobRun.id == run_id)
+                .with_for_update()
             )
         ).one_or_none()
         if row is None:
@@ -545,7 +708,11 @@ async def request_cancel(
                     cancel_requested_at=func.now(),
                     cancelled_by=cancelled_by,
                     finished_at=func.now(),
-                    reason="cancelled before it started",
+                    reason=(
+                        "cancelled before it started"
+                        if row.attempt == 0
+                        else f"cancelled before attempt {row.attempt + 1}"
+                    ),
                 )
             )
             new_status = RunStatus.CANCELLED
@@ -595,6 +762,14 @@ async def replace_targets(
 
     A later attempt resolves afresh, so rows of an earlier attempt are replaced.
     """
+    await retry_lost(
+        f"target write of run {run_id}", lambda: _replace_targets(sessions, run_id, targets)
+    )
+
+
+async def _replace_targets(
+    sessions: SessionFactory, run_id: int, targets: Sequence[tuple[str, str]]
+) -> None:
     async with sessions.begin() as session:
         await session.execute(
             update(JobRun)

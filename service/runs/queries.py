@@ -15,10 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.principals import Principal
 from service.access.visibility import may_see_run, runs_visible_to
-from service.db.models import JobRun, JobRunTarget, Outcome, RunStatus, TargetStatus, TriggeredBy
+from service.db.models import (
+    JobRun,
+    JobRunAttempt,
+    JobRunTarget,
+    Outcome,
+    RunStatus,
+    TargetStatus,
+    TriggeredBy,
+)
 from service.db.paging import Page, paginate
 from service.errors import InvalidInput, NotFound
-from service.runs.views import RunDetailOut, RunOut, TargetOut, target_out
+from service.runs.views import AttemptOut, RunDetailOut, RunOut, TargetOut, target_out
 
 #: The longest free-text filter (a name, a user or words of a summary).
 MAX_TEXT_FILTER = 200
@@ -187,11 +195,45 @@ async def run_detail(
     base: dict[str, Any] = RunOut.of(run).model_dump()
     return RunDetailOut(
         **base,
+        attempts=await run_attempts(session, run),
         target_counts={status: count for status, count in count_rows.all()},
         target_rows=await target_page(
             session, run.id, page=targets_page, page_size=targets_page_size
         ),
     )
+
+
+async def run_attempts(
+    session: AsyncSession, run: JobRun, *, with_targets: bool = False
+) -> list[AttemptOut]:
+    """The run's attempts, oldest first: those kept when they ended in a retry, then the
+    latest one from the run row itself (once it started)."""
+    rows = (
+        await session.scalars(
+            select(JobRunAttempt)
+            .where(JobRunAttempt.run_id == run.id)
+            .order_by(JobRunAttempt.attempt)
+        )
+    ).all()
+    attempts = [
+        AttemptOut.model_validate(row).model_copy(update={} if with_targets else {"targets": None})
+        for row in rows
+    ]
+    recorded = rows[-1].attempt if rows else 0
+    if run.attempt > recorded and run.started_at is not None:
+        attempts.append(
+            AttemptOut(
+                attempt=run.attempt,
+                status=run.status,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                outcome=Outcome(run.outcome) if run.outcome else None,
+                summary=run.summary,
+                error=run.error,
+                result=run.result,
+            )
+        )
+    return attempts
 
 
 async def unfinished_targets(session: AsyncSession, run_id: int) -> list[dict[str, str]]:

@@ -1,6 +1,6 @@
 """Progress, per-target results and log lines of a running run.
 
-Every event goes to a Redis stream per run (``opsjobs:run-events:<id>``) that live
+Every event goes to a Redis stream per run (``<prefix>run-events:<id>``) that live
 watchers read and resume by id; progress also lands on the run row (throttled, plus a
 final flush) and target results on their rows, so PostgreSQL keeps what matters.
 """
@@ -16,23 +16,23 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
-from sqlalchemy import func, update
+from sqlalchemy import Executable, func, update
 
-from service.db.engine import SessionFactory, single_statement
+from service.db.engine import SessionFactory, retry_lost, single_statement
 from service.db.models import JobRun, JobRunTarget, TargetStatus
+from service.keyspace import keyspace_of
 from service.queue.outage import BACKOFF_FIRST_S, BACKOFF_MAX_S, REDIS_UNAVAILABLE, RedisOutage
 from service.settings import EventSettings
+
+if TYPE_CHECKING:
+    from service.runs.retries import RetryScheduled
 
 logger = logging.getLogger(__name__)
 
 MAX_LOG_LINE = 4000
-
-
-def event_stream_key(run_id: int) -> str:
-    return f"opsjobs:run-events:{run_id}"
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ class EventPublisher:
         self, redis: Redis, settings: EventSettings, *, outage: RedisOutage | None = None
     ) -> None:
         self._redis = redis
+        self._space = keyspace_of(redis)
         self._settings = settings
         self._outage = outage
         self._pending: list[tuple[_Event, asyncio.Future[None]]] = []
@@ -92,7 +93,7 @@ class EventPublisher:
 
     async def publish(self, run_id: int, kind: str, data: dict[str, Any]) -> None:
         fields = {"type": kind, "data": json.dumps(data, default=str)}
-        event = (event_stream_key(run_id), fields, kind)
+        event = (self._space.run_events(run_id), fields, kind)
         if self._buffer:
             self._keep([event])
             return
@@ -237,16 +238,26 @@ class RunReporter:
         progress = self.last_progress
         if progress is None:
             return
-        async with single_statement(self._sessions) as conn:
-            await conn.execute(
-                update(JobRun)
-                .where(JobRun.id == self.run_id, JobRun.attempt == self.attempt)
-                .values(
-                    progress_current=progress.current,
-                    progress_total=progress.total,
-                    progress_message=progress.message,
-                )
+        statement = (
+            update(JobRun)
+            .where(JobRun.id == self.run_id, JobRun.attempt == self.attempt)
+            .values(
+                progress_current=progress.current,
+                progress_total=progress.total,
+                progress_message=progress.message,
             )
+        )
+        await self._write("progress write", statement)
+
+    async def _write(self, what: str, statement: Executable) -> None:
+        """One idempotent statement, repeated after a lost database connection (bounded:
+        then the run fails with an error naming the database)."""
+
+        async def execute() -> None:
+            async with single_statement(self._sessions) as conn:
+                await conn.execute(statement)
+
+        await retry_lost(f"{what} of run {self.run_id}", execute)
 
     async def log(self, message: str, *, level: str = "info", target: str | None = None) -> None:
         """A log line for watchers of this run."""
@@ -255,13 +266,22 @@ class RunReporter:
         )
 
     async def target_started(self, key: str) -> None:
+        await self._write(
+            "target write",
+            update(JobRunTarget)
+            .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
+            .values(status=TargetStatus.RUNNING.value, started_at=func.now()),
+        )
+        await self._publish("target_started", {"key": key})
+
+    async def target_result(self, key: str, result: dict[str, Any]) -> None:
+        """Keep what a still-running target found so far (no event: it has not finished)."""
         async with single_statement(self._sessions) as conn:
             await conn.execute(
                 update(JobRunTarget)
                 .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
-                .values(status=TargetStatus.RUNNING.value, started_at=func.now())
+                .values(result=result)
             )
-        await self._publish("target_started", {"key": key})
 
     async def target_finished(
         self,
@@ -272,21 +292,36 @@ class RunReporter:
         result: dict[str, Any] | None,
         error: str | None,
     ) -> None:
-        async with single_statement(self._sessions) as conn:
-            await conn.execute(
-                update(JobRunTarget)
-                .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
-                .values(
-                    status=status.value,
-                    outcome=outcome,
-                    result=result,
-                    error=error,
-                    finished_at=func.now(),
-                )
-            )
+        await self._write(
+            "target write",
+            update(JobRunTarget)
+            .where(JobRunTarget.run_id == self.run_id, JobRunTarget.key == key)
+            .values(
+                status=status.value,
+                outcome=outcome,
+                result=result,
+                error=error,
+                finished_at=func.now(),
+            ),
+        )
         await self._publish(
             "target_finished",
             {"key": key, "status": status.value, "outcome": outcome, "error": error},
+        )
+
+    async def retry_scheduled(self, retry: RetryScheduled, *, error: str | None) -> None:
+        """Announce that this attempt failed and when the next one is due."""
+        await self._publish(
+            "retry_scheduled",
+            {
+                "status": "pending",
+                "attempt": retry.attempt,
+                "max_attempts": retry.max_attempts,
+                "failure": retry.failure.value,
+                "error": error,
+                "retry_at": retry.retry_at.isoformat(),
+                "delay_seconds": retry.delay,
+            },
         )
 
     async def state(self, status: str, **data: Any) -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from service.db.models import JobTemplate, TriggeredBy
 from service.errors import InvalidInput
 from service.runs.lifecycle import RunRequest
+from service.runs.retries import RetryPolicy
 from service.settings import Settings
 
 
@@ -80,8 +81,9 @@ def adhoc_request(
     executed_by: str | None,
     queue: str | None = None,
     timeout_seconds: int | None = None,
+    retry: RetryPolicy | None = None,
 ) -> RunRequest:
-    """A run of a job type without a template."""
+    """A run of a job type without a template; ``retry`` defaults to lost workers only."""
     executor = job_types(job_type)
     return RunRequest(
         job_type=executor.job_type,
@@ -91,6 +93,8 @@ def adhoc_request(
         triggered_by=triggered_by,
         executed_by=executed_by,
         timeout_seconds=timeout_seconds,
+        max_attempts=retry.max_attempts if retry else 1,
+        retry_policy=retry.stored() if retry else None,
     )
 
 
@@ -120,4 +124,5 @@ def template_request(
         credential_id=credential_id,
         timeout_seconds=template.timeout_seconds,
         max_attempts=template.max_attempts,
+        retry_policy=template.retry_policy,
     )

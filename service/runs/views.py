@@ -6,8 +6,9 @@ duration, percentage and statuses.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
@@ -15,6 +16,7 @@ from sqlalchemy import Row
 from service.db.models import JobRun, JobRunTarget, Outcome, RunStatus, TargetStatus, TriggeredBy
 from service.db.paging import Page
 from service.runs.reporting import Progress
+from service.runs.retries import RetryPolicy
 
 
 class ProgressOut(BaseModel):
@@ -46,6 +48,10 @@ class RunOut(BaseModel):
     targets: list[Any] | None
     attempt: int
     max_attempts: int
+    retry: RetryPolicy = Field(description="the retry policy; max_attempts is its own")
+    retry_at: datetime | None = Field(
+        description="while pending between attempts: when the next attempt is due"
+    )
     timeout_seconds: int | None
     worker_id: str | None
     queued_at: datetime
@@ -62,7 +68,8 @@ class RunOut(BaseModel):
     reason: str | None
 
     @classmethod
-    def of(cls, run: JobRun | Row[Any]) -> RunOut:
+    def of(cls, run: JobRun | Row[Any], **extra: Any) -> Self:
+        """The run as answered; ``extra`` fills the fields a subclass adds."""
         duration = None
         if run.started_at is not None and run.finished_at is not None:
             duration = round((run.finished_at - run.started_at).total_seconds(), 3)
@@ -80,13 +87,53 @@ class RunOut(BaseModel):
         # only for a column an instance has not loaded.
         loaded = run._mapping if isinstance(run, Row) else run.__dict__
         values = {
-            name: loaded[name] if name in loaded else getattr(run, name) for name in _RUN_COLUMNS
+            name: loaded[name] if name in loaded else getattr(run, name) for name in _READ_COLUMNS
         }
-        values.update(duration_seconds=duration, progress=progress)
+        stored = values.pop("retry_policy")
+        values.update(
+            duration_seconds=duration,
+            progress=progress,
+            retry=_policy(values["max_attempts"], stored),
+            **extra,
+        )
+        if values["status"] != RunStatus.PENDING.value:
+            values["retry_at"] = None  # the attempt it waited for has started
         return cls.model_validate(values)
 
 
 _RUN_COLUMNS = tuple(name for name in RunOut.model_fields if name in JobRun.__table__.c)
+# The policy's column besides max_attempts, read to show the whole policy.
+_READ_COLUMNS = (*_RUN_COLUMNS, "retry_policy")
+
+
+@functools.lru_cache(maxsize=16)
+def _default_policy(max_attempts: int) -> RetryPolicy:
+    return RetryPolicy(max_attempts=max_attempts)
+
+
+def _policy(max_attempts: int, stored: dict[str, Any] | None) -> RetryPolicy:
+    if stored is None:
+        return _default_policy(max_attempts)
+    return RetryPolicy.of(max_attempts, stored)
+
+
+class AttemptOut(BaseModel):
+    """One attempt of a run. ``failure`` says which failure ended an attempt in a retry
+    (failed, lost or timeout); ``targets`` (attempts list only) are its target rows."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    attempt: int
+    # The run's status for its latest attempt; failed or interrupted for a kept one.
+    status: str
+    failure: str | None = None
+    started_at: datetime | None
+    finished_at: datetime | None
+    outcome: Outcome | None
+    summary: str | None
+    error: str | None
+    result: dict[str, Any] | None
+    targets: list[Any] | None = None
 
 
 class TargetOut(BaseModel):
@@ -104,6 +151,7 @@ class TargetOut(BaseModel):
 
 
 class RunDetailOut(RunOut):
+    attempts: list[AttemptOut]
     target_counts: dict[str, int]
     target_rows: Page[TargetOut]
 

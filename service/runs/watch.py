@@ -96,7 +96,7 @@ async def run_event_response(
     async def events() -> AsyncGenerator[bytes, None]:
         nonlocal watched_work
         stream = follow_run_events(
-            settings.redis.url,
+            settings.redis,
             run_id,
             after=last_event_id or START,
             final_state=lambda: _final_state(sessions, run_id),

@@ -47,6 +47,7 @@ from service.db.engine import SessionFactory
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
 from service.db.notify_models import MaintenanceWindow
 from service.errors import Conflict, InvalidInput, NotFound
+from service.keyspace import keyspace_of
 from service.notify import outbox
 from service.notify.outbox import FactKind
 from service.queue import transport
@@ -61,7 +62,6 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 MISSED = "missed"
-TICK_KEY = "opsjobs:scheduler:last_tick"
 
 _SCHEDULES = cast(Table, JobSchedule.__table__)
 _ADVANCE = (
@@ -430,7 +430,7 @@ async def tick(services: SchedulerStores, now: datetime | None = None) -> TickRe
     await cast(
         Awaitable[int],
         services.redis.hset(
-            TICK_KEY,
+            keyspace_of(services.redis).scheduler_tick(),
             mapping={
                 "at": result.at.isoformat(),
                 "duration": f"{result.duration:.6f}",
@@ -445,5 +445,7 @@ async def tick(services: SchedulerStores, now: datetime | None = None) -> TickRe
 
 async def last_tick(redis: ArqRedis) -> dict[str, str]:
     """The record of the most recent tick (empty before the first)."""
-    raw = await cast(Awaitable[dict[bytes, bytes]], redis.hgetall(TICK_KEY))
+    raw = await cast(
+        Awaitable[dict[bytes, bytes]], redis.hgetall(keyspace_of(redis).scheduler_tick())
+    )
     return {key.decode(): value.decode() for key, value in raw.items()}

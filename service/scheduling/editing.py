@@ -23,15 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.audit import record_audit
 from service.access.ownership import visible_to
 from service.access.principals import Principal
-from service.db.engine import SessionFactory
-from service.db.models import HealthState, JobRun, JobSchedule, JobTemplate, TriggeredBy
+from service.db.engine import SessionFactory, retry_lost
+from service.db.models import HealthState, JobSchedule, JobTemplate, TriggeredBy
 from service.db.paging import Page
 from service.db.patching import flush_or_conflict
 from service.errors import Conflict, InvalidInput, NotFound
 from service.queue import transport
 from service.runs import lifecycle
 from service.runs.authorization import authorize_request, authorize_schedule
-from service.runs.commands import ManualRunGate
+from service.runs.commands import AFTER_ACCEPT_RETRY_DELAYS_S, ManualRunGate
 from service.runs.lifecycle import RunRequest
 from service.runs.requests import JobTypes, merge_parameters, template_request
 from service.scheduling.schemas import (
@@ -320,7 +320,7 @@ async def run_schedule_now(
     caller: Principal,
     client_ip: str | None,
     gate: ManualRunGate,
-) -> JobRun:
+) -> lifecycle.Accepted:
     """Queue a run of the schedule now (``triggered_by=manual``) with optional overrides,
     once ``gate`` lets it through (maintenance windows)."""
     async with sessions() as session:
@@ -338,10 +338,21 @@ async def run_schedule_now(
     )
     run_request = await authorize_request(sessions, caller, run_request, job_types)
     passed = gate(run_request)
-    run_id = await lifecycle.enqueue_run(sessions, redis, run_request)
-    async with sessions.begin() as session:
-        _audit(session, caller, "run", schedule, client_ip, details={"run_id": run_id, **passed})
-        return await session.get_one(JobRun, run_id)
+    accepted = await lifecycle.accept_run(sessions, redis, run_request)
+
+    async def audit() -> None:
+        async with sessions.begin() as session:
+            _audit(
+                session,
+                caller,
+                "run",
+                schedule,
+                client_ip,
+                details={"run_id": accepted.run.id, **passed},
+            )
+
+    await retry_lost("audit of a run", audit, delays=AFTER_ACCEPT_RETRY_DELAYS_S)
+    return accepted
 
 
 async def list_schedules(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Function, Worker, func
@@ -24,6 +24,7 @@ from executors.services import Services
 from service.db.engine import create_engine, create_session_factory
 from service.devices.clients import load_known_hosts, make_nautobot_client, make_ssh_runner
 from service.gitstore.locks import RepositoryLocks
+from service.keyspace import KeySpace, keyspace_of, open_redis
 from service.nifi.pool import NifiClientPool
 from service.queue import transport
 from service.queue.leases import Leases
@@ -35,9 +36,9 @@ from service.secrets import KeyRing, KeyStore
 from service.settings import Settings
 from service.worker.crons import cron_jobs
 from service.worker.dispatch import dispatch_job
-from service.worker.health import KEY_PREFIX as HEALTH_KEY_PREFIX
 from service.worker.health import beat, start_heartbeat, stop_heartbeat
 from service.worker.maintenance import reconcile_after_outage
+from service.worker.outages import database_outage
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ ARQ_TIMEOUT_MARGIN_S = 60
 # refresh it, so the job of a killed worker stays "in progress" for the whole job timeout,
 # and arq, reading only the first jobs of a queue per poll, never reaches the jobs behind
 # a few hundred such ones. Here an in-progress key whose worker has no heartbeat key
-# (``opsjobs:worker:<id>``, see ``service.worker.health``), or that names the asking worker
+# (``<prefix>worker:<id>``, see ``service.worker.health``), or that names the asking worker
 # itself (a job it no longer runs, left by a Redis outage), is void and the job is taken
 # over: ``dispatch_job`` then finds its run's state in PostgreSQL and arq removes the job.
 # Only run jobs are taken over (ARGV[6] = 1): a cron job's in-progress key outlives its
@@ -78,17 +79,27 @@ return {score, owner or ''}
 
 class OpsjobsWorker(Worker):
     """arq's worker, taking each job in one Redis round trip instead of four, taking over
-    jobs of dead workers, and living through Redis outages (it waits and retries)."""
+    jobs of dead workers, and living through Redis outages (it waits and retries), on a
+    Redis client that names keys under the installation's prefix."""
 
-    def __init__(self, *args: Any, worker_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, worker_id: str, redis_url: str, redis_prefix: str, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.worker_id = worker_id
+        self._redis_url = redis_url
+        self._redis_prefix = redis_prefix
         self.redis_outage = RedisOutage(f"worker {worker_id}")
         self.ctx["redis_outage"] = self.redis_outage
         self.jobs_taken_over = 0
         # Called (as a task) when Redis is back after an outage.
         self.on_redis_back: Callable[[], Coroutine[Any, Any, None]] | None = None
         self._redis_back_task: asyncio.Task[None] | None = None
+
+    async def main(self) -> None:
+        if self._pool is None:
+            self._pool = await open_redis(self._redis_url, self._redis_prefix)
+        await super().main()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         # Same bookkeeping as arq 0.28's start_jobs (pinned in pyproject.toml).
@@ -111,8 +122,8 @@ class OpsjobsWorker(Worker):
                         timestamp_ms(),
                         int(self.in_progress_timeout_s * 1000),
                         self.worker_id,
-                        HEALTH_KEY_PREFIX,
-                        1 if transport.run_id_of(job_id) is not None else 0,
+                        keyspace_of(self.pool).worker(""),
+                        1 if keyspace_of(self.pool).run_id_of(job_id) is not None else 0,
                     ],
                 )
             except BaseException:
@@ -242,7 +253,10 @@ async def on_startup(ctx: dict[Any, Any]) -> None:
     # and before taking its first job: a job in progress under a worker id without a
     # heartbeat key is taken over by other workers.
     await beat(ctx["services"], ctx["queue"], datetime.now(UTC), running=[])
-    ctx["heartbeat"] = start_heartbeat(ctx["services"], ctx["queue"], ctx.get("redis_outage"))
+    db_outage = ctx.setdefault("database_outage", database_outage())
+    ctx["heartbeat"] = start_heartbeat(
+        ctx["services"], ctx["queue"], ctx.get("redis_outage"), db_outage
+    )
     logger.info("worker started", extra={"queue": ctx["queue"], "worker_id": ctx["worker_id"]})
 
 
@@ -272,16 +286,19 @@ def build_worker(
 ) -> Worker:
     """An arq worker for ``queue``; workers of the scheduler queue also run the crons.
 
-    ``redis_pool`` gives it an existing pool instead of one of its own.
+    ``redis_pool`` gives it an existing client (opened by :func:`~service.keyspace.open_redis`)
+    instead of one of its own.
     """
     worker_settings = settings.worker
     worker_id = make_worker_id(queue)
+    keyspace = KeySpace(settings.redis.prefix)
     worker = OpsjobsWorker(
         worker_id=worker_id,
         functions=job_functions(settings),
-        queue_name=queue,
+        queue_name=keyspace.queue(queue),
         cron_jobs=cron_jobs(settings) if queue == settings.queues.scheduler else None,
-        redis_settings=RedisSettings.from_dsn(settings.redis.url),
+        redis_url=settings.redis.url,
+        redis_prefix=settings.redis.prefix,
         redis_pool=redis_pool,
         burst=burst,
         handle_signals=handle_signals,

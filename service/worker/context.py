@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from executors.services import Services
 from service.settings import Settings
+from service.worker.outages import Outage
 
 
 class WorkerContext(TypedDict, total=False):
@@ -24,3 +25,4 @@ class WorkerContext(TypedDict, total=False):
     worker_id: str
     engine: AsyncEngine
     services: Services
+    database_outage: Outage

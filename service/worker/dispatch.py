@@ -19,13 +19,15 @@ from pydantic import ValidationError
 from executors import get_executor
 from executors.base import JobContext, JobResult, ResolveContext, Target
 from executors.services import Services
+from service.db.engine import is_lost_connection
 from service.db.models import Outcome, RunStatus
 from service.errors import OpsjobsError, TargetResolutionError, UnknownJobType
 from service.queue.leases import Slot, SlotsBusy
-from service.runs import lifecycle
+from service.runs import lifecycle, retries
 from service.runs.authorization import authorize_start
 from service.runs.lifecycle import RunEnd, RunStart
 from service.runs.reporting import RunReporter
+from service.runs.retries import AttemptEnd, RetryOn
 from service.worker.context import WorkerContext
 from service.worker.device_windows import devices_in_maintenance
 
@@ -37,17 +39,30 @@ WORKER_SHUTDOWN_REASON = "worker shut down; run returned to the queue"
 WAIT_RETRY_S = 5
 # How often a run whose template's concurrency slots are all held looks again.
 SLOT_RETRY_S = 1
+# When a run's job comes back after PostgreSQL could not be reached to take it.
+DATABASE_RETRY_S = 2
 
 
 async def dispatch_job(ctx: WorkerContext, run_id: int) -> str:
     """Execute one run; returns the status it ended with (for arq's logs only)."""
     services = ctx["services"]
+    outage = ctx.get("database_outage")
     try:
         start = await lifecycle.mark_running(services.sessions, run_id, services.worker_id)
     except lifecycle.RunMustWait as wait:
         # Overlap policy "queue": try again later, still pending and cancellable meanwhile.
-        logger.info("run waits for run %s", wait.blocking_run_id, extra={"run_id": run_id})
+        logger.info("run cannot start yet: %s", wait, extra={"run_id": run_id})
         raise Retry(defer=WAIT_RETRY_S) from None
+    except Exception as error:
+        if not is_lost_connection(error):
+            raise
+        # The run is still pending in the record (or the reaper will find it): the job
+        # comes back once PostgreSQL answers again.
+        if outage is not None:
+            outage.failed(error)
+        raise Retry(defer=DATABASE_RETRY_S) from None
+    if outage is not None:
+        outage.recovered()
     if start is None:
         logger.info("delivery of a run that is not pending ignored", extra={"run_id": run_id})
         return "ignored"
@@ -76,6 +91,8 @@ async def _run_taken(services: Services, start: RunStart) -> str:
     )
     await reporter.state(RunStatus.RUNNING.value, attempt=start.attempt)
     end = await _run_with_heartbeat(services, start, reporter)
+    if end.failure is not None:
+        await _retry_if_allowed(services, start, end, reporter)
     recorded = await lifecycle.finish_run(
         services.sessions,
         run_id,
@@ -113,7 +130,7 @@ async def _run_with_heartbeat(services: Services, start: RunStart, reporter: Run
         async with asyncio.timeout(timeout):
             result = await work
     except TimeoutError:
-        return _failed(f"timed out after {timeout:g} s", partial)
+        return _failed(f"timed out after {timeout:g} s", partial, RetryOn.TIMEOUT)
     except asyncio.CancelledError:
         this_task = asyncio.current_task()
         shutting_down = this_task is not None and this_task.cancelling() > 0
@@ -126,9 +143,16 @@ async def _run_with_heartbeat(services: Services, start: RunStart, reporter: Run
                 reason="cancelled while running",
             )
         if shutting_down:
-            await lifecycle.return_to_pending(
+            if await lifecycle.return_to_pending(
                 services.sessions, start.run_id, start.attempt, WORKER_SHUTDOWN_REASON
-            )
+            ):
+                await retries.record_interrupted(
+                    services.sessions,
+                    start.run_id,
+                    start.attempt,
+                    services.worker_id,
+                    WORKER_SHUTDOWN_REASON,
+                )
             raise
         return _failed("run was taken from this worker", partial)
     except (OpsjobsError, ValidationError) as exc:
@@ -157,14 +181,52 @@ def _may_have_targets(start: RunStart) -> bool:
         return True
 
 
-def _failed(error: str, partial: dict[str, Any]) -> RunEnd:
+def _failed(error: str, partial: dict[str, Any], failure: RetryOn = RetryOn.FAILED) -> RunEnd:
     return RunEnd(
         status=RunStatus.FAILED,
         outcome=Outcome.UNKNOWN.value,
         summary=error,
         result=partial or None,
         error=error,
+        failure=failure.value,
     )
+
+
+async def _retry_if_allowed(
+    services: Services, start: RunStart, end: RunEnd, reporter: RunReporter
+) -> None:
+    """End a failed attempt as a retry when the run's policy covers it, by raising arq's
+    ``Retry``: this attempt's job is the run's job, so arq defers that same job to
+    ``retry_at`` (a second job under the run's job id cannot exist while this one runs)."""
+    assert end.failure is not None
+    scheduled = await retries.schedule_retry(
+        services.sessions,
+        start.run_id,
+        start.attempt,
+        AttemptEnd(
+            failure=RetryOn(end.failure),
+            error=end.error,
+            summary=end.summary,
+            result=end.result,
+            outcome=end.outcome,
+        ),
+    )
+    if scheduled is None:
+        return
+    logger.info(
+        "attempt %s of %s %s; next attempt in %.1f s",
+        scheduled.attempt,
+        scheduled.max_attempts,
+        scheduled.failure.value,
+        scheduled.delay,
+        extra={"run_id": start.run_id, "attempt": start.attempt},
+    )
+    try:
+        await reporter.retry_scheduled(scheduled, error=end.error)
+    except Exception as exc:
+        # The row is the record; watchers see the retry there.
+        logger.warning("retry event not published: %s", exc, extra={"run_id": start.run_id})
+    raise Retry(defer=scheduled.delay)
 
 
 def _timeout_for(services: Services, start: RunStart) -> float:
@@ -246,9 +308,17 @@ class _Heartbeat:
         """Beat; stop the work when a cancel is requested or the run is lost."""
         start = self._start
         while not self._work.done():
-            beat = await lifecycle.record_heartbeat(
-                self._services.sessions, start.run_id, start.attempt
-            )
+            try:
+                beat = await lifecycle.record_heartbeat(
+                    self._services.sessions, start.run_id, start.attempt
+                )
+            except Exception as error:
+                if not is_lost_connection(error):
+                    raise
+                # PostgreSQL is away: beat again next interval (the reaper allows
+                # ``reaper.lost_after`` without a beat).
+                await asyncio.sleep(self._interval)
+                continue
             if beat.cancel_requested or not beat.still_ours:
                 logger.info(
                     "stopping run: %s",

@@ -1,6 +1,6 @@
 """Worker health: every worker process keeps a heartbeat key in Redis that expires with it.
 
-Each worker writes ``opsjobs:worker:<worker_id>`` (host, pid, queue, the runs it is
+Each worker writes ``<prefix>worker:<worker_id>`` (host, pid, queue, the runs it is
 running, version, when it started, when it last beat) every ``worker_health.interval``
 seconds with a TTL of ``worker_health.ttl``; a worker that dies simply stops being listed.
 """
@@ -24,11 +24,12 @@ from sqlalchemy import select
 from executors.services import Services
 from service import service_version
 from service.db.models import JobRun, RunStatus
+from service.keyspace import keyspace_of
 from service.queue.outage import REDIS_UNAVAILABLE, RedisOutage
+from service.worker.outages import Outage, database_outage
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "opsjobs:worker:"
 # Keys fetched per MGET while listing workers.
 LIST_CHUNK = 200
 
@@ -79,22 +80,32 @@ async def beat(
     payload = json.dumps(asdict(record), default=datetime.isoformat)
     ttl_ms = int(services.settings.worker_health.ttl * 1000)
     await cast(
-        Awaitable[Any], services.redis.set(KEY_PREFIX + services.worker_id, payload, px=ttl_ms)
+        Awaitable[Any],
+        services.redis.set(
+            keyspace_of(services.redis).worker(services.worker_id), payload, px=ttl_ms
+        ),
     )
     return record
 
 
-async def keep_beating(services: Services, queue: str, outage: RedisOutage | None = None) -> None:
+async def keep_beating(
+    services: Services,
+    queue: str,
+    outage: RedisOutage | None = None,
+    db_outage: Outage | None = None,
+) -> None:
     """Beat until cancelled; a failed beat is retried at the next interval.
 
-    Redis being away is the worker's outage (logged once by ``outage``); anything else is
-    logged as a failed beat.
+    Redis being away is the worker's outage (logged once by ``outage``), a lost database
+    connection is reported to ``db_outage`` (logged once too); anything else is logged as
+    a failed beat.
     """
     started_at = datetime.now(UTC)
     interval = services.settings.worker_health.interval
+    db_outage = db_outage or database_outage()
     while True:
         try:
-            await beat(services, queue, started_at)
+            await db_outage.guard(lambda: beat(services, queue, started_at), None)
         except REDIS_UNAVAILABLE as exc:
             if outage is not None:
                 outage.failed(exc)
@@ -108,10 +119,15 @@ async def keep_beating(services: Services, queue: str, outage: RedisOutage | Non
 
 
 def start_heartbeat(
-    services: Services, queue: str, outage: RedisOutage | None = None
+    services: Services,
+    queue: str,
+    outage: RedisOutage | None = None,
+    db_outage: Outage | None = None,
 ) -> asyncio.Task[None]:
     """Start the heartbeat task of a worker (called from ``on_startup``)."""
-    return asyncio.create_task(keep_beating(services, queue, outage), name="worker-heartbeat")
+    return asyncio.create_task(
+        keep_beating(services, queue, outage, db_outage), name="worker-heartbeat"
+    )
 
 
 async def stop_heartbeat(services: Services, task: asyncio.Task[None]) -> None:
@@ -121,12 +137,14 @@ async def stop_heartbeat(services: Services, task: asyncio.Task[None]) -> None:
         await task
     # Without Redis the key expires by itself.
     with contextlib.suppress(*REDIS_UNAVAILABLE):
-        await services.redis.delete(KEY_PREFIX + services.worker_id)
+        await services.redis.delete(keyspace_of(services.redis).worker(services.worker_id))
 
 
 async def live_workers(redis: ArqRedis) -> list[WorkerBeat]:
     """Every worker whose heartbeat has not expired, by queue then id."""
-    keys = [key async for key in redis.scan_iter(match=KEY_PREFIX + "*", count=500)]
+    keys = [
+        key async for key in redis.scan_iter(match=keyspace_of(redis).workers_pattern(), count=500)
+    ]
     workers: list[WorkerBeat] = []
     for start in range(0, len(keys), LIST_CHUNK):
         values = await redis.mget(keys[start : start + LIST_CHUNK])

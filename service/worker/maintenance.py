@@ -3,8 +3,9 @@
 - ``reap_lost_runs``: a running run whose heartbeat expired lost its worker; it is retried
   (attempt + 1) while the run's retry policy allows, else failed with ``worker lost``.
 - ``reconcile_pending_runs``: a pending run whose arq job is missing from Redis (a crash
-  between commit and enqueue, Redis data loss) is queued again, and a queued job whose run
-  has ended (or was deleted) is removed.
+  between commit and enqueue, Redis data loss) is queued again — a run waiting for its
+  next attempt only once its ``retry_at`` has passed — and a queued job whose run has ended
+  (or was deleted) is removed.
 
 A run the reaper ends or retries loses its old job in the same pass (with the dead
 worker's in-progress key), in one Redis round trip.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from executors.services import Services
 from service.db.models import JobRun, Outcome, RunStatus
@@ -28,6 +29,7 @@ from service.notify import outbox
 from service.notify.outbox import FactKind
 from service.queue import transport
 from service.runs.lifecycle import close_open_targets, wake_waiters
+from service.runs.retries import AttemptEnd, RetryOn, RetryPolicy, RetryScheduled, retry_locked
 from service.worker.context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,12 @@ WORKER_LOST = "worker lost"
 # Due jobs per queue the reconciler looks at for runs that ended (arq's poll reads 5 ×
 # max_jobs of them).
 SWEEP_WINDOW = 1000
+_LOST = AttemptEnd(failure=RetryOn.LOST, error=WORKER_LOST, summary=WORKER_LOST)
+
+
+def retries_lost(attempt: int, policy: RetryPolicy) -> bool:
+    """Whether a run lost during ``attempt`` gets another one."""
+    return attempt < policy.max_attempts and policy.covers(RetryOn.LOST)
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class ReapReport:
 async def reap_lost_runs(services: Services) -> ReapReport:
     """Retry or fail every running run whose heartbeat is older than ``reaper.lost_after``."""
     lost_after = services.settings.reaper.lost_after
-    retried: list[tuple[int, str]] = []
+    retried: list[RetryScheduled] = []
     failed: list[int] = []
     cancelled: list[int] = []
     ended: list[tuple[int, str]] = []
@@ -63,6 +71,7 @@ async def reap_lost_runs(services: Services) -> ReapReport:
                     JobRun.id,
                     JobRun.attempt,
                     JobRun.max_attempts,
+                    JobRun.retry_policy,
                     JobRun.queue,
                     JobRun.cancel_requested_at,
                 )
@@ -78,6 +87,7 @@ async def reap_lost_runs(services: Services) -> ReapReport:
         for row in rows:
             guard = (JobRun.id == row.id, JobRun.attempt == row.attempt)
             values: dict[str, Any]
+            policy = RetryPolicy.of(row.max_attempts, row.retry_policy)
             if row.cancel_requested_at is not None:
                 values = {
                     "status": RunStatus.CANCELLED.value,
@@ -85,15 +95,11 @@ async def reap_lost_runs(services: Services) -> ReapReport:
                     "reason": f"{WORKER_LOST} while cancelling",
                 }
                 cancelled.append(row.id)
-            elif row.attempt < row.max_attempts:
-                values = {
-                    "status": RunStatus.PENDING.value,
-                    "reason": f"{WORKER_LOST} during attempt {row.attempt}; retrying",
-                    "queued_at": func.now(),
-                    "heartbeat_at": None,
-                    "worker_id": None,
-                }
-                retried.append((row.id, row.queue))
+            elif retries_lost(row.attempt, policy):
+                retried.append(
+                    await retry_locked(session, row.id, row.attempt, row.queue, policy, _LOST)
+                )
+                continue
             else:
                 values = {
                     "status": RunStatus.FAILED.value,
@@ -102,17 +108,25 @@ async def reap_lost_runs(services: Services) -> ReapReport:
                     "summary": WORKER_LOST,
                 }
                 failed.append(row.id)
-            if values["status"] != RunStatus.PENDING.value:
-                values["finished_at"] = func.now()
-                ended.append((row.id, row.queue))
+            values["finished_at"] = func.now()
+            ended.append((row.id, row.queue))
             await session.execute(update(JobRun).where(*guard).values(**values))
             await close_open_targets(session, row.id)
         await outbox.record_facts(session, failed, FactKind.LOST)
     # The dead worker's job still sits in Redis under its in-progress key, which would keep
     # it (and, once many pile up, every job behind it) from being taken: an ended run's job
-    # goes, a retried run's is replaced by a fresh one — one round trip each.
+    # goes, a run retried at once gets a fresh one — one round trip each; a run retried
+    # after a backoff is queued afresh, due at its retry_at.
     await transport.discard_jobs(services.redis, ended)
-    await transport.requeue_jobs(services.redis, retried)
+    await transport.requeue_jobs(
+        services.redis, [(retry.run_id, retry.queue) for retry in retried if retry.delay <= 0]
+    )
+    for retry in retried:
+        if retry.delay > 0:
+            await transport.discard_job(services.redis, retry.run_id, retry.queue)
+            await transport.enqueue_deferred_dispatch(
+                services.redis, retry.run_id, retry.queue, retry.retry_at
+            )
     for run_id, _ in ended:
         await wake_waiters(services.sessions, services.redis, run_id)
     if rows:
@@ -123,7 +137,9 @@ async def reap_lost_runs(services: Services) -> ReapReport:
             len(failed),
             len(cancelled),
         )
-    return ReapReport(retried=[run_id for run_id, _ in retried], failed=failed, cancelled=cancelled)
+    return ReapReport(
+        retried=[retry.run_id for retry in retried], failed=failed, cancelled=cancelled
+    )
 
 
 async def reconcile_pending_runs(
@@ -139,6 +155,8 @@ async def reconcile_pending_runs(
                 .where(
                     JobRun.status == RunStatus.PENDING.value,
                     JobRun.queued_at < func.now() - timedelta(seconds=min_age),
+                    # A run waiting for its next attempt is due only at its retry_at.
+                    or_(JobRun.retry_at.is_(None), JobRun.retry_at <= func.now()),
                 )
                 .order_by(JobRun.queued_at)
                 .limit(RECONCILE_BATCH)

@@ -1,5 +1,6 @@
 """Retention: finished runs older than ``retention.days`` are deleted, with their targets,
-and so are notification facts and settled events older than that.
+and so are notification facts and settled events older than that; answers kept for
+``Idempotency-Key`` replays go once their 24 h window is over.
 
 Only runs in a terminal status (completed, failed, cancelled, skipped) whose ``finished_at``
 is older than the cut-off go; pending and running runs are never touched, whatever their
@@ -16,6 +17,7 @@ from sqlalchemy import delete, select
 
 from executors.services import Services
 from service.db.models import TERMINAL_STATUSES, JobRun
+from service.db.security_models import IDEMPOTENCY_WINDOW, IdempotencyKey
 from service.notify.retention import purge_notifications
 from service.queue import transport
 from service.worker.context import WorkerContext
@@ -54,7 +56,21 @@ async def purge_finished_runs(services: Services, now: datetime | None = None) -
     notifications = await purge_notifications(services.sessions, cutoff, settings.batch)
     if notifications:
         logger.info("deleted %s notification facts and events", notifications)
+    await purge_idempotency_keys(services, now)
     return deleted
+
+
+async def purge_idempotency_keys(services: Services, now: datetime | None = None) -> int:
+    """Delete the answers kept for ``Idempotency-Key`` replays once their window is over."""
+    cutoff = (now or datetime.now(UTC)) - IDEMPOTENCY_WINDOW
+    async with services.sessions.begin() as session:
+        result = await session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)
+        )
+    count: int = getattr(result, "rowcount", 0) or 0
+    if count:
+        logger.info("deleted %s idempotency keys older than %s", count, cutoff.isoformat())
+    return count
 
 
 async def retention_cron(ctx: WorkerContext) -> int:

@@ -446,6 +446,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/job-runs/{run_id}/targets"): Rule(
         200, _path("GET /api/job-runs/{id}/targets"), write=False
     ),
+    ("GET", "/api/job-runs/{run_id}/attempts"): Rule(
+        200, _path("GET /api/job-runs/{id}/attempts"), write=False
+    ),
     ("GET", "/api/job-runs/{run_id}/progress"): Rule(
         200, _path("GET /api/job-runs/{id}/progress"), write=False
     ),

@@ -56,7 +56,7 @@ async def test_private_runs_are_seen_by_their_owner_and_admins_only(
     assert await _ids(team.alice) == {mine, shared, bobs}
     assert await _ids(team.admin) == {mine, shared, bobs}
     assert await _ids(team.bob, template_id=private_template) == set()
-    for suffix in ("", "/targets", "/progress", "/events"):
+    for suffix in ("", "/targets", "/attempts", "/progress", "/events"):
         hidden = await team.bob.get(f"/api/job-runs/{mine}{suffix}")
         assert hidden.status_code == 404, suffix
         assert hidden.json()["error"]["code"] == "not_found"

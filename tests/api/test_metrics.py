@@ -19,7 +19,6 @@ from service.db.models import JobRun, RunStatus, TriggeredBy
 from service.db.security_models import Role
 from service.runs import lifecycle
 from service.runs.lifecycle import RunRequest
-from service.scheduling.claims import TICK_KEY
 from service.settings import ApiSettings
 from service.worker.health import beat
 from tests.conftest import free_port, make_settings
@@ -81,7 +80,7 @@ async def test_runs_queues_and_scheduler(anonymous: httpx.AsyncClient, services:
     await add_run(services, "diag.progress", RunStatus.PENDING)
     await add_run(services, "diag.progress", RunStatus.CANCELLED)
     await services.redis.hset(
-        TICK_KEY,
+        services.keyspace.scheduler_tick(),
         mapping={"at": datetime.now(UTC).isoformat(), "lag": "0.250", "claimed": 0},
     )
 

@@ -92,7 +92,7 @@ async def test_purge_cancels_pending_runs_and_removes_their_jobs(
             f"queue {queue} purged",
         )
         assert not await transport.is_queued(services.redis, run_id)
-    assert await services.redis.zcard(queue) == 0
+    assert await services.redis.zcard(services.keyspace.queue(queue)) == 0
     assert await transport.is_queued(services.redis, kept[0])
     queues = by_name(await client.get("/api/queues"))
     assert (queues[queue]["pending"], queues[queue]["arq_jobs"]) == (0, 0)

@@ -48,6 +48,16 @@ async def test_retry_links_to_original(client: httpx.AsyncClient, services: Serv
     assert retry.status_code == 202
     assert retry.json()["retry_of_id"] == original["id"]
     assert retry.json()["parameters"] == original["parameters"]
+    # The original came through the API; the retry says it is one.
+    assert (original["triggered_by"], retry.json()["triggered_by"]) == ("api", "retry")
+    listed = (await client.get("/api/job-runs", params={"triggered_by": "retry"})).json()
+    assert [run["id"] for run in listed["items"]] == [retry.json()["id"]]
+    assert [
+        run["id"]
+        for run in (await client.get("/api/job-runs", params={"triggered_by": "api"})).json()[
+            "items"
+        ]
+    ] == [original["id"]]
     await drain(services.settings)
     assert (await client.get(f"/api/job-runs/{retry.json()['id']}")).json()["status"] == (
         "completed"

@@ -88,7 +88,7 @@ async def test_a_run_is_followed_from_start_to_its_final_state(
     assert all(ids)
     assert len(set(ids)) == len(ids)
     # Every event is the stream entry of the same id, in order.
-    entries = await services.redis.xrange(f"opsjobs:run-events:{run_id}")
+    entries = await services.redis.xrange(services.keyspace.run_events(run_id))
     assert [entry_id.decode() for entry_id, _ in entries] == ids
     run = await wait_for_run(services.sessions, run_id)
     assert run.status == "completed"
@@ -113,7 +113,7 @@ async def test_a_resumed_stream_skips_the_events_already_seen(
         assert seen[-1].event == "progress"
         resumed, _ = await read_stream(client, run_id, last_event_id=seen[-1].id)
     assert resumed[-1].data["status"] == "completed"
-    entries = await services.redis.xrange(f"opsjobs:run-events:{run_id}")
+    entries = await services.redis.xrange(services.keyspace.run_events(run_id))
     all_ids = [entry_id.decode() for entry_id, _ in entries]
     # Nothing seen is sent again, nothing is missed.
     assert [event.id for event in seen] + [event.id for event in resumed] == all_ids

@@ -59,6 +59,7 @@ def api_process(services: Services) -> Iterator[str]:
         **os.environ,
         "OPSJOBS_DATABASE__URL": TEST_DATABASE_URL,
         "OPSJOBS_REDIS__URL": TEST_REDIS_URL,
+        "OPSJOBS_REDIS__PREFIX": settings.redis.prefix,
         "OPSJOBS_SECRETS__KEY_FILE": str(TEST_KEY_FILE),
         "OPSJOBS_QUEUES__DEFAULT": settings.queues.default,
         "OPSJOBS_QUEUES__DEVICES": settings.queues.devices,

@@ -119,8 +119,9 @@ async def _wait_until_seeded(
 
 
 @contextlib.asynccontextmanager
-async def opsjobs_up(directory: Path) -> AsyncIterator[Stack]:
-    database_url = TEST_DATABASE_URL + "_console"
+async def opsjobs_up(directory: Path, *, database: str = "console") -> AsyncIterator[Stack]:
+    """The stack on the database ``<test database>_<database>`` (made afresh)."""
+    database_url = f"{TEST_DATABASE_URL}_{database}"
     await _recreate_database(database_url)
     async with private_redis(directory) as redis_url:
         api_port, nifi_port, nautobot_port = free_port(), free_port(), free_port()
@@ -137,7 +138,6 @@ async def opsjobs_up(directory: Path) -> AsyncIterator[Stack]:
             "OPSJOBS_LAB__SMTP_PORT": str(smtp_port),
             "OPSJOBS_LAB__DEVICE_COUNT": "8",
             "OPSJOBS_LAB__STATE_DIR": str(directory / "lab"),
-            "OPSJOBS_NAUTOBOT__URL": f"http://127.0.0.1:{nautobot_port}",
             "OPSJOBS_SECRETS__KEY_FILE": str(directory / "keys.json"),
             "OPSJOBS_SSH__KNOWN_HOSTS": str(directory / "known_hosts"),
             "OPSJOBS_GIT__CHECKOUT_ROOT": str(directory / "git"),

@@ -53,7 +53,8 @@ async def test_the_session_cookie_is_strict_and_http_only_and_holds_no_token(
     assert "secure" not in attributes  # plain HTTP here; HTTPS adds Secure
     assert token not in cookie
     stored = [
-        await services.redis.get(key) for key in await services.redis.keys("opsjobs:console:*")
+        await services.redis.get(key)
+        for key in await services.redis.keys(f"{services.keyspace.prefix}console:*")
     ]
     assert len(stored) == 1
     assert token.encode() not in stored[0]
@@ -119,7 +120,7 @@ async def test_signing_out_or_revoking_the_token_ends_the_session(
             .values(revoked_at=func.now())
         )
     assert (await browser_like.get("/runs")).status_code == 303
-    assert await services.redis.keys("opsjobs:console:*") == []
+    assert await services.redis.keys(f"{services.keyspace.prefix}console:*") == []
 
 
 async def test_a_cancel_without_csrf_or_by_a_viewer_is_refused_and_changes_nothing(
@@ -172,3 +173,24 @@ async def test_a_cancel_without_csrf_or_by_a_viewer_is_refused_and_changes_nothi
         done = await operator.post(cancel, data={"csrf_token": operator_csrf.group(1)})
         assert done.status_code == 303
         assert await status() == RunStatus.CANCELLED.value
+
+
+async def test_the_runs_page_filters_retries(console_url: str, services: Services) -> None:
+    requests = [
+        RunRequest(
+            job_type="diag.echo",
+            job_name=name,
+            queue=services.settings.queues.default,
+            parameters={},
+            triggered_by=trigger,
+        )
+        for name, trigger in (("first-try", TriggeredBy.API), ("second-try", TriggeredBy.RETRY))
+    ]
+    await lifecycle.enqueue_runs(services.sessions, services.redis, requests)
+    async with httpx.AsyncClient(base_url=console_url, timeout=10) as http:
+        await sign_in(http, await token_for(services, Role.VIEWER, "vic"))
+        page = await http.get("/runs", params={"triggered_by": "retry"})
+    assert page.status_code == 200
+    assert "<option selected>retry</option>" in page.text
+    assert "second-try" in page.text
+    assert "first-try" not in page.text

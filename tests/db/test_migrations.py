@@ -20,7 +20,7 @@ from service.db.models import Base
 from service.settings import DatabaseSettings, Settings
 
 # The newest revision: every later migration moves it.
-HEAD = "0008"
+HEAD = "0011"
 SEEDED_TABLES = ("job_templates", "job_runs", "credentials", "nifi_clusters", "inventories")
 
 
@@ -121,6 +121,28 @@ async def test_a_database_on_both_old_heads_moves_to_the_one_head(
         assert await conn.run_sync(_schema_differences) == []
 
 
+async def test_retries_recorded_as_manual_become_retry_and_back(
+    scratch_engine: AsyncEngine,
+) -> None:
+    async with scratch_engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0008"))
+        for run_id, retry_of in ((1, None), (2, 1)):
+            await conn.execute(
+                text(
+                    "INSERT INTO job_runs (id, job_name, job_type, queue, status, triggered_by,"
+                    " retry_of_id, parameters) VALUES (:id, 'r', 'diag.echo', 'default',"
+                    " 'completed', 'manual', :retry_of, '{}')"
+                ),
+                {"id": run_id, "retry_of": retry_of},
+            )
+    await migrate(scratch_engine)
+    query = text("SELECT id, triggered_by FROM job_runs ORDER BY id")
+    async with scratch_engine.begin() as conn:
+        assert (await conn.execute(query)).all() == [(1, "manual"), (2, "retry")]
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0008"))
+        assert (await conn.execute(query)).all() == [(1, "manual"), (2, "manual")]
+
+
 async def test_runs_recorded_before_0008_are_marked_from_what_they_name(
     scratch_engine: AsyncEngine,
 ) -> None:
@@ -159,3 +181,48 @@ async def test_runs_recorded_before_0008_are_marked_from_what_they_name(
     async with scratch_engine.begin() as conn:
         marked = await conn.execute(text("SELECT id, private_to FROM job_runs ORDER BY id"))
         assert marked.all() == [(1, "alice"), (2, "alice"), (3, None), (4, None)]
+
+
+async def test_0010_adds_retry_policies_and_kept_attempts_and_round_trips(
+    scratch_engine: AsyncEngine,
+) -> None:
+    async with scratch_engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0008"))
+    await _seed(scratch_engine)
+    await migrate(scratch_engine)
+    async with scratch_engine.begin() as conn:
+        # Rows from before keep the default policy (NULL) and no retry_at.
+        before = await conn.execute(
+            text("SELECT retry_policy, retry_at, max_attempts FROM job_runs")
+        )
+        assert before.all() == [(None, None, 1)]
+        template = await conn.execute(text("SELECT retry_policy FROM job_templates"))
+        assert template.scalars().all() == [None]
+        await conn.execute(
+            text(
+                "UPDATE job_templates SET retry_policy = "
+                """'{"on": ["failed"], "backoff_seconds": 5}'"""
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO job_run_attempts (run_id, attempt, status, failure, error, result)"
+                """ VALUES (1, 1, 'failed', 'failed', 'boom', '{"partial": true}')"""
+            )
+        )
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0008"))
+        assert "job_run_attempts" not in await conn.run_sync(_tables)
+        columns = await conn.run_sync(
+            lambda sync: {column["name"] for column in inspect(sync).get_columns("job_runs")}
+        )
+        assert not {"retry_policy", "retry_at"} & columns
+    await migrate(scratch_engine)
+    async with scratch_engine.begin() as conn:
+        assert await conn.run_sync(_schema_differences) == []
+        # A deleted run takes its kept attempts with it.
+        await conn.execute(
+            text("INSERT INTO job_run_attempts (run_id, attempt, status) VALUES (1, 1, 'failed')")
+        )
+        await conn.execute(text("DELETE FROM job_runs"))
+        remaining = await conn.execute(text("SELECT count(*) FROM job_run_attempts"))
+        assert remaining.scalar_one() == 0

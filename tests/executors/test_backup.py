@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -191,6 +192,33 @@ async def test_failed_devices_are_reported_and_the_rest_committed(
     async with services.sessions() as session:
         indexed = await session.scalars(select(DeviceBackupFile.device_name).distinct())
         assert len(list(indexed)) == 6
+
+
+async def test_each_device_is_announced_finished_once(
+    services: Services, device_lab: DeviceLab
+) -> None:
+    """One ``target_finished`` event per device, with its final status: a failed fetch
+    right away, a fetched device after the commit."""
+    credential = await add_credential(services)
+    repository = await add_repository(services)
+    device_lab.fleet.device("ams1-spine-0006").refuse_logins = True
+    run = await backup(services, device_lab, repository, credential)
+    assert run.status == RunStatus.COMPLETED
+    entries = await services.redis.xrange(services.keyspace.run_events(run.id))
+    finished = [
+        json.loads(fields[b"data"])
+        for _, fields in entries
+        if fields[b"type"] == b"target_finished"
+    ]
+    rows = await target_rows(services, run.id)
+    assert len(rows) == 8
+    assert sorted(event["key"] for event in finished) == sorted(row.key for row in rows.values())
+    by_key = {event["key"]: event["status"] for event in finished}
+    assert by_key == {row.key: row.status for row in rows.values()}
+    assert by_key[rows["ams1-spine-0006"].key] == TargetStatus.FAILED
+    assert list(by_key.values()).count(TargetStatus.SUCCEEDED) == 7
+    started = [fields for _, fields in entries if fields[b"type"] == b"target_started"]
+    assert len(started) == 8
 
 
 async def test_all_devices_failing_fails_the_backup(

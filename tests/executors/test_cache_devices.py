@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from executors.services import Services
 from service.db.models import JobRun, RunStatus, TriggeredBy
-from service.inventory.cache import CACHE_KEY, DeviceCache
+from service.inventory.cache import DeviceCache
+from service.keyspace import KeySpace
 from service.worker.context import WorkerContext
 from service.worker.crons import cron_jobs
 from service.worker.device_cache import cache_devices_cron, interval_fields
-from tests.conftest import make_settings
+from tests.conftest import TEST_REDIS_PREFIX, make_settings
 from tests.device_lab import (
     DeviceLab,
     add_command_template,
@@ -54,9 +55,12 @@ def test_the_cron_runs_only_where_nautobot_is_configured() -> None:
     def names(**overrides: object) -> set[str]:
         return {job.name for job in cron_jobs(make_settings(**overrides))}
 
-    assert "cache_devices" not in names()
-    assert "cache_devices" in names(nautobot={"url": "http://127.0.0.1:1", "token": "t"})
-    assert "cache_devices" not in names(
+    # Cron names are the installation's own (arq's per-fire job ids start with them).
+    cache_cron = KeySpace(TEST_REDIS_PREFIX).cron("cache_devices")
+
+    assert cache_cron not in names()
+    assert cache_cron in names(nautobot={"url": "http://127.0.0.1:1", "token": "t"})
+    assert cache_cron not in names(
         nautobot={"url": "http://127.0.0.1:1", "token": "t", "cache_interval": 0}
     )
 
@@ -82,7 +86,7 @@ async def test_the_cron_queues_a_system_run_that_fills_the_cache(
     assert sorted(d.name for d in cached.devices.values()) == sorted(
         d.name for d in device_lab.inventory.devices
     )
-    assert await services.redis.pttl(CACHE_KEY) > 1_700_000
+    assert await services.redis.pttl(services.keyspace.device_cache()) > 1_700_000
 
 
 async def test_runs_take_device_records_from_the_fresh_cache(

@@ -10,6 +10,7 @@ import executors
 from executors import REGISTRY, build_registry, get_executor, job_types
 from executors.base import Executor
 from service.errors import UnknownJobType
+from service.keyspace import KeySpace
 from service.queue.transport import DISPATCH_FUNCTION
 from service.worker.app import build_worker
 from tests.conftest import make_settings
@@ -60,11 +61,12 @@ async def test_arq_knows_only_dispatch_job_and_the_crons() -> None:
     job_worker = build_worker(settings, settings.queues.default, handle_signals=False)
     assert set(job_worker.functions) == {DISPATCH_FUNCTION}
     cron_worker = build_worker(settings, settings.queues.scheduler, handle_signals=False)
+    cron = KeySpace(settings.redis.prefix).cron
     assert set(cron_worker.functions) == {
         DISPATCH_FUNCTION,
-        "scheduler_tick",
-        "purge_finished_runs",
-        "reap_lost_runs",
-        "reconcile_pending_runs",
-        "notify",
+        cron("scheduler_tick"),
+        cron("purge_finished_runs"),
+        cron("reap_lost_runs"),
+        cron("reconcile_pending_runs"),
+        cron("notify"),
     }

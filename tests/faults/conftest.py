@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from arq.connections import ArqRedis, RedisSettings, create_pool
 
 from executors.services import Services
+from service.keyspace import open_redis
 from service.runs.reporting import EventPublisher
 from service.settings import RedisSettings as OpsRedisSettings
 from tests.conftest import TEST_DATABASE_URL, TEST_KEY_FILE
@@ -103,8 +103,8 @@ async def fault_services(
     """The test services (a clean database) on the private Redis instead of the shared one."""
     url = private_redis.url()
     # Several tries: the private Redis may be restarting when a test's client reconnects.
-    pool: ArqRedis = await create_pool(RedisSettings.from_dsn(url), retry=5)
     settings = services.settings.model_copy(update={"redis": OpsRedisSettings(url=url)})
+    pool = await open_redis(url, settings.redis.prefix, retry=5)
     try:
         yield dataclasses.replace(
             services,

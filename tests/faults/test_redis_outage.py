@@ -7,16 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import select
 
 from executors.services import Services
 from service.db.models import TERMINAL_STATUSES, JobRun, RunStatus, TriggeredBy
+from service.keyspace import KeySpace, open_redis
 from service.queue.leases import Leases, Slot
 from service.runs import lifecycle
 from service.runs.events import last_final_event
 from service.runs.lifecycle import RunRequest
-from service.worker.health import KEY_PREFIX as HEALTH_KEY_PREFIX
 from service.worker.maintenance import RECONCILE_MIN_AGE_S
 from tests.faults.conditions import until
 from tests.faults.conftest import WorkerProcess, add_worker
@@ -47,7 +46,7 @@ async def polling(services: Services, worker: WorkerProcess) -> bool:
     assert worker.alive, f"worker {worker.name} exited:\n{worker.log()[-3000:]}"
     assert worker.process is not None
     # Worker ids are host:pid:queue:random.
-    pattern = f"{HEALTH_KEY_PREFIX}*:{worker.process.pid}:*"
+    pattern = KeySpace().worker(f"*:{worker.process.pid}:*")
     keys = [key async for key in services.redis.scan_iter(match=pattern)]
     return bool(keys)
 
@@ -194,7 +193,7 @@ async def test_a_held_concurrency_slot_outlives_a_redis_restart(
 ) -> None:
     """A run holding a slot (a device, a template's cap) while Redis restarts keeps working;
     a waiter for a slot waits the outage out instead of failing."""
-    redis = Redis.from_url(private_redis.url())
+    redis = await open_redis(private_redis.url())
     leases = Leases(redis, ttl=0.6, poll=0.05)
     slot = Slot("device:1", 1)
     try:

@@ -21,7 +21,6 @@ from executors.services import Services
 from service.db.models import JobRun, RunStatus, TriggeredBy
 from service.runs import lifecycle
 from service.runs.lifecycle import RunRequest
-from service.runs.reporting import event_stream_key
 from service.settings import ReaperSettings
 from tests.faults.conditions import until
 from tests.faults.conftest import WorkerProcess, add_worker
@@ -74,7 +73,7 @@ async def overlapping_executions(services: Services, run_id: int) -> list[str]:
     upwards; a second execution at the same time would interleave its progress with the
     first's, or end the run twice.
     """
-    entries = await services.redis.xrange(event_stream_key(run_id))
+    entries = await services.redis.xrange(services.keyspace.run_events(run_id))
     problems: list[str] = []
     last_progress: int | None = None
     finals = 0
@@ -169,7 +168,7 @@ async def test_killing_a_worker_again_and_again_jams_nothing(
         )
     ]
     assert wrong == [], f"{len(wrong)} runs ended otherwise: {wrong[:10]}, 0 expected"
-    queued = await services.redis.zcard(queues.default)
+    queued = await services.redis.zcard(services.keyspace.queue(queues.default))
     assert queued == 0, f"{queued} jobs left in the queue, 0 expected"
     overlaps = {
         run_id: problems

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from executors import get_executor
@@ -21,6 +23,7 @@ from lab.stack import (
 )
 from service.db.models import JobRun, JobSchedule, JobTemplate, RunStatus, TriggeredBy
 from service.db.nifi_models import NifiClusterRow, NifiInstanceRow
+from service.db.notify_models import NotificationChannel
 from service.notify.cycle import notification_pass
 from service.runs import lifecycle
 from service.runs.requests import template_request
@@ -150,3 +153,59 @@ async def test_the_seeded_rule_sends_the_red_backlog_check_to_both_receivers(
     assert "critical" in sink.mails[0].subject
     assert len(received["webhooks"]) == 1
     assert received["mails"][0]["rcpt_to"] == ["oncall@lab.example"]
+
+
+async def instance_urls(services: Services) -> dict[str, str]:
+    async with services.sessions() as session:
+        return {row.name: row.url for row in await session.scalars(select(NifiInstanceRow))}
+
+
+async def test_seeding_again_follows_moved_ports_and_says_what_changed(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lab.stack")
+    async with nifi_lab(LabSettings(nifi_port=0)) as clusters:
+        await seed_nifi(services.sessions, services.keys, clusters)
+    first = await instance_urls(services)
+    assert "lab NiFi clusters seeded: 2" in caplog.messages
+    caplog.clear()
+
+    # The simulator comes back on another port (lab.nifi_port changed).
+    async with nifi_lab(LabSettings(nifi_port=0)) as moved:
+        await seed_nifi(services.sessions, services.keys, moved)
+        second = await instance_urls(services)
+        assert second == {
+            f"{cluster.name}-{index + 1}": url
+            for cluster in moved
+            for index, url in enumerate(cluster.member_urls)
+        }
+        assert second.keys() == first.keys()
+        assert all(second[name] != first[name] for name in first)
+        assert await count(services, NifiClusterRow) == 2
+        assert (
+            f"updated NiFi instance lab-east-1 url {first['lab-east-1']} → {second['lab-east-1']}"
+            in caplog.messages
+        )
+        assert not any("seeded" in message for message in caplog.messages)
+        caplog.clear()
+        await seed_nifi(services.sessions, services.keys, moved)
+        assert caplog.messages == ["lab NiFi clusters up to date"]
+
+    caplog.clear()
+    async with AlertSink() as sink:
+        before = LabSettings(alerts_port=18083, smtp_port=18025)
+        after = LabSettings(alerts_port=28083, smtp_port=28025)
+        await seed_alerts(services.sessions, services.keys, sink, before)
+        await seed_alerts(services.sessions, services.keys, sink, after)
+    async with services.sessions() as session:
+        configs = {
+            row.name: row.config for row in await session.scalars(select(NotificationChannel))
+        }
+    assert configs["lab: webhook receiver"]["url"] == "http://127.0.0.1:28083/hooks/lab"
+    assert configs["lab: mail sink"]["port"] == 28025
+    assert (
+        "updated channel lab: webhook receiver url http://127.0.0.1:18083/hooks/lab → "
+        "http://127.0.0.1:28083/hooks/lab"
+    ) in caplog.messages
+    assert "updated channel lab: mail sink port 18025 → 28025" in caplog.messages
+    assert await count(services, NotificationChannel) == 2

@@ -15,13 +15,15 @@ from service.queue.scripts import LuaScript
 async def test_a_queued_job_is_one_arq_understands(services: Services) -> None:
     queue = services.settings.queues.default
     assert await transport.enqueue_dispatch(services.redis, 7, queue)
-    job = Job(transport.job_id(7), services.redis, _queue_name=queue)
+    job = Job(
+        services.keyspace.job_id(7), services.redis, _queue_name=services.keyspace.queue(queue)
+    )
     assert await job.status() == JobStatus.queued
     info = await job.info()
     assert info is not None
     assert info.function == transport.DISPATCH_FUNCTION
     assert info.args == (7,)
-    ttl_ms = await services.redis.pttl(job_key_prefix + transport.job_id(7))
+    ttl_ms = await services.redis.pttl(job_key_prefix + services.keyspace.job_id(7))
     assert 0 < ttl_ms <= transport.JOB_EXPIRY.total_seconds() * 1000
 
 
@@ -29,9 +31,9 @@ async def test_a_run_is_queued_once_and_not_while_its_result_is_kept(services: S
     queue = services.settings.queues.default
     assert await transport.enqueue_dispatch(services.redis, 8, queue)
     assert not await transport.enqueue_dispatch(services.redis, 8, queue)
-    await services.redis.set(result_key_prefix + transport.job_id(9), b"kept")
+    await services.redis.set(result_key_prefix + services.keyspace.job_id(9), b"kept")
     assert not await transport.enqueue_dispatch(services.redis, 9, queue)
-    assert await services.redis.zcard(queue) == 1
+    assert await services.redis.zcard(services.keyspace.queue(queue)) == 1
 
 
 async def test_batches_queue_each_run_once(services: Services) -> None:
@@ -40,7 +42,7 @@ async def test_batches_queue_each_run_once(services: Services) -> None:
     jobs = [(run_id, queue) for run_id in range(1, transport.ENQUEUE_BATCH + 10)]
     queued = await transport.enqueue_dispatches(services.redis, jobs)
     assert queued == [run_id != 3 for run_id, _ in jobs]
-    assert await services.redis.zcard(queue) == len(jobs)
+    assert await services.redis.zcard(services.keyspace.queue(queue)) == len(jobs)
 
 
 async def test_a_script_unknown_to_the_server_is_sent_once(services: Services) -> None:

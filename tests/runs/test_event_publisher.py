@@ -7,11 +7,11 @@ import asyncio
 import json
 
 import pytest
-from redis.asyncio import Redis
 
 from executors.services import Services
+from service.keyspace import KeyedRedis
 from service.runs import reporting
-from service.runs.reporting import EventPublisher, event_stream_key
+from service.runs.reporting import EventPublisher
 from tests.conftest import free_port
 from tests.faults.conditions import until
 from tests.faults.redis_instance import RedisInstance
@@ -26,11 +26,11 @@ async def test_concurrent_runs_each_keep_every_event_in_order(services: Services
 
     await asyncio.gather(*(run(run_id) for run_id in range(1, 21)))
     for run_id in range(1, 21):
-        entries = await services.redis.xrange(event_stream_key(run_id))
+        entries = await services.redis.xrange(services.keyspace.run_events(run_id))
         assert [entry[b"data"] for _, entry in entries] == [
             f'{{"current": {step}}}'.encode() for step in range(5)
         ]
-        ttl = await services.redis.ttl(event_stream_key(run_id))
+        ttl = await services.redis.ttl(services.keyspace.run_events(run_id))
         assert 0 < ttl <= services.settings.events.stream_ttl
 
 
@@ -40,7 +40,8 @@ async def test_without_redis_events_are_buffered_then_stored_in_order(
     """A publish never raises: while Redis is away events wait in the publisher, and when
     Redis is back they are stored in order, followed by the ones published meanwhile."""
     instance = RedisInstance()
-    redis = Redis.from_url(instance.url())
+    redis = KeyedRedis.from_url(instance.url())
+    redis.keyspace = services.keyspace
     publisher = EventPublisher(redis, services.settings.events)
     try:
         async with asyncio.timeout(10):
@@ -51,7 +52,7 @@ async def test_without_redis_events_are_buffered_then_stored_in_order(
         await asyncio.to_thread(instance.start)
         await publisher.publish(1, "log", {"message": "after"})
         await until(lambda: publisher.buffered == 0, within=20)
-        entries = await redis.xrange(event_stream_key(1))
+        entries = await redis.xrange(services.keyspace.run_events(1))
         assert [entry[b"type"] for _, entry in entries] == [
             b"progress",
             b"progress",
@@ -62,7 +63,7 @@ async def test_without_redis_events_are_buffered_then_stored_in_order(
         # Redis back and the buffer empty: events go straight to Redis again.
         await publisher.publish(1, "log", {"message": "direct"})
         assert publisher.buffered == 0
-        assert await redis.xlen(event_stream_key(1)) == 6
+        assert await redis.xlen(services.keyspace.run_events(1)) == 6
     finally:
         await publisher.aclose(grace=0)
         await redis.aclose()
@@ -73,7 +74,8 @@ async def test_a_full_buffer_drops_the_oldest_progress_never_a_state(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(reporting, "BUFFER_MAX", 10)
-    unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    unreachable = KeyedRedis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    unreachable.keyspace = services.keyspace
     publisher = EventPublisher(unreachable, services.settings.events)
     try:
         await publisher.publish(1, "state", {"status": "running"})

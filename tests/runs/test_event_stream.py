@@ -19,7 +19,7 @@ async def test_heartbeats_while_idle_then_events_until_the_final_state(
 ) -> None:
     settings = services.settings
     stream = follow_run_events(
-        settings.redis.url,
+        settings.redis,
         RUN_ID,
         after=START,
         final_state=no_final_state,
@@ -46,7 +46,7 @@ async def test_a_final_state_from_the_row_ends_a_silent_stream(services: Service
         return ended
 
     stream = follow_run_events(
-        services.settings.redis.url,
+        services.settings.redis,
         RUN_ID,
         after=START,
         final_state=final_state,

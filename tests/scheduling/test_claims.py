@@ -102,7 +102,10 @@ async def test_three_concurrent_claimers_make_exactly_one_run_per_fire(
     assert all(fires == expected for fires in by_schedule.values())
     assert next_runs == {first + timedelta(minutes=3)}
     assert pending == 3 * count
-    assert await services.redis.zcard(services.settings.queues.default) == 3 * count
+    assert (
+        await services.redis.zcard(services.keyspace.queue(services.settings.queues.default))
+        == 3 * count
+    )
     assert (await claim_due_schedules(services, NOW, 100)).claimed == 0
 
 

@@ -59,7 +59,7 @@ async def start(worker: Worker, job_id: str) -> bool:
 async def test_claim_starts_a_due_job_once_and_counts_slots(services: Services) -> None:
     run_id = await lifecycle.enqueue_run(services.sessions, services.redis, echo(services))
     async with ready_worker(services) as worker:
-        job_id = transport.job_id(run_id)
+        job_id = services.keyspace.job_id(run_id)
         assert await start(worker, job_id)
         # The job is done and gone from the queue: offering it again starts nothing.
         assert not await start(worker, job_id)
@@ -71,13 +71,18 @@ async def test_claim_starts_a_due_job_once_and_counts_slots(services: Services) 
 
 async def test_claim_skips_a_job_in_progress_elsewhere(services: Services) -> None:
     run_id = await lifecycle.enqueue_run(services.sessions, services.redis, echo(services))
-    job_id = transport.job_id(run_id)
+    job_id = services.keyspace.job_id(run_id)
     await services.redis.set(in_progress_key_prefix + job_id, b"1", px=60_000)
     async with ready_worker(services) as worker:
         assert not await start(worker, job_id)
         assert worker.job_counter == 0
         # Still queued for whoever holds it; the run was not touched here.
-        assert await services.redis.zscore(services.settings.queues.default, job_id) is not None
+        assert (
+            await services.redis.zscore(
+                services.keyspace.queue(services.settings.queues.default), job_id
+            )
+            is not None
+        )
         async with services.sessions() as session:
             run = await session.get_one(JobRun, run_id)
         assert run.status == RunStatus.PENDING
@@ -85,12 +90,12 @@ async def test_claim_skips_a_job_in_progress_elsewhere(services: Services) -> No
 
 async def test_claim_skips_a_job_deferred_into_the_future(services: Services) -> None:
     run_id = 4242
-    job_id = transport.job_id(run_id)
+    job_id = services.keyspace.job_id(run_id)
     await services.redis.enqueue_job(
         transport.DISPATCH_FUNCTION,
         run_id,
         _job_id=job_id,
-        _queue_name=services.settings.queues.default,
+        _queue_name=services.keyspace.queue(services.settings.queues.default),
         _defer_by=60,
     )
     async with ready_worker(services) as worker:
@@ -108,7 +113,7 @@ async def test_claimed_job_holds_its_in_progress_key_while_it_runs(services: Ser
         triggered_by=TriggeredBy.API,
     )
     run_id = await lifecycle.enqueue_run(services.sessions, services.redis, request)
-    job_id = transport.job_id(run_id)
+    job_id = services.keyspace.job_id(run_id)
     async with ready_worker(services) as worker:
         await worker.start_jobs([job_id.encode()])
         key = in_progress_key_prefix + job_id

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from service.api.deps import RedisDep, SessionsDep
+from service.api.error_schema import ErrorOut
+from service.api.errors import error_body
 
 router = APIRouter(tags=["health"])
 
@@ -31,9 +33,27 @@ async def _probe_redis(redis: RedisDep) -> None:
     await redis.ping()
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses={
+        200: {
+            "description": "Both answer",
+            "content": {
+                "application/json": {
+                    "example": {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+                }
+            },
+        },
+        503: {
+            "model": ErrorOut,
+            "description": "PostgreSQL or Redis does not answer; `details.checks` names it",
+        },
+    },
+)
 async def readyz(sessions: SessionsDep, redis: RedisDep) -> dict[str, Any] | JSONResponse:
-    """PostgreSQL and Redis both answer; 503 naming the one that does not."""
+    """PostgreSQL and Redis both answer; 503 in the error shape naming the one that does
+    not (``details.checks``)."""
     checks: dict[str, str] = {}
     for name, probe in (
         ("database", _probe_database(sessions)),
@@ -45,6 +65,14 @@ async def readyz(sessions: SessionsDep, redis: RedisDep) -> dict[str, Any] | JSO
             checks[name] = "ok"
         except Exception as exc:  # any failure means "not ready", reported by name
             checks[name] = f"unavailable: {type(exc).__name__}"
-    ready = all(value == "ok" for value in checks.values())
-    body = {"status": "ok" if ready else "unavailable", "checks": checks}
-    return body if ready else JSONResponse(body, status_code=503)
+    down = [name for name, value in checks.items() if value != "ok"]
+    if not down:
+        return {"status": "ok", "checks": checks}
+    return JSONResponse(
+        error_body(
+            "service_unavailable",
+            f"not ready: {', '.join(down)} unavailable",
+            {"status": "unavailable", "checks": checks},
+        ),
+        status_code=503,
+    )

@@ -10,17 +10,22 @@ from collections import Counter
 from datetime import timedelta
 from typing import Annotated
 
+from arq.connections import ArqRedis
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 
 from executors import get_executor
 from service.access.audit import AuditEntry, record_audit, source_ip
+from service.access.principals import Principal
 from service.access.visibility import runs_visible_to
 from service.api.auth import RunsExecutor, RunsReader
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep, WindowsDep
+from service.api.idempotency import AcceptedRunOut, IdempotencyKeyHeader, create_once
 from service.api.pagination import PageQuery, PageSizeQuery
 from service.api.schemas import CancelOut, CreateRunIn
+from service.db.engine import SessionFactory
 from service.db.models import TERMINAL_STATUSES, JobRun, RunStatus, TriggeredBy
 from service.db.paging import Page
 from service.errors import Conflict, InvalidInput
@@ -28,13 +33,14 @@ from service.runs import commands, lifecycle, queries
 from service.runs.authorization import authorize_request
 from service.runs.queries import MAX_TEXT_FILTER, RunFilters, split_filter
 from service.runs.requests import adhoc_request
-from service.runs.views import RunDetailOut, RunOut, RunProgressOut, TargetOut
-from service.scheduling.windows import maintenance_gate
+from service.runs.views import AttemptOut, RunDetailOut, RunOut, RunProgressOut, TargetOut
+from service.scheduling.windows import WindowCache, maintenance_gate
+from service.settings import Settings
 
 router = APIRouter(prefix="/api/job-runs", tags=["job-runs"])
 
 
-@router.post("", status_code=202, response_model=RunOut)
+@router.post("", status_code=202, response_model=AcceptedRunOut)
 async def create_run(
     body: CreateRunIn,
     caller: RunsExecutor,
@@ -43,9 +49,29 @@ async def create_run(
     sessions: SessionsDep,
     redis: RedisDep,
     windows: WindowsDep,
-) -> RunOut:
-    """Queue an ad-hoc run of a job type; 202 with the pending run (409 inside a maintenance
-    window unless ``override_maintenance``)."""
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> AcceptedRunOut | JSONResponse:
+    """Queue an ad-hoc run of a job type; 202 with the pending run once it is committed
+    (``queued: false`` while Redis is unavailable), 409 inside a maintenance window unless
+    ``override_maintenance``."""
+    return await create_once(
+        request,
+        sessions,
+        caller,
+        idempotency_key,
+        lambda: _create_run(body, caller, request, settings, sessions, redis, windows),
+    )
+
+
+async def _create_run(
+    body: CreateRunIn,
+    caller: Principal,
+    request: Request,
+    settings: Settings,
+    sessions: SessionFactory,
+    redis: ArqRedis,
+    windows: WindowCache,
+) -> AcceptedRunOut:
     run_request = adhoc_request(
         settings,
         get_executor,
@@ -55,6 +81,7 @@ async def create_run(
         executed_by=caller.username,
         queue=body.queue,
         timeout_seconds=body.timeout_seconds,
+        retry=body.retry,
     )
     run_request = await authorize_request(sessions, caller, run_request, get_executor)
     passed = maintenance_gate(await windows.current(), override=body.override_maintenance)(
@@ -67,8 +94,8 @@ async def create_run(
         source_ip=source_ip(request),
         details={"job_type": run_request.job_type, **passed},
     )
-    run = await lifecycle.enqueue_run_row(sessions, redis, run_request, audit=audit)
-    return RunOut.of(run)
+    accepted = await lifecycle.accept_run(sessions, redis, run_request, audit=audit)
+    return AcceptedRunOut.accepted(accepted)
 
 
 @router.get("", response_model=Page[RunOut])
@@ -197,6 +224,16 @@ async def get_run(
     )
 
 
+@router.get("/{run_id}/attempts", response_model=list[AttemptOut])
+async def list_run_attempts(
+    run_id: int, caller: RunsReader, session: SessionDep
+) -> list[AttemptOut]:
+    """Every attempt of the run, oldest first: each one that ended in a retry with its
+    result and a snapshot of its target rows, then the latest (its targets are the run's)."""
+    run = await queries.get_run(session, caller, run_id)
+    return await queries.run_attempts(session, run, with_targets=True)
+
+
 @router.get("/{run_id}/targets", response_model=Page[TargetOut])
 async def list_run_targets(
     run_id: int,
@@ -226,7 +263,7 @@ async def cancel_run(
     return CancelOut(run_id=run_id, status=status)
 
 
-@router.post("/{run_id}/retry", status_code=202, response_model=RunOut)
+@router.post("/{run_id}/retry", status_code=202, response_model=AcceptedRunOut)
 async def retry_run(
     run_id: int,
     caller: RunsExecutor,
@@ -234,22 +271,27 @@ async def retry_run(
     sessions: SessionsDep,
     redis: RedisDep,
     failed_targets_only: bool = False,
-) -> RunOut:
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> AcceptedRunOut | JSONResponse:
     """A new run with the same inputs, linked to the original (``retry_of_id``).
 
     With ``failed_targets_only`` it acts on the targets that did not succeed, and refuses
     (409) when there are none or the run had no targets.
     """
-    run = await commands.retry_run(
-        sessions,
-        redis,
-        get_executor,
-        run_id,
-        caller=caller,
-        failed_targets_only=failed_targets_only,
-        client_ip=source_ip(request),
-    )
-    return RunOut.of(run)
+
+    async def retry() -> AcceptedRunOut:
+        accepted = await commands.retry_run(
+            sessions,
+            redis,
+            get_executor,
+            run_id,
+            caller=caller,
+            failed_targets_only=failed_targets_only,
+            client_ip=source_ip(request),
+        )
+        return AcceptedRunOut.accepted(accepted)
+
+    return await create_once(request, sessions, caller, idempotency_key, retry)
 
 
 @router.delete("/{run_id}", status_code=204)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import ColumnElement
 
 from executors import get_executor
@@ -16,10 +17,10 @@ from service.api.auth import (
     SchedulesWriter,
 )
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep, WindowsDep
+from service.api.idempotency import AcceptedRunOut, IdempotencyKeyHeader, create_once
 from service.api.pagination import PageQuery, PageSizeQuery
 from service.db.models import HealthState, JobSchedule
 from service.db.paging import Page
-from service.runs.views import RunOut
 from service.scheduling import editing
 from service.scheduling.schemas import (
     PreviewIn,
@@ -124,7 +125,7 @@ async def delete_schedule(
     return Response(status_code=204)
 
 
-@router.post("/{schedule_id}/run", status_code=202, response_model=RunOut)
+@router.post("/{schedule_id}/run", status_code=202, response_model=AcceptedRunOut)
 async def run_schedule_now(
     schedule_id: int,
     caller: RunsExecutor,
@@ -134,23 +135,29 @@ async def run_schedule_now(
     redis: RedisDep,
     windows: WindowsDep,
     body: RunNowIn | None = None,
-) -> RunOut:
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> AcceptedRunOut | JSONResponse:
     """Queue a run of the schedule now (``triggered_by=manual``) with optional overrides
-    (409 inside a maintenance window unless ``override_maintenance``)."""
-    run = await editing.run_schedule_now(
-        settings,
-        get_executor,
-        sessions,
-        redis,
-        schedule_id,
-        overrides=body.parameters if body else {},
-        caller=caller,
-        client_ip=source_ip(request),
-        gate=maintenance_gate(
-            await windows.current(), override=body.override_maintenance if body else False
-        ),
-    )
-    return RunOut.of(run)
+    (409 inside a maintenance window unless ``override_maintenance``); 202 once the run is
+    committed (``queued: false`` while Redis is unavailable)."""
+
+    async def run() -> AcceptedRunOut:
+        accepted = await editing.run_schedule_now(
+            settings,
+            get_executor,
+            sessions,
+            redis,
+            schedule_id,
+            overrides=body.parameters if body else {},
+            caller=caller,
+            client_ip=source_ip(request),
+            gate=maintenance_gate(
+                await windows.current(), override=body.override_maintenance if body else False
+            ),
+        )
+        return AcceptedRunOut.accepted(accepted)
+
+    return await create_once(request, sessions, caller, idempotency_key, run)
 
 
 @router.get("/{schedule_id}/preview", response_model=PreviewOut)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,14 +23,15 @@ from service.api.auth import (
     TemplatesWriter,
 )
 from service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep, WindowsDep
+from service.api.idempotency import AcceptedRunOut, IdempotencyKeyHeader, create_once
 from service.api.pagination import PageQuery, PageSizeQuery
 from service.db.models import JobSchedule, JobTemplate
 from service.db.paging import Page, paginate
 from service.db.patching import flush_or_conflict, refuse_nulls
-from service.errors import Conflict
+from service.errors import Conflict, InvalidInput
 from service.runs.commands import run_template_now
 from service.runs.requests import JobType, queue_for, validated_config
-from service.runs.views import RunOut
+from service.runs.retries import MAX_ATTEMPTS, RetryPolicy, resolve_policy
 from service.scheduling.windows import maintenance_gate
 
 router = APIRouter(prefix="/api/job-templates", tags=["job-templates"])
@@ -49,7 +51,10 @@ class TemplateIn(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     queue: QueueName | None = None
     timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
-    max_attempts: int = Field(default=1, ge=1, le=10)
+    # Attempts of a run when its worker is lost: ``retry.max_attempts`` with the default
+    # policy. Given with ``retry`` it must agree with it.
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
+    retry: RetryPolicy | None = None
     # Runs of this template at once over every worker; left out: no cap.
     max_concurrent_runs: int | None = Field(default=None, ge=1, le=10_000)
 
@@ -65,7 +70,9 @@ class TemplateUpdate(BaseModel):
     config: dict[str, Any] | None = None
     queue: QueueName | None = None
     timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
-    max_attempts: int | None = Field(default=None, ge=1, le=10)
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
+    # Replaces the whole policy (fields left out of it take their defaults).
+    retry: RetryPolicy | None = None
     max_concurrent_runs: int | None = Field(default=None, ge=1, le=10_000)
 
 
@@ -82,6 +89,7 @@ class TemplateOut(BaseModel):
     queue: str | None
     timeout_seconds: int | None
     max_attempts: int
+    retry: RetryPolicy
     max_concurrent_runs: int | None
     created_at: datetime
     updated_at: datetime
@@ -162,6 +170,7 @@ async def create_template(
 ) -> TemplateOut:
     """Save a template; its config is validated against the job type's Config now."""
     executor = get_executor(body.job_type)
+    policy = resolve_policy(body.retry, body.max_attempts)
     template = JobTemplate(
         name=body.name,
         job_type=executor.job_type,
@@ -171,7 +180,8 @@ async def create_template(
         config=await _checked_config(session, caller, executor, body.config),
         queue=body.queue,
         timeout_seconds=body.timeout_seconds,
-        max_attempts=body.max_attempts,
+        max_attempts=policy.max_attempts,
+        retry_policy=policy.stored(),
         max_concurrent_runs=body.max_concurrent_runs,
     )
     session.add(template)
@@ -215,6 +225,16 @@ async def update_template(
         changes["config"] = await _checked_config(
             session, caller, executor, changes["config"] or {}
         )
+    if changes.get("retry") is not None:
+        policy = resolve_policy(body.retry, body.max_attempts)
+        changes["max_attempts"] = policy.max_attempts
+        changes["retry_policy"] = policy.stored()
+    elif "retry" in changes:
+        raise InvalidInput(
+            "retry may not be null; send {} for the default policy",
+            details=[{"loc": ["body", "retry"], "msg": "may not be null"}],
+        )
+    changes.pop("retry", None)
     refuse_nulls(JobTemplate, changes)
     for name, value in changes.items():
         setattr(template, name, value)
@@ -272,7 +292,7 @@ async def delete_template(
     return Response(status_code=204)
 
 
-@router.post("/{template_id}/run", status_code=202, response_model=RunOut)
+@router.post("/{template_id}/run", status_code=202, response_model=AcceptedRunOut)
 async def run_template(
     template_id: int,
     body: RunTemplateIn,
@@ -282,18 +302,24 @@ async def run_template(
     sessions: SessionsDep,
     redis: RedisDep,
     windows: WindowsDep,
-) -> RunOut:
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> AcceptedRunOut | JSONResponse:
     """Run a template now, with parameter overrides validated against its Config (409
-    inside a maintenance window unless ``override_maintenance``)."""
-    run = await run_template_now(
-        settings,
-        get_executor,
-        sessions,
-        redis,
-        template_id=template_id,
-        overrides=body.parameters,
-        caller=caller,
-        client_ip=source_ip(request),
-        gate=maintenance_gate(await windows.current(), override=body.override_maintenance),
-    )
-    return RunOut.of(run)
+    inside a maintenance window unless ``override_maintenance``); 202 once the run is
+    committed (``queued: false`` while Redis is unavailable)."""
+
+    async def run() -> AcceptedRunOut:
+        accepted = await run_template_now(
+            settings,
+            get_executor,
+            sessions,
+            redis,
+            template_id=template_id,
+            overrides=body.parameters,
+            caller=caller,
+            client_ip=source_ip(request),
+            gate=maintenance_gate(await windows.current(), override=body.override_maintenance),
+        )
+        return AcceptedRunOut.accepted(accepted)
+
+    return await create_once(request, sessions, caller, idempotency_key, run)

@@ -248,13 +248,15 @@ async def retry(
     stores: StoresDep,
     failed_targets_only: Annotated[bool, Form()] = False,
 ) -> RedirectResponse:
-    run = await commands.retry_run(
-        stores.sessions,
-        stores.redis,
-        get_executor,
-        run_id,
-        caller=viewer.principal,
-        failed_targets_only=failed_targets_only,
-        client_ip=source_ip(request),
-    )
+    run = (
+        await commands.retry_run(
+            stores.sessions,
+            stores.redis,
+            get_executor,
+            run_id,
+            caller=viewer.principal,
+            failed_targets_only=failed_targets_only,
+            client_ip=source_ip(request),
+        )
+    ).run
     return RedirectResponse(f"/runs/{run.id}", status_code=303)

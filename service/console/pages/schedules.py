@@ -288,15 +288,17 @@ async def set_active(
 async def run_now(
     request: Request, schedule_id: int, viewer: Executing, stores: StoresDep
 ) -> RedirectResponse:
-    run = await editing.run_schedule_now(
-        stores.settings,
-        get_executor,
-        stores.sessions,
-        stores.redis,
-        schedule_id,
-        overrides={},
-        caller=viewer.principal,
-        client_ip=source_ip(request),
-        gate=maintenance_gate(await stores.windows.current(), override=False),
-    )
+    run = (
+        await editing.run_schedule_now(
+            stores.settings,
+            get_executor,
+            stores.sessions,
+            stores.redis,
+            schedule_id,
+            overrides={},
+            caller=viewer.principal,
+            client_ip=source_ip(request),
+            gate=maintenance_gate(await stores.windows.current(), override=False),
+        )
+    ).run
     return RedirectResponse(f"/runs/{run.id}", status_code=303)

@@ -25,6 +25,7 @@ from service.errors import InvalidInput
 from service.runs import queries
 from service.runs.commands import run_template_now
 from service.runs.queries import RunFilters
+from service.runs.retries import RetryPolicy
 from service.scheduling.windows import maintenance_gate
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -84,6 +85,7 @@ async def _template_page(
         "viewer": viewer,
         "nav": "templates",
         "template": template,
+        "retry": RetryPolicy.of(template.max_attempts, template.retry_policy),
         "runs": runs,
         "fields": schema_fields(schema, template.config, errors, texts=texts),
         "form_error": message,
@@ -118,7 +120,7 @@ async def run_now(
             request, viewer, stores, template_id, texts=texts, errors=errors
         )
     try:
-        run = await run_template_now(
+        accepted = await run_template_now(
             stores.settings,
             get_executor,
             stores.sessions,
@@ -139,4 +141,4 @@ async def run_now(
             errors=field_errors(exc.details),
             message=exc.message,
         )
-    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+    return RedirectResponse(f"/runs/{accepted.run.id}", status_code=303)

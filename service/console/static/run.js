@@ -19,6 +19,13 @@ if (panels && panels.dataset.finished !== "true") {
     item.textContent = `${data.level} ${data.target ? `[${data.target}] ` : ""}${data.message}`;
     document.getElementById("run-log").append(item);
   });
+  source.addEventListener("retry_scheduled", (event) => {
+    const data = JSON.parse(event.data);
+    const due = new Date(data.retry_at).toLocaleTimeString();
+    window.opsjobs.badge(document.getElementById("run-status"), "status", "pending");
+    document.getElementById("run-message").textContent =
+      `attempt ${data.attempt} of ${data.max_attempts} ${data.failure}; next attempt at ${due}`;
+  });
   source.addEventListener("state", async (event) => {
     const data = JSON.parse(event.data);
     window.opsjobs.badge(document.getElementById("run-status"), "status", data.status);
