@@ -137,7 +137,7 @@ async def test_a_cron_job_in_progress_is_never_taken_over(services: Services) ->
     """arq keeps a finished cron fire's in-progress key for a minute so the fire runs once;
     only run jobs are taken over from workers without a heartbeat."""
     queue = services.settings.queues.default
-    job_id = "reap_lost_runs:1700000000000"
+    job_id = services.keyspace.cron("reap_lost_runs") + ":1700000000000"
     await services.redis.zadd(services.keyspace.queue(queue), {job_id: 1})
     await services.redis.set(in_progress_key_prefix + job_id, DEAD_WORKER, px=60_000)
     async with ready_worker(services) as worker:
