@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.audit import record_audit
 from service.access.ownership import get_visible
@@ -32,6 +33,18 @@ AFTER_ACCEPT_RETRY_DELAYS_S = (0.1, 0.3, 1.0)
 # Checks a manual run before it is queued (maintenance windows); raises to refuse it and
 # returns what the run's audit row records of the check.
 ManualRunGate = Callable[[RunRequest], Mapping[str, Any]]
+
+
+async def audit_accepted(sessions: SessionFactory, write: Callable[[AsyncSession], object]) -> None:
+    """Write the audit entry of an accepted run in a transaction of its own, repeated on a
+    lost connection: the run is committed already, and its answer must not be lost to
+    the audit write."""
+
+    async def audit() -> None:
+        async with sessions.begin() as session:
+            write(session)
+
+    await retry_lost("audit of a run", audit, delays=AFTER_ACCEPT_RETRY_DELAYS_S)
 
 
 async def run_template_now(
@@ -64,19 +77,18 @@ async def run_template_now(
     passed = gate(run_request)
     accepted = await lifecycle.accept_run(sessions, redis, run_request)
 
-    async def audit() -> None:
-        async with sessions.begin() as session:
-            record_audit(
-                session,
-                actor=caller.username,
-                action="run",
-                resource_type="job_template",
-                resource_id=template_id,
-                client_ip=client_ip,
-                details={"run_id": accepted.run.id, **passed},
-            )
-
-    await retry_lost("audit of a run", audit, delays=AFTER_ACCEPT_RETRY_DELAYS_S)
+    await audit_accepted(
+        sessions,
+        lambda session: record_audit(
+            session,
+            actor=caller.username,
+            action="run",
+            resource_type="job_template",
+            resource_id=template_id,
+            client_ip=client_ip,
+            details={"run_id": accepted.run.id, **passed},
+        ),
+    )
     return accepted
 
 
@@ -147,20 +159,16 @@ async def retry_run(
     retry = await authorize_request(sessions, caller, retry, job_types)
     accepted = await lifecycle.accept_run(sessions, redis, retry)
 
-    async def audit() -> None:
-        async with sessions.begin() as session:
-            record_audit(
-                session,
-                actor=caller.username,
-                action="retry",
-                resource_type="job_run",
-                resource_id=run_id,
-                client_ip=client_ip,
-                details={
-                    "new_run_id": accepted.run.id,
-                    "failed_targets_only": failed_targets_only,
-                },
-            )
-
-    await retry_lost("audit of a run", audit, delays=AFTER_ACCEPT_RETRY_DELAYS_S)
+    await audit_accepted(
+        sessions,
+        lambda session: record_audit(
+            session,
+            actor=caller.username,
+            action="retry",
+            resource_type="job_run",
+            resource_id=run_id,
+            client_ip=client_ip,
+            details={"new_run_id": accepted.run.id, "failed_targets_only": failed_targets_only},
+        ),
+    )
     return accepted

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.audit import record_audit
 from service.access.ownership import visible_to
 from service.access.principals import Principal
-from service.db.engine import SessionFactory, retry_lost
+from service.db.engine import SessionFactory
 from service.db.models import HealthState, JobSchedule, JobTemplate, TriggeredBy
 from service.db.paging import Page
 from service.db.patching import flush_or_conflict
@@ -31,7 +31,7 @@ from service.errors import Conflict, InvalidInput, NotFound
 from service.queue import transport
 from service.runs import lifecycle
 from service.runs.authorization import authorize_request, authorize_schedule
-from service.runs.commands import AFTER_ACCEPT_RETRY_DELAYS_S, ManualRunGate
+from service.runs.commands import ManualRunGate, audit_accepted
 from service.runs.lifecycle import RunRequest
 from service.runs.requests import JobTypes, merge_parameters, template_request
 from service.scheduling.schemas import (
@@ -340,18 +340,17 @@ async def run_schedule_now(
     passed = gate(run_request)
     accepted = await lifecycle.accept_run(sessions, redis, run_request)
 
-    async def audit() -> None:
-        async with sessions.begin() as session:
-            _audit(
-                session,
-                caller,
-                "run",
-                schedule,
-                client_ip,
-                details={"run_id": accepted.run.id, **passed},
-            )
-
-    await retry_lost("audit of a run", audit, delays=AFTER_ACCEPT_RETRY_DELAYS_S)
+    await audit_accepted(
+        sessions,
+        lambda session: _audit(
+            session,
+            caller,
+            "run",
+            schedule,
+            client_ip,
+            details={"run_id": accepted.run.id, **passed},
+        ),
+    )
     return accepted
 
 
