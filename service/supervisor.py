@@ -82,7 +82,10 @@ def bind(port: ListenPort) -> socket.socket:
     """A socket bound to ``port`` (as uvicorn and aiohttp bind: ``SO_REUSEADDR``); raises
     :class:`~service.errors.InvalidInput` with one line naming the port and its setting."""
     family = socket.AF_INET6 if ":" in port.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY on accepted connections only when
+    # the listening socket says it is TCP, and without it small answers wait for the
+    # client's delayed ACK (~40 ms each).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((port.host, port.port))
