@@ -12,8 +12,10 @@ and once more by an admin, who sees every run.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -139,6 +141,7 @@ async def run(stores: BenchStores) -> bool:
         stores.sessions, name="admin", username="root", role=Role.ADMIN, created_by="bench"
     )
     key_file = Path(tempfile.mkdtemp(prefix="opsjobs-bench-keys-")) / "keys.json"
+    atexit.register(shutil.rmtree, key_file.parent, ignore_errors=True)
     await asyncio.to_thread(KeyRing.load, key_file, create=True)
     rows: list[tuple[str, str]] = []
     async with api_child(stores, key_file) as url:

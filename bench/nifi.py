@@ -18,8 +18,10 @@ against the client. Figures, each next to what it is compared with:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -240,6 +242,7 @@ async def largest_target_row(stores: BenchStores, run_id: int) -> int:
 
 async def run(stores: BenchStores) -> bool:
     key_dir = Path(tempfile.mkdtemp(prefix="opsjobs-bench-keys-"))
+    atexit.register(shutil.rmtree, key_dir, ignore_errors=True)
     key_file = key_dir / "keys.json"
     await asyncio.to_thread(KeyRing.load, key_file, create=True)
     settings = stores.settings.model_copy(update={"secrets": SecretsSettings(key_file=key_file)})

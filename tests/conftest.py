@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -52,8 +54,9 @@ TEST_REDIS_URL = os.environ.get("OPSJOBS_TEST_REDIS_URL", "redis://127.0.0.1:637
 # Every key the tests write starts with it (installations a test makes nest under it), so
 # the per-test flush can tell the test database holds nothing of anyone else.
 TEST_REDIS_PREFIX = "opsjobs-test:"
-# One key file per test process, made before anything loads it.
+# One key file per test process, made before anything loads it, removed when it exits.
 TEST_KEY_FILE = Path(tempfile.mkdtemp(prefix="opsjobs-test-keys-")) / "keys.json"
+atexit.register(shutil.rmtree, TEST_KEY_FILE.parent, ignore_errors=True)
 KeyRing.load(TEST_KEY_FILE, create=True)
 
 
